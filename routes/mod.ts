@@ -1,0 +1,43 @@
+/**
+ * The HTTP application: every resource's sub-app composed under one Hono app with shared middleware.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { requestId } from "hono/request-id";
+import type { Logger } from "../observability/logger.ts";
+import type { Dependency } from "../server/dependencies.ts";
+import { errorHandler } from "./errors.ts";
+import { healthRoutes } from "./health.ts";
+import { versionRoutes } from "./version.ts";
+
+/** What the routes need from the running process. */
+export interface AppOptions {
+  logger: Logger;
+  dependencies: readonly Dependency[];
+  isDraining: () => boolean;
+  /** Deadline for each readiness check. Default 2000 ms. */
+  checkTimeoutMs?: number;
+}
+
+/**
+ * Builds the weir HTTP app.
+ *
+ * @example
+ * ```ts
+ * import { createApp } from "./mod.ts";
+ * import { createLogger } from "../observability/logger.ts";
+ * const app = createApp({ logger: createLogger({ write: () => {} }), dependencies: [], isDraining: () => false });
+ * const response = await app.request("/healthz");
+ * if (response.status !== 200) throw new Error("not live");
+ * ```
+ */
+export function createApp(options: AppOptions): Hono {
+  const app = new Hono();
+  app.use(requestId());
+  app.route("/", healthRoutes(options));
+  app.route("/", versionRoutes());
+  app.notFound((c) => c.json({ error: { code: "not_found", message: `No route: ${c.req.method} ${c.req.path}` } }, 404));
+  app.onError(errorHandler(options.logger));
+  return app;
+}
