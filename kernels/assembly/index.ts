@@ -1,0 +1,4 @@
+export * from "./status";
+export * from "./arena";
+export * from "./records";
+export * from "./testing";

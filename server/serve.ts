@@ -1,0 +1,90 @@
+/**
+ * `weir serve`: opens the runtime, serves HTTP, and drains on SIGTERM/SIGINT within a deadline.
+ *
+ * @module
+ */
+import type { EnvConfig } from "../config/env.ts";
+import type { Logger } from "../observability/logger.ts";
+import { ConfigError } from "../pipeline/errors.ts";
+import { createApp } from "../routes/mod.ts";
+import { openRuntime } from "./runtime.ts";
+
+/** A running server. */
+export interface RunningServer {
+  /** The address actually bound (useful with `PORT=0`). */
+  addr: Deno.NetAddr;
+  /** Drains in-flight requests, then closes every pool and connection. Idempotent. */
+  shutdown(reason: string): Promise<void>;
+  /** Resolves once shutdown completed. */
+  finished: Promise<void>;
+}
+
+/** Starts weir's HTTP server on the configured address. */
+export async function startServer(config: EnvConfig, logger: Logger): Promise<RunningServer> {
+  const runtime = await openRuntime(config, logger);
+  let draining = false;
+  const app = createApp({ logger, dependencies: runtime.dependencies, isDraining: () => draining });
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      port: config.PORT,
+      hostname: config.WEIR_HOST,
+      onListen: () => {},
+    }, app.fetch);
+  } catch (error) {
+    await runtime.close();
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new ConfigError(`Port ${config.PORT} on ${config.WEIR_HOST} is in use: set PORT to a free port`, {
+        path: "PORT",
+        cause: error,
+      });
+    }
+    if (error instanceof Deno.errors.AddrNotAvailable || error instanceof Deno.errors.PermissionDenied) {
+      throw new ConfigError(`Cannot listen on ${config.WEIR_HOST}:${config.PORT}: ${error.message}`, {
+        path: "WEIR_HOST",
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  logger.info("Listening", {
+    url: `http://${server.addr.hostname}:${server.addr.port}`,
+    dependencies: runtime.dependencies.map((dependency) => `${dependency.name}:${dependency.kind}`),
+  });
+
+  let shutdownPromise: Promise<void> | undefined;
+  const shutdown = (reason: string) => {
+    shutdownPromise ??= (async () => {
+      draining = true;
+      logger.info("Draining", { reason, timeoutMs: config.WEIR_SHUTDOWN_TIMEOUT_MS });
+      // server.shutdown() stops accepting and waits for in-flight requests; then the pools they used close.
+      await server.shutdown();
+      await runtime.close();
+      logger.info("Stopped");
+    })();
+    return shutdownPromise;
+  };
+  return { addr: server.addr, shutdown, finished: server.finished.then(() => shutdownPromise) };
+}
+
+/**
+ * Serves until SIGTERM or SIGINT, then drains. If draining outlives `WEIR_SHUTDOWN_TIMEOUT_MS` the process exits
+ * with status 1 rather than hang a deploy.
+ */
+export async function serve(config: EnvConfig, logger: Logger): Promise<void> {
+  const server = await startServer(config, logger);
+  const onSignal = (signal: Deno.Signal) => () => {
+    const deadline = setTimeout(() => {
+      logger.error("Shutdown deadline passed: exiting with work in flight", {
+        timeoutMs: config.WEIR_SHUTDOWN_TIMEOUT_MS,
+      });
+      Deno.exit(1);
+    }, config.WEIR_SHUTDOWN_TIMEOUT_MS);
+    server.shutdown(signal).finally(() => clearTimeout(deadline));
+  };
+  const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
+  const handlers = signals.map((signal) => [signal, onSignal(signal)] as const);
+  for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
+  await server.finished;
+  for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+}
