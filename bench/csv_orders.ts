@@ -93,7 +93,10 @@ export const csvOrders: Benchmark = {
     const file = await ordersFile({ mb: options.mb, seed: options.seed, format: "csv" });
     const bytes = await Deno.readFile(file.path);
     const text = new TextDecoder().decode(bytes);
-    const peers = [...stringPeers(text, file.bytes, file.rows), await duckdbPeer(file.path, file.bytes, file.rows)];
+    const peers = [
+      ...stringPeers(text, file.bytes, file.rows),
+      await duckdbPeer(file.path, file.bytes, file.rows),
+    ];
     const weir: Contender | Unavailable = await weirCsvContender(bytes, { rows: file.rows, workers: 1 });
     return { weir, peers };
   },

@@ -84,7 +84,11 @@ function* orders(seed: number): Generator<Order> {
     const last = pick(LAST);
     const r = rnd();
     // Names with commas and doubled quotes are what breaks naive splitters; keep both common.
-    const customer = r < 0.3 ? `${last}, ${first}` : r < 0.4 ? `${first} "${pick(WORDS)}" ${last}` : `${first} ${last}`;
+    const customer = r < 0.3
+      ? `${last}, ${first}`
+      : r < 0.4
+      ? `${first} "${pick(WORDS)}" ${last}`
+      : `${first} ${last}`;
     const nr = rnd();
     // 5% of rows carry a quoted newline in the note.
     const note = nr < 0.05 ? `${pick(WORDS)}\n${pick(WORDS)}` : nr < 0.5 ? pick(WORDS) : "";

@@ -47,7 +47,9 @@ export function selectBenchmarks(args: readonly string[]): Benchmark[] {
 if (import.meta.main) {
   const options = benchOptions();
   const chosen = selectBenchmarks(Deno.args);
-  console.log(`bench: BENCH_MB=${options.mb} BENCH_SEED=${options.seed} BENCH_RUNS=${options.runs} (best run kept)`);
+  console.log(
+    `bench: BENCH_MB=${options.mb} BENCH_SEED=${options.seed} BENCH_RUNS=${options.runs} (best run kept)`,
+  );
   for (const b of chosen) {
     console.error(`running ${b.name}: ${b.summary}`);
     await runBenchmark(b, options);

@@ -59,7 +59,12 @@ export const validateOrders: Benchmark = {
     };
     const ajvValidate = new Ajv({ allErrors: false }).compile(ordersJsonSchema);
     const peers: Contender[] = [
-      { name: "valibot", bytes: file.bytes, rows, run: () => countValid((o) => v.safeParse(ordersValibot, o).success) },
+      {
+        name: "valibot",
+        bytes: file.bytes,
+        rows,
+        run: () => countValid((o) => v.safeParse(ordersValibot, o).success),
+      },
       { name: "ajv", bytes: file.bytes, rows, run: () => countValid((o) => ajvValidate(o)) },
     ];
     return { weir: await weirValidateContender(objects, { bytes: file.bytes }), peers };

@@ -30,7 +30,9 @@ export async function weirCsvContender(
   options: WeirCsvOptions,
 ): Promise<Contender | Unavailable> {
   for (const f of ["../kernels/csv.ts", "../workers/pool.ts", "../pipeline/batch.ts"]) {
-    if (!(await exists(f))) return { skip: `${f.slice(3)} is not there yet (CSV kernel and worker pool pending)` };
+    if (!(await exists(f))) {
+      return { skip: `${f.slice(3)} is not there yet (CSV kernel and worker pool pending)` };
+    }
   }
   return { skip: `weir CSV side with ${options.workers} worker(s) is not wired yet` };
 }

@@ -6,14 +6,18 @@
 import { Hono } from "hono";
 import { requestId } from "hono/request-id";
 import type { Logger } from "../observability/logger.ts";
+import { Telemetry } from "../observability/metrics.ts";
 import type { Dependency } from "../server/dependencies.ts";
 import { errorHandler } from "./errors.ts";
 import { healthRoutes } from "./health.ts";
+import { metricsRoutes, requestMetrics } from "./metrics.ts";
 import { versionRoutes } from "./version.ts";
 
 /** What the routes need from the running process. */
 export interface AppOptions {
   logger: Logger;
+  /** Where request metrics go and what `/metrics` renders. Default: a fresh registry. */
+  telemetry?: Telemetry;
   dependencies: readonly Dependency[];
   isDraining: () => boolean;
   /** Deadline for each readiness check. Default 2000 ms. */
@@ -34,8 +38,11 @@ export interface AppOptions {
  */
 export function createApp(options: AppOptions): Hono {
   const app = new Hono();
+  const telemetry = options.telemetry ?? new Telemetry();
   app.use(requestId());
+  app.use(requestMetrics(telemetry));
   app.route("/", healthRoutes(options));
+  app.route("/", metricsRoutes(telemetry));
   app.route("/", versionRoutes());
   app.notFound((c) => c.json({ error: { code: "not_found", message: `No route: ${c.req.method} ${c.req.path}` } }, 404));
   app.onError(errorHandler(options.logger));

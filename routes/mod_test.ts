@@ -81,3 +81,17 @@ Deno.test("errors map to one JSON shape", async (t) => {
     assert.ok(body.error.requestId);
   });
 });
+
+Deno.test("metrics counts requests by route pattern", async () => {
+  const app = createApp({ logger: silent, dependencies: [], isDraining: () => false });
+  await (await app.request("/healthz")).body?.cancel();
+  await (await app.request("/healthz")).body?.cancel();
+  const response = await app.request("/metrics");
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get("content-type") ?? "", /text\/plain/);
+  const text = await response.text();
+  assert.match(
+    text,
+    /weir_http_server_request_duration_seconds_count\{http_request_method="GET",http_route="\/healthz",http_response_status_code="200"\} 2/,
+  );
+});

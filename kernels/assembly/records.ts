@@ -1,0 +1,219 @@
+/**
+ * CSV record-boundary scanner: the chunker's kernel. It counts the records in a chunk and reports the
+ * offset just past the last complete one, so the host can cut a byte stream at record boundaries before
+ * handing pieces to parser workers. Quote state is carried across chunks in a state block, so every way
+ * of chunking the same bytes yields the same records and the same boundaries.
+ *
+ * Rules (RFC 4180, with the lenient choices a parser needs; kernels/README.md is the reference):
+ * - A record ends at LF, CR or CRLF outside quotes. The boundary is just past the terminator; a CR is only
+ *   known to be a whole terminator when the next byte is seen, so a chunk ending in CR reports that record
+ *   in the next call (or in `finish_records`).
+ * - A quote opens a quoted field only at the start of a field (record start or just after a delimiter);
+ *   anywhere else it is an ordinary byte. Inside a quoted field a doubled quote is a quote and CR/LF are
+ *   data; a quote followed by anything else closes the field.
+ * - An empty line is a boundary but not a record.
+ * - `lines` counts every terminator, inside quotes too, for line numbers in syntax errors.
+ */
+
+import { STATUS_BAD_ARGUMENT, STATUS_BAD_STATE, STATUS_OK, STATUS_UNTERMINATED_QUOTE } from "./status";
+
+// State block layout. All fields little-endian; a zeroed block is a fresh stream.
+/** State offset (u64): bytes scanned so far in this stream. */
+export const SCAN_STATE_CONSUMED: i32 = 0;
+/** State offset (u64): stream offset where the record in progress starts. */
+export const SCAN_STATE_RECORD_START: i32 = 8;
+/** State offset (u64): complete records so far. */
+export const SCAN_STATE_RECORDS: i32 = 16;
+/** State offset (u64): line terminators so far, inside quoted fields too. */
+export const SCAN_STATE_LINES: i32 = 24;
+/** State offset (u32): quote mode, one of the `SCAN_MODE_*` values. */
+export const SCAN_STATE_MODE: i32 = 32;
+/** State offset (u32): `SCAN_FLAG_*` bits. */
+export const SCAN_STATE_FLAGS: i32 = 36;
+/** State offset (u32): the last byte of the previous chunk. */
+export const SCAN_STATE_LAST_BYTE: i32 = 40;
+/** State offset (u32), output: records that ended in the last chunk. */
+export const SCAN_STATE_CHUNK_RECORDS: i32 = 44;
+/** State offset (i32), output: offset in the last chunk just past its last record boundary, -1 if none. */
+export const SCAN_STATE_CUT: i32 = 48;
+/** Bytes in a state block (room to grow without changing the size). */
+export const SCAN_STATE_SIZE: i32 = 64;
+
+/** Mode: outside a quoted field. */
+export const SCAN_MODE_UNQUOTED: u32 = 0;
+/** Mode: inside a quoted field. */
+export const SCAN_MODE_QUOTED: u32 = 1;
+/** Mode: a quote was the last byte seen inside a quoted field (closing, or the first of a doubled quote). */
+export const SCAN_MODE_QUOTE_IN_QUOTED: u32 = 2;
+
+/** Flag: the previous chunk ended with a CR that terminates a record; its boundary is still open. */
+export const SCAN_FLAG_PENDING_CR: u32 = 1;
+/** Flag: `finish_records` was called; the block takes no more chunks. */
+export const SCAN_FLAG_FINISHED: u32 = 2;
+
+const CR: u32 = 13;
+const LF: u32 = 10;
+
+// Working copies of the counters while a call runs. Record ends are rare next to bytes scanned, so
+// globals cost nothing measurable and keep `endRecord` a plain function.
+let base: u64 = 0;
+let recordStart: u64 = 0;
+let records: u64 = 0;
+let lines: u64 = 0;
+let chunkRecords: u32 = 0;
+let cut: i32 = -1;
+
+/** Closes the record that started at `recordStart`; the terminator spans [termStart, boundary). */
+// @ts-ignore: decorator
+@inline function endRecord(termStart: u64, boundary: u64): void {
+  // A terminator right at the record start is an empty line: a boundary but not a record.
+  if (recordStart < termStart) {
+    records++;
+    chunkRecords++;
+  }
+  lines++;
+  recordStart = boundary;
+  cut = <i32>(boundary - base);
+}
+
+// @ts-ignore: decorator
+@inline function validBytes(delimiter: u32, quote: u32): bool {
+  return delimiter < 256 && quote < 256 && delimiter != quote &&
+    delimiter != CR && delimiter != LF && quote != CR && quote != LF;
+}
+
+// @ts-ignore: decorator
+@inline function loadState(state: usize): bool {
+  base = load<u64>(state, SCAN_STATE_CONSUMED);
+  recordStart = load<u64>(state, SCAN_STATE_RECORD_START);
+  records = load<u64>(state, SCAN_STATE_RECORDS);
+  lines = load<u64>(state, SCAN_STATE_LINES);
+  chunkRecords = 0;
+  cut = -1;
+  return recordStart <= base && load<u32>(state, SCAN_STATE_MODE) <= SCAN_MODE_QUOTE_IN_QUOTED &&
+    (load<u32>(state, SCAN_STATE_FLAGS) & SCAN_FLAG_FINISHED) == 0;
+}
+
+// @ts-ignore: decorator
+@inline function storeState(state: usize, consumed: u64, mode: u32, flags: u32, lastByte: u32): void {
+  store<u64>(state, consumed, SCAN_STATE_CONSUMED);
+  store<u64>(state, recordStart, SCAN_STATE_RECORD_START);
+  store<u64>(state, records, SCAN_STATE_RECORDS);
+  store<u64>(state, lines, SCAN_STATE_LINES);
+  store<u32>(state, mode, SCAN_STATE_MODE);
+  store<u32>(state, flags, SCAN_STATE_FLAGS);
+  store<u32>(state, lastByte, SCAN_STATE_LAST_BYTE);
+  store<u32>(state, chunkRecords, SCAN_STATE_CHUNK_RECORDS);
+  store<i32>(state, cut, SCAN_STATE_CUT);
+}
+
+/**
+ * Index of the next quote, CR or LF at or after `i`, or `len`. Sixteen bytes at a time: three compares,
+ * one bitmask, and a count of trailing zeros find the first hit without a branch per byte.
+ */
+// @ts-ignore: decorator
+@inline function nextSpecial(ptr: usize, i: u32, len: u32, quote: u32, quotes: v128): u32 {
+  const crs = i8x16.splat(<i8>CR);
+  const lfs = i8x16.splat(<i8>LF);
+  while (i + 16 <= len) {
+    const v = v128.load(ptr + i);
+    const hits = v128.or(v128.or(i8x16.eq(v, quotes), i8x16.eq(v, crs)), i8x16.eq(v, lfs));
+    const mask = i8x16.bitmask(hits);
+    if (mask != 0) return i + <u32>ctz(mask);
+    i += 16;
+  }
+  while (i < len) {
+    const c = <u32>load<u8>(ptr + i);
+    if (c == quote || c == CR || c == LF) return i;
+    i++;
+  }
+  return len;
+}
+
+/**
+ * Scans one chunk `[ptr, ptr + len)` of a CSV stream whose state block is at `state` (`SCAN_STATE_SIZE`
+ * bytes, 8-byte aligned, zeroed for a new stream). Writes the outputs (`SCAN_STATE_CHUNK_RECORDS`,
+ * `SCAN_STATE_CUT`) and the carried state back to the block. Returns a status code.
+ */
+export function scan_records(state: usize, ptr: usize, len: u32, delimiter: u32, quote: u32): i32 {
+  if (state == 0 || (state & 7) != 0 || !validBytes(delimiter, quote)) return STATUS_BAD_ARGUMENT;
+  if (!loadState(state)) return STATUS_BAD_STATE;
+  let mode = load<u32>(state, SCAN_STATE_MODE);
+  let flags = load<u32>(state, SCAN_STATE_FLAGS);
+  let lastByte = load<u32>(state, SCAN_STATE_LAST_BYTE);
+  if (len == 0) {
+    storeState(state, base, mode, flags, lastByte);
+    return STATUS_OK;
+  }
+  const quotes = i8x16.splat(<i8>quote);
+  let i: u32 = 0;
+  const first = <u32>load<u8>(ptr);
+  if (flags & SCAN_FLAG_PENDING_CR) {
+    flags &= ~SCAN_FLAG_PENDING_CR;
+    // CR then LF is one terminator: the LF below closes it. Anything else closes it right here.
+    if (first != LF) endRecord(base - 1, base);
+  }
+  if (mode == SCAN_MODE_QUOTE_IN_QUOTED) {
+    if (first == quote) {
+      mode = SCAN_MODE_QUOTED;
+      i = 1;
+    } else {
+      mode = SCAN_MODE_UNQUOTED;
+    }
+  }
+  while (true) {
+    i = nextSpecial(ptr, i, len, quote, quotes);
+    if (i >= len) break;
+    const c = <u32>load<u8>(ptr + i);
+    const prev = i > 0 ? <u32>load<u8>(ptr + i - 1) : lastByte;
+    if (mode == SCAN_MODE_QUOTED) {
+      if (c == quote) {
+        if (i + 1 == len) {
+          mode = SCAN_MODE_QUOTE_IN_QUOTED;
+        } else if (<u32>load<u8>(ptr + i + 1) == quote) {
+          i += 1;
+        } else {
+          mode = SCAN_MODE_UNQUOTED;
+        }
+      } else if (c == CR || prev != CR) {
+        lines++;
+      }
+    } else if (c == quote) {
+      if (base + i == recordStart || prev == delimiter) mode = SCAN_MODE_QUOTED;
+    } else if (c == LF) {
+      endRecord(prev == CR ? base + i - 1 : base + i, base + i + 1);
+    } else if (i + 1 == len) {
+      flags |= SCAN_FLAG_PENDING_CR;
+    } else if (<u32>load<u8>(ptr + i + 1) != LF) {
+      endRecord(base + i, base + i + 1);
+    }
+    i++;
+  }
+  storeState(state, base + len, mode, flags, <u32>load<u8>(ptr + len - 1));
+  return STATUS_OK;
+}
+
+/**
+ * Ends the stream: closes a pending CR and a last record without a terminator, and marks the block
+ * finished. `SCAN_STATE_CUT` is 0 when carried bytes form a last record, -1 when nothing was pending.
+ * Returns `STATUS_UNTERMINATED_QUOTE` when the stream ended inside a quoted field.
+ */
+export function finish_records(state: usize): i32 {
+  if (state == 0 || (state & 7) != 0) return STATUS_BAD_ARGUMENT;
+  if (!loadState(state)) return STATUS_BAD_STATE;
+  const mode = load<u32>(state, SCAN_STATE_MODE);
+  let flags = load<u32>(state, SCAN_STATE_FLAGS);
+  let status = STATUS_OK;
+  if (flags & SCAN_FLAG_PENDING_CR) {
+    endRecord(base - 1, base);
+  } else if (recordStart < base) {
+    if (mode == SCAN_MODE_QUOTED) status = STATUS_UNTERMINATED_QUOTE;
+    records++;
+    chunkRecords++;
+    recordStart = base;
+    cut = 0;
+  }
+  flags = SCAN_FLAG_FINISHED;
+  storeState(state, base, SCAN_MODE_UNQUOTED, flags, load<u32>(state, SCAN_STATE_LAST_BYTE));
+  return status;
+}
