@@ -67,6 +67,9 @@ export const validateOrders: Benchmark = {
       },
       { name: "ajv", bytes: file.bytes, rows, run: () => countValid((o) => ajvValidate(o)) },
     ];
+    // The kernels without the JS pattern pass, as a peer line of its own, show where the time goes.
+    const kernelsOnly = await weirValidateContender(objects, { bytes: file.bytes, patterns: false });
+    if (!("skip" in kernelsOnly)) peers.push({ ...kernelsOnly, name: "weir-without-pattern" });
     return { weir: await weirValidateContender(objects, { bytes: file.bytes }), peers };
   },
 };

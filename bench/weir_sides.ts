@@ -6,6 +6,17 @@
  */
 
 import type { Contender, Unavailable } from "./harness.ts";
+import { ORDER_STATUSES } from "./data.ts";
+import { compileKernels } from "../kernels/mod.ts";
+import { KernelCore } from "../kernels/core.ts";
+import { type ValidateKernels, validateKernels } from "../kernels/validate.ts";
+import {
+  type Columnar,
+  type ColumnData,
+  type ColumnRules,
+  compileRules,
+  validateBatch,
+} from "../pipeline/validate.ts";
 
 /** Options for {@linkcode weirCsvContender}. */
 export interface WeirCsvOptions {
@@ -46,11 +57,91 @@ export async function weirNdjsonContender(
   return { skip: "weir NDJSON reader is not wired yet" };
 }
 
-/** weir's validation kernel over a typed orders `Batch` built from `objects` outside the timed region. */
+/** The orders rules as weir declares them: the peers' rules plus uniqueness of `id`. */
+export const ORDERS_RULES: Record<string, ColumnRules> = {
+  id: { required: true, min: 1, unique: true },
+  ts: { required: true },
+  customer: { required: true, minLength: 1, maxLength: 200 },
+  country: { required: true, pattern: "^[A-Z]{2}$" },
+  amount: { required: true, min: 0, max: 1_000_000 },
+  qty: { required: true, min: 1, max: 1000 },
+  status: { required: true, enum: [...ORDER_STATUSES] },
+  paid: { required: true },
+  note: { required: true },
+};
+
+interface OrderObject {
+  id: number;
+  ts: string;
+  customer: string;
+  country: string;
+  amount: number;
+  qty: number;
+  status: string;
+  paid: boolean;
+  note: string;
+}
+
+function stringColumn(values: readonly string[]): ColumnData {
+  const enc = new TextEncoder();
+  const parts = values.map((v) => enc.encode(v));
+  const offsets = new Int32Array(values.length + 1);
+  parts.forEach((p, i) => (offsets[i + 1] = offsets[i] + p.length));
+  const data = new Uint8Array(offsets[values.length]);
+  parts.forEach((p, i) => data.set(p, offsets[i]));
+  return { type: "string", offsets, data };
+}
+
+/** Builds the typed orders batch a parser would produce (outside any timed region). */
+export function ordersColumnar(objects: readonly unknown[]): Columnar {
+  const rows = objects as readonly OrderObject[];
+  const n = rows.length;
+  const paid = new Uint8Array((n + 7) >> 3);
+  rows.forEach((o, i) => o.paid && (paid[i >> 3] |= 1 << (i & 7)));
+  return {
+    length: n,
+    lines: Int32Array.from({ length: n }, (_, i) => i + 1),
+    columns: {
+      id: { type: "int64", values: BigInt64Array.from(rows, (o) => BigInt(o.id)) },
+      ts: { type: "timestamp", values: BigInt64Array.from(rows, (o) => BigInt(Date.parse(o.ts)) * 1000n) },
+      customer: stringColumn(rows.map((o) => o.customer)),
+      country: stringColumn(rows.map((o) => o.country)),
+      amount: {
+        type: "decimal",
+        scale: 2,
+        values: BigInt64Array.from(rows, (o) => BigInt(Math.round(o.amount * 100))),
+      },
+      qty: { type: "int64", values: BigInt64Array.from(rows, (o) => BigInt(o.qty)) },
+      status: stringColumn(rows.map((o) => o.status)),
+      paid: { type: "boolean", values: paid },
+      note: stringColumn(rows.map((o) => o.note)),
+    },
+  };
+}
+
+/**
+ * weir's validation over a typed orders batch built from `objects` outside the timed region. With
+ * `patterns: false` the JS pattern pass is left out, to show what the kernels alone do.
+ */
 export async function weirValidateContender(
-  _objects: readonly unknown[],
-  _options: { bytes: number },
+  objects: readonly unknown[],
+  options: { bytes: number; patterns?: boolean },
 ): Promise<Contender | Unavailable> {
-  if (!(await exists("../pipeline/batch.ts"))) return { skip: "pipeline/batch.ts is not there yet" };
-  return { skip: "weir validation kernel is not wired yet" };
+  let kernels: ValidateKernels;
+  try {
+    kernels = validateKernels(new KernelCore(new WebAssembly.Instance(await compileKernels())));
+  } catch (e) {
+    return { skip: `kernel module not loadable: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  const batch = ordersColumnar(objects);
+  const declared = options.patterns === false
+    ? Object.fromEntries(Object.entries(ORDERS_RULES).map(([k, r]) => [k, { ...r, pattern: undefined }]))
+    : ORDERS_RULES;
+  const rules = compileRules(declared, batch);
+  return {
+    name: "weir",
+    bytes: options.bytes,
+    rows: batch.length,
+    run: () => validateBatch(kernels, batch, rules).valid.length,
+  };
 }

@@ -1,5 +1,5 @@
 import { deepStrictEqual, equal, match } from "node:assert/strict";
-import { sniffCommand, type SniffCommandIo } from "./sniff.ts";
+import { denoIo, sniffCommand, type SniffCommandIo } from "./sniff.ts";
 
 function memoryIo(files: Record<string, string>) {
   const out: string[] = [];
@@ -50,7 +50,7 @@ Deno.test("sniffCommand reads a real file through Deno", async () => {
     await Deno.writeTextFile(path, "x|y\n1|a\n2|b\n");
     const out: string[] = [];
     const code = await sniffCommand([path], {
-      readHead: (await import("./sniff.ts")).denoIo.readHead,
+      readHead: denoIo.readHead,
       stdout: (l) => out.push(l),
       stderr: () => {},
     });

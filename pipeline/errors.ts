@@ -38,11 +38,14 @@ export class ConfigError extends Error {
   }
 }
 
-/** A WASM kernel failed: it trapped, timed out, returned an error status, or its worker died. */
+/**
+ * A WASM kernel failed: it trapped, timed out, returned an error status, its worker died, its pool was
+ * closed, or the module could not be loaded (`load`: missing or stale build).
+ */
 export class KernelError extends Error {
   override name = "KernelError";
   /** What went wrong, for callers that branch on it. */
-  readonly reason: "trap" | "timeout" | "status" | "worker" | "closed";
+  readonly reason: "trap" | "timeout" | "status" | "worker" | "closed" | "load";
   /** The kernel's status code when `reason` is `status`. */
   readonly status?: number;
 

@@ -37,7 +37,11 @@ export class StoreError extends PipelineError {
     message: string,
     options: WeirErrorOptions & { component: string; code: StoreErrorCode; retriable?: boolean },
   ) {
-    super(message, { cause: options.cause, component: options.component, retriable: options.retriable ?? false });
+    super(message, {
+      cause: options.cause,
+      component: options.component,
+      retriable: options.retriable ?? false,
+    });
     this.code = options.code;
   }
 }
@@ -357,7 +361,12 @@ export interface JobQueue {
   /** Marks the job succeeded; `false` when the worker no longer holds it. */
   complete(id: string, workerId: string): Promise<boolean>;
   /** Records a failure and requeues with backoff, or marks it dead after `maxAttempts`; `null` when the worker no longer holds it. */
-  fail(id: string, workerId: string, error: unknown, options?: FailOptions): Promise<"queued" | "dead" | null>;
+  fail(
+    id: string,
+    workerId: string,
+    error: unknown,
+    options?: FailOptions,
+  ): Promise<"queued" | "dead" | null>;
   /** The job, or `null`. */
   get(id: string): Promise<Job | null>;
 }
@@ -477,11 +486,12 @@ export interface StoreTx {
 
 /** weir's own storage. */
 export interface Store extends Omit<StoreTx, "sql"> {
-  /** `postgres` or `embedded`, for logs and `/health`. */
-  readonly kind: "postgres" | "embedded";
+  /** The driver behind it, for logs and `/readyz` (matches `Dependency.kind`). */
+  readonly kind: "postgres" | "pglite";
   /**
    * Runs `fn` in one transaction: it commits when `fn` resolves and rolls back when it throws.
-   * A transaction inside `fn` joins this one.
+   * A transaction inside `fn` joins this one. Use only `tx` inside `fn`: PGlite has a single
+   * connection, so a call on the outer store would wait for the transaction to end, forever.
    */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   /** Resolves when the database answers; throws a {@linkcode StoreError} otherwise. */
@@ -522,9 +532,18 @@ export function errorChain(error: unknown): ErrorLink[] {
       });
       current = current.cause;
     } else {
-      chain.push({ name: "Error", message: typeof current === "string" ? current : JSON.stringify(current) });
+      chain.push({ name: "Error", message: typeof current === "string" ? current : describe(current) });
       break;
     }
   }
   return chain;
+}
+
+// Thrown non-errors can be anything, including values JSON.stringify rejects (bigint, cycles).
+function describe(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
 }

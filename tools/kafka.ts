@@ -156,11 +156,11 @@ export async function kafkaDown(options: KafkaDownOptions = {}): Promise<boolean
   if (pid !== null) {
     Deno.kill(pid, "SIGTERM");
     const deadline = Date.now() + (options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
-    while (await isKafkaProcess(pid) && Date.now() < deadline) await delay(200);
-    if (await isKafkaProcess(pid)) {
+    while (await isRunning(pid) && Date.now() < deadline) await delay(200);
+    if (await isRunning(pid)) {
       log.warn("Kafka broker ignored SIGTERM, sending SIGKILL", { pid });
       Deno.kill(pid, "SIGKILL");
-      while (await isKafkaProcess(pid)) await delay(100);
+      while (await isRunning(pid)) await delay(100);
     }
     stopped = true;
     log.info("Kafka broker stopped", { pid });
@@ -362,7 +362,7 @@ async function waitUntilReady(
   while (true) {
     signal?.throwIfAborted();
     if (await brokerAnswers()) return;
-    if (!(await isKafkaProcess(pid))) {
+    if (!(await isRunning(pid))) {
       await Deno.remove(paths.pidFile).catch(ignoreNotFound);
       throw new KafkaBrokerError(`Kafka broker exited during startup: see ${paths.out}`, {
         logTail: await logTail(paths),
@@ -410,17 +410,32 @@ async function ownPid(paths: ServicePaths): Promise<number | null> {
   return await isKafkaProcess(pid) ? pid : null;
 }
 
+/** Whether `pid` is alive and a Kafka broker; the command line guards against a reused pid. */
 async function isKafkaProcess(pid: number): Promise<boolean> {
-  try {
-    // A zombie (exited, not yet reaped by its parent) has an empty cmdline, so it counts as gone.
-    return (await Deno.readTextFile(`/proc/${pid}/cmdline`)).includes("kafka.Kafka");
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound) || Deno.build.os === "linux") return false;
-  }
-  // No procfs (macOS): ask ps.
-  const { success, stdout } = await new Deno.Command("ps", { args: ["-p", String(pid), "-o", "args="] })
-    .output();
-  return success && new TextDecoder().decode(stdout).includes("kafka.Kafka");
+  const process = await processInfo(pid);
+  return process !== null && process.args.includes("kafka.Kafka");
+}
+
+/** Whether `pid` is alive; a zombie (exited, not yet reaped by this very process) counts as gone. */
+async function isRunning(pid: number): Promise<boolean> {
+  return await processInfo(pid) !== null;
+}
+
+/**
+ * State and command line of a live process, from `ps`: Deno grants `/proc/<pid>` only under
+ * --allow-all, and macOS has no procfs anyway.
+ */
+async function processInfo(pid: number): Promise<{ state: string; args: string } | null> {
+  const { success, stdout } = await new Deno.Command("ps", {
+    args: ["-p", String(pid), "-o", "stat=", "-o", "args="],
+    stdin: "null",
+    stderr: "null",
+  }).output();
+  const line = new TextDecoder().decode(stdout).trim();
+  const space = line.search(/\s/);
+  const state = space < 0 ? line : line.slice(0, space);
+  if (!success || state === "" || state.startsWith("Z")) return null;
+  return { state, args: space < 0 ? "" : line.slice(space + 1).trim() };
 }
 
 async function run(command: string, args: string[], failure: string): Promise<void> {

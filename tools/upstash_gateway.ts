@@ -78,14 +78,17 @@ const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
  * Starts the gateway and resolves once it listens and Redis answered; rejects if Redis cannot be reached.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Redis } from "@upstash/redis";
  * import { serveUpstashGateway } from "./upstash_gateway.ts";
  *
  * await using gateway = await serveUpstashGateway({ port: 0, token: "dev" });
  * const redis = new Redis({ url: gateway.url, token: "dev", enableTelemetry: false });
- * await redis.set("greeting", { hello: "world" });
- * console.log(await redis.get("greeting")); // { hello: "world" }
+ * const key = `weir:example:${crypto.randomUUID()}`;
+ * await redis.set(key, { hello: "world" }, { ex: 60 });
+ * const value = await redis.get<{ hello: string }>(key);
+ * if (value?.hello !== "world") throw new Error("expected the value back");
+ * await redis.del(key);
  * ```
  */
 export async function serveUpstashGateway(options: UpstashGatewayOptions): Promise<UpstashGateway> {
@@ -103,13 +106,11 @@ export async function serveUpstashGateway(options: UpstashGatewayOptions): Promi
     log,
   });
 
-  const stopServer = new AbortController();
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     server = Deno.serve({
       port: options.port ?? DEFAULT_PORT,
       hostname: options.hostname ?? "127.0.0.1",
-      signal: stopServer.signal,
       onListen: () => {},
       onError: (error) => {
         log.error("Request failed", { error });
@@ -130,8 +131,8 @@ export async function serveUpstashGateway(options: UpstashGatewayOptions): Promi
       options.signal?.removeEventListener("abort", onAbort);
       // Blocked commands first: a BLPOP with timeout 0 would otherwise hold the graceful shutdown forever.
       connections.destroyDedicated();
-      stopServer.abort();
-      await server.finished;
+      // server.shutdown(), not an abort signal: the signal drops requests in flight instead of answering them.
+      await server.shutdown();
       await connections.close();
       log.info("Upstash gateway stopped", { url });
     })();
@@ -141,9 +142,9 @@ export async function serveUpstashGateway(options: UpstashGatewayOptions): Promi
   if (options.signal?.aborted) await shutdown();
   else options.signal?.addEventListener("abort", onAbort, { once: true });
 
-  let settle: () => void;
-  const finished = new Promise<void>((resolve) => settle = resolve);
-  server.finished.then(() => shutdown()).then(() => settle());
+  const finished = server.finished.then(shutdown).catch((error) => {
+    log.error("Upstash gateway did not stop cleanly", { error });
+  });
 
   return { url, finished, shutdown, [Symbol.asyncDispose]: shutdown };
 }
@@ -259,6 +260,8 @@ class GatewayHandler {
     commands.forEach(rejectUnsupported);
     // Inside MULTI a blocking command does not block, so the shared connection is right for all of them.
     const replies = await this.#connections.shared.sendAll([["MULTI"], ...commands, ["EXEC"]]);
+    const multi = settledReply(replies[0]);
+    if (multi instanceof ErrorReply) throw new RequestError(400, multi.message);
     const queued = replies.slice(1, -1).map(settledReply);
     const refused = queued.findIndex((reply) => reply instanceof ErrorReply);
     if (refused !== -1) {
@@ -266,15 +269,17 @@ class GatewayHandler {
       const reason = (queued[refused] as ErrorReply).message;
       throw new RequestError(
         400,
-        `EXECABORT Transaction discarded because of previous errors: command ${refused + 1} (${name}): ${reason}`,
+        `EXECABORT Transaction discarded because of previous errors: command ${
+          refused + 1
+        } (${name}): ${reason}`,
       );
     }
     const exec = settledReply(replies[replies.length - 1]);
     if (exec instanceof ErrorReply) throw new RequestError(400, exec.message);
-    if (!Array.isArray(exec)) throw new RequestError(400, "EXEC returned no results: the transaction was aborted");
-    return exec.map((reply: unknown) =>
-      reply instanceof ErrorReply ? { error: reply.message } : { reply }
-    );
+    if (!Array.isArray(exec)) {
+      throw new RequestError(400, "EXEC returned no results: the transaction was aborted");
+    }
+    return exec.map((reply: unknown) => reply instanceof ErrorReply ? { error: reply.message } : { reply });
   }
 
   /** `GET /get/key`, or `POST /set/key` with the value as the raw body (binary-safe). */
@@ -301,8 +306,11 @@ class GatewayHandler {
     const text = new TextDecoder().decode(await readBody(request, this.#maxBodyBytes));
     try {
       // Numbers keep their source digits: `INCRBY k 12345678901234567890` must reach Redis as written.
-      return JSON.parse(text, (_key, value, context?: { source?: string }) =>
-        typeof value === "number" ? context?.source ?? String(value) : value);
+      return JSON.parse(
+        text,
+        (_key, value, context?: { source?: string }) =>
+          typeof value === "number" ? context?.source ?? String(value) : value,
+      );
     } catch (error) {
       throw new RequestError(400, `Invalid JSON body: ${(error as Error).message}`);
     }
@@ -408,10 +416,9 @@ function unsupportedReason(command: RedisCommand): string | undefined {
     (name === "client" && CLIENT_STATE.has(command[1]?.toString().toLowerCase() ?? "")
       ? "it changes the state of a connection that every request shares"
       : undefined);
-  return reason === undefined
-    ? undefined
-    : `ERR command not supported by the gateway: ${command.slice(0, name === "client" ? 2 : 1).join(" ")
-      .toUpperCase()}: ${reason}`;
+  if (reason === undefined) return undefined;
+  const label = command.slice(0, name === "client" ? 2 : 1).join(" ").toUpperCase();
+  return `ERR command not supported by the gateway: ${label}: ${reason}`;
 }
 
 function rejectUnsupported(command: RedisCommand): void {
@@ -468,7 +475,9 @@ const REPLY_TYPES = {
 
 function toJson(reply: unknown, encoding: Encoding): JsonValue {
   if (reply === null || reply === undefined) return null;
-  if (reply instanceof Uint8Array) return Buffer.from(reply.buffer, reply.byteOffset, reply.length).toString(encoding);
+  if (reply instanceof Uint8Array) {
+    return Buffer.from(reply.buffer, reply.byteOffset, reply.length).toString(encoding);
+  }
   if (typeof reply === "string") {
     const value = Number(reply);
     return Number.isSafeInteger(value) ? value : rawJson(reply);
@@ -501,7 +510,10 @@ function settledReply(result: PromiseSettledResult<unknown>): unknown {
   throw new RedisUnavailableError(result.reason);
 }
 
-function createRedisClient(url: string, reconnectStrategy: (retries: number, cause: Error) => number | Error) {
+function createRedisClient(
+  url: string,
+  reconnectStrategy: (retries: number, cause: Error) => number | Error,
+) {
   return createClient({
     url,
     RESP: 2,
@@ -580,6 +592,7 @@ class RedisConnections {
         `Too many blocking commands in flight: the limit is ${this.#maxBlocking}, retry later`,
       );
     }
+    if (signal.aborted) throw new RequestError(400, "Request aborted: the client went away");
     const client = createRedisClient(this.#url, (_retries, cause) => cause);
     client.on("error", (error: Error) => this.#log.debug("Dedicated Redis connection error", { error }));
     this.#dedicated.add(client);

@@ -2,3 +2,4 @@ export * from "./status";
 export * from "./arena";
 export * from "./records";
 export * from "./testing";
+export * from "./validate";

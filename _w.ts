@@ -1,0 +1,12 @@
+const mode = Deno.args[0];
+const t0 = performance.now();
+const lap = (s: string) => console.log(s, Math.round(performance.now() - t0));
+const url = new URL("./_w_worker.ts", import.meta.url);
+const w = new Worker(url, { type: "module" });
+lap("created");
+w.postMessage(mode);
+await new Promise((r) => setTimeout(r, 300));
+lap("terminating");
+w.terminate();
+lap("terminated");
+globalThis.addEventListener("unload", () => lap("unload"));

@@ -1,0 +1,927 @@
+/**
+ * Streaming CSV parser that decodes straight into typed columns (Arrow layout). The host wrapper is
+ * `kernels/csv.ts`; the dialect and the state block are documented in kernels/README.md.
+ *
+ * How it is fast: each 64-byte block is loaded as four v128 vectors and compared against the delimiter,
+ * the quote, CR and LF; one 64-bit mask of "special" bytes results. The parser then visits only those
+ * bytes (count trailing zeros, clear lowest bit), running the quote state machine per special byte rather
+ * than per byte, and decodes each field the moment its end is found, while its bytes are still in L1.
+ * The same vectors tell whether a block holds any byte >= 0x80; only such blocks are UTF-8 validated.
+ *
+ * How it is chunk-safe: a call consumes whole rows only. An incomplete last row is left to the host,
+ * which prepends it to the next chunk, so any chunking parses the same rows from the same bytes. What
+ * cannot be re-read (a CR that ended the previous chunk, an oversized row being skipped, line numbers)
+ * lives in the state block.
+ */
+
+import { STATUS_BAD_ARGUMENT, STATUS_BAD_STATE, STATUS_OK, STATUS_UNTERMINATED_QUOTE } from "./status";
+import { parseBoolean, parseDate, parseDecimal, parseInt64, parseTimestamp } from "./csv_values";
+import { parsedFloat, parseFloat64 } from "./float";
+import { utf8BadMask, validateUtf8 } from "./utf8";
+
+/** Layout version of the state block; the host writes it to `CSV_S_ABI` and the kernel checks it. */
+export const CSV_ABI_VERSION: i32 = 1;
+
+// ---- State block: i32 slots (the byte offset is slot × 4). ----
+// Configuration, written once by the host.
+/** Slot: must hold `CSV_ABI_VERSION`. */
+export const CSV_S_ABI: i32 = 0;
+/** Slot: delimiter byte. */
+export const CSV_S_DELIMITER: i32 = 1;
+/** Slot: quote byte, or 256 for no quoting. */
+export const CSV_S_QUOTE: i32 = 2;
+/** Slot: `CSV_FLAG_*` bits. */
+export const CSV_S_FLAGS: i32 = 3;
+/** Slot: largest field in bytes (as written, quotes included); longer fields reject their row. */
+export const CSV_S_MAX_FIELD: i32 = 4;
+/** Slot: largest row in bytes (terminator excluded); longer rows are rejected, and skipped across chunks. */
+export const CSV_S_MAX_ROW: i32 = 5;
+/** Slot: fields each row must have. */
+export const CSV_S_FIELDS: i32 = 6;
+/** Slot: number of column descriptors. */
+export const CSV_S_COLUMNS: i32 = 7;
+/** Slot: pointer to the column descriptors (`CSV_COLUMN_SLOTS` i32 each). */
+export const CSV_S_COLUMNS_PTR: i32 = 8;
+/** Slot: pointer to `CSV_S_FIELDS` i32: the column each field goes to, or -1 to drop it. */
+export const CSV_S_FIELD_MAP_PTR: i32 = 9;
+/** Slot: pointer to the null tokens, each a length byte followed by its bytes. */
+export const CSV_S_NULLS_PTR: i32 = 10;
+/** Slot: total bytes of the null tokens. */
+export const CSV_S_NULLS_LEN: i32 = 11;
+/** Slot: bit n set when some null token is n bytes long (n < 32). */
+export const CSV_S_NULLS_LENGTHS: i32 = 12;
+// Carried between calls.
+/** Slot: 1-based line number of the first input byte. Starts at 1. */
+export const CSV_S_LINE: i32 = 13;
+/** Slot: offset (relative to the input, <= 0) where the first input byte's line starts. */
+export const CSV_S_LINE_START: i32 = 14;
+/** Slot: 1 once the byte-order mark was looked for. */
+export const CSV_S_STARTED: i32 = 15;
+/** Slot: 1 when the previous chunk ended with a CR that ended a row (a leading LF is then skipped). */
+export const CSV_S_PENDING_CR: i32 = 16;
+/** Slot: 1 while an oversized row is being skipped. */
+export const CSV_S_SKIPPING: i32 = 17;
+/** Slot: quote state of the skipped row (`SKIP_*`). */
+export const CSV_S_SKIP_MODE: i32 = 18;
+/** Slot: 1 when the skipped row's previous byte was a CR inside quotes. */
+export const CSV_S_SKIP_PREV_CR: i32 = 19;
+/** Slot: line of the opening quote of the skipped row's open quoted field. */
+export const CSV_S_QUOTE_LINE: i32 = 20;
+/** Slot: column of that quote. */
+export const CSV_S_QUOTE_COLUMN: i32 = 21;
+// Per call, written by the host.
+/** Slot: input pointer (the host leaves 64 readable bytes after the input). */
+export const CSV_S_INPUT_PTR: i32 = 22;
+/** Slot: input length. */
+export const CSV_S_INPUT_LEN: i32 = 23;
+/** Slot: 1 when the input ends the stream. */
+export const CSV_S_FINAL: i32 = 24;
+/** Slot: rows the column buffers hold. */
+export const CSV_S_ROW_CAPACITY: i32 = 25;
+/** Slot: rows already in the column buffers; updated by the call. */
+export const CSV_S_ROWS: i32 = 26;
+/** Slot: pointer to an i32 per row: the row's 1-based line. */
+export const CSV_S_LINES_PTR: i32 = 27;
+/** Slot: pointer to reject records (`CSV_REJECT_SLOTS` i32 each). */
+export const CSV_S_REJECTS_PTR: i32 = 28;
+/** Slot: reject records the buffer holds. */
+export const CSV_S_REJECT_CAPACITY: i32 = 29;
+/** Slot: reject records already written; updated by the call. */
+export const CSV_S_REJECTS: i32 = 30;
+// Per call, written by the kernel.
+/** Slot: input bytes consumed; the rest is an incomplete row for the next call. */
+export const CSV_S_CONSUMED: i32 = 31;
+/** Slot: why the call returned (`CSV_STOP_*`). */
+export const CSV_S_STOP: i32 = 32;
+/** Slot: with `CSV_STOP_DATA_FULL`, the column whose string data is full. */
+export const CSV_S_FULL_COLUMN: i32 = 33;
+/** Slot: with `CSV_STOP_DATA_FULL`, the bytes the field needs. */
+export const CSV_S_FULL_NEED: i32 = 34;
+/** Slot: with `STATUS_UNTERMINATED_QUOTE`, the opening quote's line. */
+export const CSV_S_ERROR_LINE: i32 = 35;
+/** Slot: with `STATUS_UNTERMINATED_QUOTE`, the opening quote's 1-based byte column. */
+export const CSV_S_ERROR_COLUMN: i32 = 36;
+/** Slot: with `CSV_STOP_FIELDS_DONE`, the number of fields in the row. */
+export const CSV_S_FIELD_COUNT: i32 = 37;
+/** Slots in a state block. */
+export const CSV_STATE_SLOTS: i32 = 48;
+
+/** Flag: an empty field (and, for non-string columns, an empty quoted field) is null. */
+export const CSV_FLAG_NULL_EMPTY: i32 = 1;
+/** Flag: parse one row (the header) as a list of strings into column 0, one entry per field. */
+export const CSV_FLAG_FIELDS_MODE: i32 = 2;
+
+// ---- Column descriptor: i32 slots. ----
+/** Column slot: `CSV_TYPE_*`. */
+export const CSV_C_TYPE: i32 = 0;
+/** Column slot: decimal precision (<= 18). */
+export const CSV_C_PRECISION: i32 = 1;
+/** Column slot: decimal scale. */
+export const CSV_C_SCALE: i32 = 2;
+/** Column slot: validity bitmap (LSB first, 1 = valid); the host fills it with ones. */
+export const CSV_C_VALIDITY: i32 = 3;
+/** Column slot: values (8 bytes per row; 4 for dates; bits for booleans, zero-filled) or string offsets. */
+export const CSV_C_VALUES: i32 = 4;
+/** Column slot: string data region. */
+export const CSV_C_DATA: i32 = 5;
+/** Column slot: bytes the string data region holds (the host leaves 16 spare bytes after them). */
+export const CSV_C_DATA_CAPACITY: i32 = 6;
+/** Column slot: the string offset that the first byte of the data region has. */
+export const CSV_C_DATA_BASE: i32 = 7;
+/** Slots in a column descriptor. */
+export const CSV_COLUMN_SLOTS: i32 = 8;
+
+/** Type: UTF-8 string, int32 offsets + bytes. */
+export const CSV_TYPE_STRING: i32 = 0;
+/** Type: int64. */
+export const CSV_TYPE_INT64: i32 = 1;
+/** Type: float64. */
+export const CSV_TYPE_FLOAT64: i32 = 2;
+/** Type: decimal as an int64 scaled by 10^scale. */
+export const CSV_TYPE_DECIMAL: i32 = 3;
+/** Type: bit-packed boolean. */
+export const CSV_TYPE_BOOLEAN: i32 = 4;
+/** Type: int32 days since 1970-01-01. */
+export const CSV_TYPE_DATE: i32 = 5;
+/** Type: int64 microseconds since the epoch, UTC. */
+export const CSV_TYPE_TIMESTAMP: i32 = 6;
+
+// ---- Reject record: i32 slots. ----
+/** Slots per reject: line, field index (-1 for the whole row), rule, value offset, value length. */
+export const CSV_REJECT_SLOTS: i32 = 5;
+/** Rule: the row has the wrong number of fields. */
+export const CSV_RULE_RAGGED: i32 = 1;
+/** Rule: a value does not conform to its column type. */
+export const CSV_RULE_TYPE: i32 = 2;
+/** Rule: the row is not valid UTF-8. */
+export const CSV_RULE_UTF8: i32 = 3;
+/** Rule: bytes follow a closing quote inside the field. */
+export const CSV_RULE_QUOTE: i32 = 4;
+/** Rule: a field is longer than `CSV_S_MAX_FIELD`. */
+export const CSV_RULE_FIELD_SIZE: i32 = 5;
+/** Rule: a row is longer than `CSV_S_MAX_ROW`. */
+export const CSV_RULE_ROW_SIZE: i32 = 6;
+/** Reject values of the size rules are cut to this many bytes. */
+export const CSV_REJECT_VALUE_LIMIT: i32 = 1024;
+
+/** Stop: the input is consumed up to an incomplete row (or to its end). */
+export const CSV_STOP_END: i32 = 0;
+/** Stop: the reject buffer is full; drain it and call again with the rest. */
+export const CSV_STOP_REJECTS_FULL: i32 = 1;
+/** Stop: a column's string data region is full; drain or grow it and call again with the rest. */
+export const CSV_STOP_DATA_FULL: i32 = 2;
+/** Stop: fields mode parsed its row. */
+export const CSV_STOP_FIELDS_DONE: i32 = 3;
+/** Stop: the row buffers are full (the host sized them too small). */
+export const CSV_STOP_ROWS_FULL: i32 = 4;
+
+const LF: u32 = 10;
+const CR: u32 = 13;
+const Q_UNQUOTED: i32 = 0;
+const Q_IN: i32 = 1;
+const Q_AFTER: i32 = 2;
+// Quote states of a skipped row.
+const SKIP_FIELD_START: i32 = 0;
+const SKIP_IN_FIELD: i32 = 1;
+const SKIP_IN_QUOTES: i32 = 2;
+const SKIP_QUOTE_IN_QUOTES: i32 = 3;
+
+// Configuration and outputs of the running call. Globals keep the field decoder a plain function.
+let input: usize = 0;
+let delimiter: u32 = 0;
+let quote: u32 = 0;
+let nullEmpty: bool = false;
+let fieldsMode: bool = false;
+let maxField: u32 = 0;
+let maxRow: u32 = 0;
+let fieldCount: i32 = 0;
+let columnCount: i32 = 0;
+let columns: usize = 0;
+let fieldMap: usize = 0;
+let nullTokens: usize = 0;
+let nullTokensLen: u32 = 0;
+let nullLengths: u32 = 0;
+let rows: u32 = 0;
+let rowCapacity: u32 = 0;
+let linesPtr: usize = 0;
+let rejectsPtr: usize = 0;
+let rejectCapacity: u32 = 0;
+let rejects: u32 = 0;
+let fullColumn: i32 = 0;
+let fullNeed: u32 = 0;
+// The first field-level problem of the row being parsed (rule 0: none yet).
+let errRule: i32 = 0;
+let errField: i32 = 0;
+let errStart: u32 = 0;
+let errEnd: u32 = 0;
+
+// @ts-ignore: decorator
+function slot(state: usize, index: i32): i32 {
+  return load<i32>(state + (<usize> index << 2));
+}
+
+// @ts-ignore: decorator
+function setSlot(state: usize, index: i32, value: i32): void {
+  store<i32>(state + (<usize> index << 2), value);
+}
+
+// @ts-ignore: decorator
+function columnSlot(column: usize, index: i32): i32 {
+  return load<i32>(column + (<usize> index << 2));
+}
+
+// @ts-ignore: decorator
+function fieldError(rule: i32, field: i32, start: u32, end: u32): void {
+  if (errRule == 0) {
+    errRule = rule;
+    errField = field;
+    errStart = start;
+    errEnd = end;
+  }
+}
+
+/** Whether [s, e) equals one of the configured null tokens. */
+function isNullToken(s: u32, e: u32): bool {
+  const n = e - s;
+  if (n >= 32 || ((nullLengths >> n) & 1) == 0) return false;
+  let t = nullTokens;
+  const end = nullTokens + nullTokensLen;
+  while (t < end) {
+    const tn = <u32> load<u8>(t);
+    if (tn == n) {
+      let k: u32 = 0;
+      while (k < n && load<u8>(t + 1 + k) == load<u8>(input + s + k)) k++;
+      if (k == n) return true;
+    }
+    t += 1 + tn;
+  }
+  return false;
+}
+
+// @ts-ignore: decorator
+function clearBit(bitmap: usize, row: u32): void {
+  const p = bitmap + (row >> 3);
+  store<u8>(p, load<u8>(p) & ~(<u8> 1 << <u8> (row & 7)));
+}
+
+// @ts-ignore: decorator
+function setBit(bitmap: usize, row: u32): void {
+  const p = bitmap + (row >> 3);
+  store<u8>(p, load<u8>(p) | (<u8> 1 << <u8> (row & 7)));
+}
+
+/** Undoes what a row that is not kept wrote at index `row`: validity back to 1, booleans back to 0. */
+function resetRow(row: u32): void {
+  for (let c: i32 = 0; c < columnCount; c++) {
+    const col = columns + (<usize> (c * CSV_COLUMN_SLOTS) << 2);
+    setBit(<usize> columnSlot(col, CSV_C_VALIDITY), row);
+    if (columnSlot(col, CSV_C_TYPE) == CSV_TYPE_BOOLEAN) clearBit(<usize> columnSlot(col, CSV_C_VALUES), row);
+  }
+}
+
+/**
+ * Appends [s, e) (unescaping doubled quotes when `escapes`) as entry `index` of a string column. Returns
+ * false, after setting `fullColumn`/`fullNeed`, when the data region has no room.
+ */
+function writeString(col: usize, c: i32, index: u32, s: u32, e: u32, escapes: bool): bool {
+  const offsets = <usize> columnSlot(col, CSV_C_VALUES);
+  const start = load<i32>(offsets + (<usize> index << 2));
+  const used = <u32> (start - columnSlot(col, CSV_C_DATA_BASE));
+  const n = e - s;
+  if (<u64> used + <u64> n > <u64> <u32> columnSlot(col, CSV_C_DATA_CAPACITY)) {
+    fullColumn = c;
+    fullNeed = n;
+    return false;
+  }
+  const dst = <usize> columnSlot(col, CSV_C_DATA) + used;
+  const src = input + s;
+  let written = n;
+  if (!escapes) {
+    // Sixteen bytes at a time, overshooting into the spare bytes both regions have: short strings
+    // are the norm and a `memory.copy` call costs more than the copy.
+    for (let k: u32 = 0; k < n; k += 16) v128.store(dst + k, v128.load(src + k));
+  } else {
+    let w: u32 = 0;
+    for (let k: u32 = 0; k < n; k++) {
+      const b = load<u8>(src + k);
+      store<u8>(dst + w, b);
+      w++;
+      // Inside a quoted field every quote is the first of a doubled pair.
+      if (<u32> b == quote) k++;
+    }
+    written = w;
+  }
+  store<i32>(offsets + ((<usize> index + 1) << 2), start + <i32> written);
+  return true;
+}
+
+/**
+ * Ends field `field` whose raw bytes are [start, end) and, when quoted, whose content is [cs, ce).
+ * Returns false when the call must stop (string data full).
+ */
+function endField(field: i32, start: u32, end: u32, quoted: bool, cs: u32, ce: u32, escapes: bool): bool {
+  if (quoted && end != ce + 1) {
+    fieldError(CSV_RULE_QUOTE, field, start, end);
+    return true;
+  }
+  if (end - start > maxField) {
+    fieldError(CSV_RULE_FIELD_SIZE, field, start, start + min(end - start, <u32> CSV_REJECT_VALUE_LIMIT));
+    return true;
+  }
+  let s = quoted ? cs : start;
+  let e = quoted ? ce : end;
+  if (fieldsMode) {
+    if (<u32> field >= rowCapacity) return true;
+    return writeString(columns, 0, <u32> field, s, e, escapes);
+  }
+  if (field >= fieldCount || errRule != 0) return true;
+  const c = load<i32>(fieldMap + (<usize> field << 2));
+  if (c < 0) return true;
+  const col = columns + (<usize> (c * CSV_COLUMN_SLOTS) << 2);
+  const type = columnSlot(col, CSV_C_TYPE);
+  if (type == CSV_TYPE_STRING) {
+    if (!quoted && ((s == e && nullEmpty) || (nullTokensLen != 0 && isNullToken(s, e)))) {
+      clearBit(<usize> columnSlot(col, CSV_C_VALIDITY), rows);
+      return true;
+    }
+    return writeString(col, c, rows, s, e, escapes);
+  }
+  // Typed values ignore surrounding spaces and tabs, like Number() does.
+  while (s < e) {
+    const b = load<u8>(input + s);
+    if (b != 0x20 && b != 0x09) break;
+    s++;
+  }
+  while (e > s) {
+    const b = load<u8>(input + e - 1);
+    if (b != 0x20 && b != 0x09) break;
+    e--;
+  }
+  if ((s == e && nullEmpty) || (nullTokensLen != 0 && isNullToken(s, e))) {
+    clearBit(<usize> columnSlot(col, CSV_C_VALIDITY), rows);
+    return true;
+  }
+  const values = <usize> columnSlot(col, CSV_C_VALUES);
+  const p = input + s;
+  const q = input + e;
+  let ok = false;
+  // A doubled quote can only be part of a string; the decoders would reject it anyway.
+  switch (type) {
+    case CSV_TYPE_INT64: {
+      ok = parseInt64(p, q, values + (<usize> rows << 3));
+      break;
+    }
+    case CSV_TYPE_FLOAT64: {
+      ok = parseFloat64(p, q);
+      if (ok) store<f64>(values + (<usize> rows << 3), parsedFloat);
+      break;
+    }
+    case CSV_TYPE_DECIMAL: {
+      ok = parseDecimal(
+        p,
+        q,
+        columnSlot(col, CSV_C_PRECISION),
+        columnSlot(col, CSV_C_SCALE),
+        values + (<usize> rows << 3),
+      );
+      break;
+    }
+    case CSV_TYPE_BOOLEAN: {
+      const v = parseBoolean(p, q);
+      ok = v >= 0;
+      if (v == 1) setBit(values, rows);
+      break;
+    }
+    case CSV_TYPE_DATE: {
+      ok = parseDate(p, q, values + (<usize> rows << 2));
+      break;
+    }
+    case CSV_TYPE_TIMESTAMP: {
+      ok = parseTimestamp(p, q, values + (<usize> rows << 3));
+      break;
+    }
+    default:
+      break;
+  }
+  if (!ok) fieldError(CSV_RULE_TYPE, field, quoted ? cs : start, quoted ? ce : end);
+  return true;
+}
+
+/** Writes a reject record; false when the buffer is full. */
+function addReject(line: i32, field: i32, rule: i32, start: u32, end: u32): bool {
+  if (rejects >= rejectCapacity) return false;
+  const r = rejectsPtr + (<usize> (rejects * <u32> CSV_REJECT_SLOTS) << 2);
+  store<i32>(r, line);
+  store<i32>(r, field, 4);
+  store<i32>(r, rule, 8);
+  store<i32>(r, <i32> start, 12);
+  store<i32>(r, <i32> (end - start), 16);
+  rejects++;
+  return true;
+}
+
+/**
+ * Ends the row [rowStart, rowEnd) (terminator excluded) that has `fields` fields. Keeps it or rejects it.
+ * Returns a `CSV_STOP_*` code: `CSV_STOP_END` to go on.
+ */
+function endRow(rowStart: u32, rowEnd: u32, fields: i32, line: i32, badUtf8: bool, lastEmpty: bool): i32 {
+  let rule = errRule;
+  let field = errField;
+  let vs = errStart;
+  let ve = errEnd;
+  const rowLen = rowEnd - rowStart;
+  if (rowLen > maxRow) {
+    rule = CSV_RULE_ROW_SIZE;
+    field = -1;
+    vs = rowStart;
+    ve = rowStart + min(rowLen, min(maxRow + 1, <u32> CSV_REJECT_VALUE_LIMIT));
+  } else if (!fieldsMode && fields != fieldCount && !(fields == fieldCount + 1 && lastEmpty)) {
+    rule = CSV_RULE_RAGGED;
+    field = -1;
+    vs = rowStart;
+    ve = rowEnd;
+  } else if (badUtf8) {
+    rule = CSV_RULE_UTF8;
+    field = -1;
+    vs = rowStart;
+    ve = rowEnd;
+  }
+  if (fieldsMode) {
+    // The header's problems are reported like a row's; the host decides whether it can go on.
+    if (rule != 0) addReject(line, field, rule, vs, ve);
+    return CSV_STOP_FIELDS_DONE;
+  }
+  if (rule != 0) {
+    resetRow(rows);
+    return addReject(line, field, rule, vs, ve) ? CSV_STOP_END : CSV_STOP_REJECTS_FULL;
+  }
+  if (rows >= rowCapacity) {
+    resetRow(rows);
+    return CSV_STOP_ROWS_FULL;
+  }
+  store<i32>(linesPtr + (<usize> rows << 2), line);
+  rows++;
+  return CSV_STOP_END;
+}
+
+// Line bookkeeping shared by the skip scanner and the main loop.
+let line: i32 = 1;
+let lineStart: i32 = 0;
+let pendingCr: bool = false;
+
+/**
+ * Scans an oversized row being skipped, from `pos`, with the same quote rules as the main loop but no
+ * decoding. Returns where the next row starts, or -1 when the input ended inside the row. Sets the
+ * unterminated-quote error slots and returns -2 when a final input ends inside quotes.
+ */
+function skipRow(state: usize, pos: u32, len: u32, final: bool): i32 {
+  let mode = slot(state, CSV_S_SKIP_MODE);
+  let prevCr = slot(state, CSV_S_SKIP_PREV_CR) != 0;
+  let quoteLine = slot(state, CSV_S_QUOTE_LINE);
+  let quoteColumn = slot(state, CSV_S_QUOTE_COLUMN);
+  for (let i = pos; i < len; i++) {
+    const c = <u32> load<u8>(input + i);
+    if (mode == SKIP_QUOTE_IN_QUOTES) {
+      if (c == quote) {
+        mode = SKIP_IN_QUOTES;
+        prevCr = false;
+        continue;
+      }
+      mode = SKIP_IN_FIELD;
+    }
+    if (mode == SKIP_IN_QUOTES) {
+      if (c == quote) {
+        mode = SKIP_QUOTE_IN_QUOTES;
+      } else if (c == CR) {
+        line++;
+        lineStart = <i32> i + 1;
+      } else if (c == LF) {
+        if (!prevCr) line++;
+        lineStart = <i32> i + 1;
+      }
+      prevCr = c == CR;
+      continue;
+    }
+    if (c == CR || c == LF) {
+      let next = i + 1;
+      if (c == CR) {
+        if (next < len) {
+          if (<u32> load<u8>(input + next) == LF) next++;
+        } else if (!final) {
+          pendingCr = true;
+        }
+      }
+      line++;
+      lineStart = <i32> next;
+      setSlot(state, CSV_S_SKIPPING, 0);
+      return <i32> next;
+    }
+    if (c == delimiter) {
+      mode = SKIP_FIELD_START;
+    } else if (c == quote && mode == SKIP_FIELD_START) {
+      mode = SKIP_IN_QUOTES;
+      quoteLine = line;
+      quoteColumn = <i32> i - lineStart + 1;
+    } else {
+      mode = SKIP_IN_FIELD;
+    }
+    prevCr = false;
+  }
+  if (final) {
+    setSlot(state, CSV_S_SKIPPING, 0);
+    if (mode == SKIP_IN_QUOTES) {
+      setSlot(state, CSV_S_ERROR_LINE, quoteLine);
+      setSlot(state, CSV_S_ERROR_COLUMN, quoteColumn);
+      return -2;
+    }
+    return <i32> len;
+  }
+  setSlot(state, CSV_S_SKIP_MODE, mode);
+  setSlot(state, CSV_S_SKIP_PREV_CR, prevCr ? 1 : 0);
+  setSlot(state, CSV_S_QUOTE_LINE, quoteLine);
+  setSlot(state, CSV_S_QUOTE_COLUMN, quoteColumn);
+  return -1;
+}
+
+/** Stores the carried line state for a call that consumed `consumed` bytes, and the outputs. */
+function finishCall(state: usize, consumed: u32, stop: i32): void {
+  setSlot(state, CSV_S_CONSUMED, <i32> consumed);
+  setSlot(state, CSV_S_STOP, stop);
+  setSlot(state, CSV_S_LINE, line);
+  setSlot(state, CSV_S_LINE_START, lineStart - <i32> consumed);
+  setSlot(state, CSV_S_PENDING_CR, pendingCr ? 1 : 0);
+  setSlot(state, CSV_S_ROWS, <i32> rows);
+  setSlot(state, CSV_S_REJECTS, <i32> rejects);
+  setSlot(state, CSV_S_FULL_COLUMN, fullColumn);
+  setSlot(state, CSV_S_FULL_NEED, <i32> fullNeed);
+}
+
+/**
+ * Parses the input described by the state block at `state` (`CSV_STATE_SLOTS` i32, 4-byte aligned):
+ * whole rows go to the column buffers or to the rejects, and the call reports how far it got in
+ * `CSV_S_CONSUMED` and why it returned in `CSV_S_STOP`. Returns `STATUS_OK`,
+ * `STATUS_UNTERMINATED_QUOTE` (final input ended inside quotes; position in the error slots) or a
+ * negative status for a bad state block.
+ */
+export function csv_parse(state: usize): i32 {
+  if (state == 0 || (state & 3) != 0) return STATUS_BAD_ARGUMENT;
+  if (slot(state, CSV_S_ABI) != CSV_ABI_VERSION) return STATUS_BAD_STATE;
+  delimiter = <u32> slot(state, CSV_S_DELIMITER);
+  quote = <u32> slot(state, CSV_S_QUOTE);
+  if (delimiter > 255 || delimiter == CR || delimiter == LF || delimiter == quote) return STATUS_BAD_ARGUMENT;
+  if (quote == CR || quote == LF) return STATUS_BAD_ARGUMENT;
+  // Without quoting, compare against the delimiter twice: the quote branch is then never taken.
+  const quoteByte = quote > 255 ? delimiter : quote;
+  const flags = slot(state, CSV_S_FLAGS);
+  nullEmpty = (flags & CSV_FLAG_NULL_EMPTY) != 0;
+  fieldsMode = (flags & CSV_FLAG_FIELDS_MODE) != 0;
+  maxField = <u32> slot(state, CSV_S_MAX_FIELD);
+  maxRow = <u32> slot(state, CSV_S_MAX_ROW);
+  fieldCount = slot(state, CSV_S_FIELDS);
+  columnCount = slot(state, CSV_S_COLUMNS);
+  columns = <usize> slot(state, CSV_S_COLUMNS_PTR);
+  fieldMap = <usize> slot(state, CSV_S_FIELD_MAP_PTR);
+  nullTokens = <usize> slot(state, CSV_S_NULLS_PTR);
+  nullTokensLen = <u32> slot(state, CSV_S_NULLS_LEN);
+  nullLengths = <u32> slot(state, CSV_S_NULLS_LENGTHS);
+  input = <usize> slot(state, CSV_S_INPUT_PTR);
+  const len = <u32> slot(state, CSV_S_INPUT_LEN);
+  const final = slot(state, CSV_S_FINAL) != 0;
+  rowCapacity = <u32> slot(state, CSV_S_ROW_CAPACITY);
+  rows = <u32> slot(state, CSV_S_ROWS);
+  linesPtr = <usize> slot(state, CSV_S_LINES_PTR);
+  rejectsPtr = <usize> slot(state, CSV_S_REJECTS_PTR);
+  rejectCapacity = <u32> slot(state, CSV_S_REJECT_CAPACITY);
+  rejects = <u32> slot(state, CSV_S_REJECTS);
+  fullColumn = -1;
+  fullNeed = 0;
+  line = slot(state, CSV_S_LINE);
+  lineStart = slot(state, CSV_S_LINE_START);
+  pendingCr = slot(state, CSV_S_PENDING_CR) != 0;
+  if (input == 0 || rows > rowCapacity || (!fieldsMode && (fieldCount <= 0 || columnCount < 0))) {
+    return STATUS_BAD_STATE;
+  }
+
+  let pos: u32 = 0;
+  if (pendingCr && (len > 0 || final)) {
+    pendingCr = false;
+    // The CR already counted as the line break; an LF right after it belongs to the same break.
+    if (len > 0 && <u32> load<u8>(input) == LF) {
+      pos = 1;
+      lineStart = 1;
+    }
+  }
+  if (slot(state, CSV_S_STARTED) == 0) {
+    const avail = len - pos;
+    const b0 = avail > 0 ? <u32> load<u8>(input + pos) : 0;
+    const b1 = avail > 1 ? <u32> load<u8>(input + pos + 1) : 0;
+    const b2 = avail > 2 ? <u32> load<u8>(input + pos + 2) : 0;
+    // A byte-order mark may still be arriving: wait for three bytes unless the input is final.
+    const prefix = avail == 0 || (b0 == 0xef && (avail == 1 || (b1 == 0xbb && avail == 2)));
+    if (prefix && !final) {
+      finishCall(state, pos, CSV_STOP_END);
+      return STATUS_OK;
+    }
+    if (avail >= 3 && b0 == 0xef && b1 == 0xbb && b2 == 0xbf) {
+      pos += 3;
+      lineStart = <i32> pos;
+    }
+    setSlot(state, CSV_S_STARTED, 1);
+  }
+  if (slot(state, CSV_S_SKIPPING) != 0) {
+    const next = skipRow(state, pos, len, final);
+    if (next == -2) {
+      finishCall(state, len, CSV_STOP_END);
+      return STATUS_UNTERMINATED_QUOTE;
+    }
+    if (next < 0) {
+      finishCall(state, len, CSV_STOP_END);
+      return STATUS_OK;
+    }
+    pos = <u32> next;
+  }
+
+  const vDelim = i8x16.splat(<i8> delimiter);
+  const vQuote = i8x16.splat(<i8> quoteByte);
+  const vLf = i8x16.splat(<i8> LF);
+  const vCr = i8x16.splat(<i8> CR);
+
+  let rowStart = pos;
+  let rowLine = line;
+  let fieldStart = pos;
+  let field: i32 = 0;
+  let qs = Q_UNQUOTED;
+  let cs: u32 = 0;
+  let ce: u32 = 0;
+  let escapes = false;
+  let quoteLine: i32 = 0;
+  let quoteColumn: i32 = 0;
+  let rowBadUtf8 = false;
+  let validated = pos;
+  let skipNext: u64 = 0;
+  let stop = CSV_STOP_END;
+  let needMore = false;
+  let crAtEnd = false;
+  let consumedAtStop: u32 = 0;
+  errRule = 0;
+
+  let b = pos;
+  let halt = false;
+  while (b < len) {
+    const p = input + b;
+    const v0 = v128.load(p);
+    const v1 = v128.load(p, 16);
+    const v2 = v128.load(p, 32);
+    const v3 = v128.load(p, 48);
+    const m0 = i8x16.bitmask(
+      v128.or(
+        v128.or(i8x16.eq(v0, vDelim), i8x16.eq(v0, vQuote)),
+        v128.or(i8x16.eq(v0, vLf), i8x16.eq(v0, vCr)),
+      ),
+    );
+    const m1 = i8x16.bitmask(
+      v128.or(
+        v128.or(i8x16.eq(v1, vDelim), i8x16.eq(v1, vQuote)),
+        v128.or(i8x16.eq(v1, vLf), i8x16.eq(v1, vCr)),
+      ),
+    );
+    const m2 = i8x16.bitmask(
+      v128.or(
+        v128.or(i8x16.eq(v2, vDelim), i8x16.eq(v2, vQuote)),
+        v128.or(i8x16.eq(v2, vLf), i8x16.eq(v2, vCr)),
+      ),
+    );
+    const m3 = i8x16.bitmask(
+      v128.or(
+        v128.or(i8x16.eq(v3, vDelim), i8x16.eq(v3, vQuote)),
+        v128.or(i8x16.eq(v3, vLf), i8x16.eq(v3, vCr)),
+      ),
+    );
+    let mask = <u64> <u32> m0 | (<u64> <u32> m1 << 16) | (<u64> <u32> m2 << 32) | (<u64> <u32> m3 << 48);
+    const rest = len - b;
+    if (rest < 64) mask &= (<u64> 1 << <u64> rest) - 1;
+    mask &= ~skipNext;
+    skipNext = 0;
+    let bad: u64 = 0;
+    if (i8x16.bitmask(v128.or(v128.or(v0, v1), v128.or(v2, v3))) != 0) {
+      const from = max(validated, b);
+      const to = min(b + 64, len);
+      if (from < to) {
+        validated = validateUtf8(input, from, to, len, b);
+        bad = utf8BadMask;
+      }
+    }
+    while (mask != 0) {
+      const t = <u32> ctz<u64>(mask);
+      mask &= mask - 1;
+      const i = b + t;
+      const c = <u32> load<u8>(input + i);
+      if (qs == Q_IN) {
+        if (c == quote) {
+          if (i + 1 < len) {
+            if (<u32> load<u8>(input + i + 1) == quote) {
+              escapes = true;
+              if (t == 63) skipNext = 1;
+              else mask &= ~(<u64> 1 << <u64> (t + 1));
+              continue;
+            }
+          } else if (!final) {
+            // Closing quote or the first of a doubled pair: the next chunk decides.
+            needMore = true;
+            halt = true;
+            break;
+          }
+          qs = Q_AFTER;
+          ce = i;
+        } else if (c == LF) {
+          line++;
+          lineStart = <i32> i + 1;
+        } else if (c == CR) {
+          if (i + 1 >= len || <u32> load<u8>(input + i + 1) != LF) {
+            line++;
+            lineStart = <i32> i + 1;
+          }
+        }
+        continue;
+      }
+      if (c == delimiter) {
+        if (!endField(field, fieldStart, i, qs == Q_AFTER, cs, ce, escapes)) {
+          stop = CSV_STOP_DATA_FULL;
+          halt = true;
+          break;
+        }
+        field++;
+        fieldStart = i + 1;
+        qs = Q_UNQUOTED;
+        escapes = false;
+        continue;
+      }
+      if (c == quote) {
+        // Only a quote that starts a field opens a quoted field; elsewhere it is an ordinary byte
+        // (or, after a closing quote, garbage that the field's end reports).
+        if (i == fieldStart) {
+          qs = Q_IN;
+          cs = i + 1;
+          quoteLine = line;
+          quoteColumn = <i32> i - lineStart + 1;
+        }
+        continue;
+      }
+      // CR or LF outside quotes: the row ends.
+      let termEnd = i + 1;
+      let crHere = false;
+      if (c == CR) {
+        if (i + 1 < len) {
+          if (<u32> load<u8>(input + i + 1) == LF) {
+            termEnd = i + 2;
+            if (t == 63) skipNext = 1;
+            else mask &= ~(<u64> 1 << <u64> (t + 1));
+          }
+        } else if (!final) {
+          crHere = true;
+        }
+      }
+      const upTo: u64 = t == 63 ? 0xffffffffffffffff : (<u64> 1 << <u64> (t + 1)) - 1;
+      const badRow = rowBadUtf8 || (bad & upTo) != 0;
+      bad &= ~upTo;
+      rowBadUtf8 = false;
+      if (field != 0 || fieldStart != i || qs != Q_UNQUOTED) {
+        if (!endField(field, fieldStart, i, qs == Q_AFTER, cs, ce, escapes)) {
+          stop = CSV_STOP_DATA_FULL;
+          halt = true;
+          break;
+        }
+        stop = endRow(rowStart, i, field + 1, rowLine, badRow, fieldStart == i && qs == Q_UNQUOTED);
+        if (stop != CSV_STOP_END) {
+          if (stop == CSV_STOP_FIELDS_DONE) {
+            setSlot(state, CSV_S_FIELD_COUNT, field + 1);
+            line++;
+            lineStart = <i32> termEnd;
+            crAtEnd = crHere;
+            consumedAtStop = termEnd;
+          }
+          halt = true;
+          break;
+        }
+      }
+      // A blank line (no bytes before the terminator) is not a row.
+      line++;
+      lineStart = <i32> termEnd;
+      crAtEnd = crHere;
+      rowStart = termEnd;
+      rowLine = line;
+      fieldStart = termEnd;
+      field = 0;
+      qs = Q_UNQUOTED;
+      escapes = false;
+      errRule = 0;
+    }
+    if (halt) break;
+    if (bad != 0) rowBadUtf8 = true;
+    b += 64;
+  }
+
+  if (stop != CSV_STOP_END) {
+    if (stop == CSV_STOP_FIELDS_DONE) {
+      pendingCr = crAtEnd;
+      finishCall(state, consumedAtStop, stop);
+      return STATUS_OK;
+    }
+    // The row at rowStart is not kept: it starts the next call.
+    resetRow(rows);
+    line = rowLine;
+    lineStart = <i32> rowStart;
+    finishCall(state, rowStart, stop);
+    return STATUS_OK;
+  }
+  if (final && !needMore) {
+    if (qs == Q_IN) {
+      setSlot(state, CSV_S_ERROR_LINE, quoteLine);
+      setSlot(state, CSV_S_ERROR_COLUMN, quoteColumn);
+      line = rowLine;
+      lineStart = <i32> rowStart;
+      finishCall(state, rowStart, CSV_STOP_END);
+      return STATUS_UNTERMINATED_QUOTE;
+    }
+    if (rowStart < len) {
+      // The last row has no terminator; the end of input ends it.
+      let end = CSV_STOP_END;
+      if (!endField(field, fieldStart, len, qs == Q_AFTER, cs, ce, escapes)) {
+        end = CSV_STOP_DATA_FULL;
+      } else {
+        end = endRow(rowStart, len, field + 1, rowLine, rowBadUtf8, fieldStart == len && qs == Q_UNQUOTED);
+      }
+      if (end == CSV_STOP_FIELDS_DONE) {
+        setSlot(state, CSV_S_FIELD_COUNT, field + 1);
+        finishCall(state, len, end);
+        return STATUS_OK;
+      }
+      if (end != CSV_STOP_END) {
+        resetRow(rows);
+        line = rowLine;
+        lineStart = <i32> rowStart;
+        finishCall(state, rowStart, end);
+        return STATUS_OK;
+      }
+    }
+    pendingCr = false;
+    finishCall(state, len, CSV_STOP_END);
+    return STATUS_OK;
+  }
+  if (rowStart == len) {
+    // Every row ended; a CR as the very last byte may still be followed by an LF in the next chunk.
+    pendingCr = crAtEnd;
+    finishCall(state, len, CSV_STOP_END);
+    return STATUS_OK;
+  }
+  resetRow(rows);
+  if (!fieldsMode && len - rowStart > maxRow) {
+    // The incomplete row is already too long: reject it now and skip the rest of it as it arrives,
+    // so the host never carries more than `maxRow` bytes.
+    const cut = min(len - rowStart, min(maxRow + 1, <u32> CSV_REJECT_VALUE_LIMIT));
+    if (!addReject(rowLine, -1, CSV_RULE_ROW_SIZE, rowStart, rowStart + cut)) {
+      line = rowLine;
+      lineStart = <i32> rowStart;
+      finishCall(state, rowStart, CSV_STOP_REJECTS_FULL);
+      return STATUS_OK;
+    }
+    let mode = SKIP_IN_FIELD;
+    if (qs == Q_IN) mode = needMore ? SKIP_QUOTE_IN_QUOTES : SKIP_IN_QUOTES;
+    else if (qs == Q_UNQUOTED && fieldStart == len) mode = SKIP_FIELD_START;
+    setSlot(state, CSV_S_SKIPPING, 1);
+    setSlot(state, CSV_S_SKIP_MODE, mode);
+    setSlot(state, CSV_S_SKIP_PREV_CR, <u32> load<u8>(input + len - 1) == CR && qs == Q_IN ? 1 : 0);
+    setSlot(state, CSV_S_QUOTE_LINE, quoteLine);
+    setSlot(state, CSV_S_QUOTE_COLUMN, quoteColumn);
+    pendingCr = false;
+    finishCall(state, len, CSV_STOP_END);
+    return STATUS_OK;
+  }
+  line = rowLine;
+  lineStart = <i32> rowStart;
+  pendingCr = false;
+  finishCall(state, rowStart, CSV_STOP_END);
+  return STATUS_OK;
+}
+
+/**
+ * Upper bound on the rows in [ptr, ptr + len): one more than the CR and LF bytes in it (the host reads
+ * 64 bytes past `len`). The host sizes the column buffers with it before calling `csv_parse`.
+ */
+export function csv_count_breaks(ptr: usize, len: u32): u32 {
+  const vLf = i8x16.splat(<i8> LF);
+  const vCr = i8x16.splat(<i8> CR);
+  let count: u32 = 0;
+  let i: u32 = 0;
+  while (i + 16 <= len) {
+    const v = v128.load(ptr + i);
+    count += <u32> popcnt<i32>(i8x16.bitmask(v128.or(i8x16.eq(v, vLf), i8x16.eq(v, vCr))));
+    i += 16;
+  }
+  while (i < len) {
+    const c = <u32> load<u8>(ptr + i);
+    if (c == LF || c == CR) count++;
+    i++;
+  }
+  return count + 1;
+}

@@ -1,0 +1,255 @@
+/**
+ * Typed decoders for one CSV field's bytes [s, e). Each returns false when the text does not conform to
+ * its type, and otherwise stores the value at `dst` (nothing is written on failure). No allocation, no
+ * calls per byte. The accepted grammars are documented in kernels/README.md.
+ */
+
+const MICROS_PER_SECOND: i64 = 1_000_000;
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/** Value of the ASCII digit at p, or a number above 9 when it is not a digit. */
+// @ts-ignore: decorator
+@inline function digit(p: usize): u32 {
+  return <u32>load<u8>(p) - 0x30;
+}
+
+/** Two ASCII digits at p as a number, or a number above 99 when either is not a digit. */
+// @ts-ignore: decorator
+@inline function twoDigits(p: usize): u32 {
+  const a = digit(p);
+  const b = digit(p + 1);
+  return a > 9 || b > 9 ? 1000 : a * 10 + b;
+}
+
+/**
+ * `[+-]?[0-9]+` within the int64 range. Up to 18 digits cannot overflow, so the common case is one loop
+ * with a digit check; longer texts skip leading zeros and check the bound.
+ */
+export function parseInt64(s: usize, e: usize, dst: usize): bool {
+  let i = s;
+  if (i == e) return false;
+  let neg = false;
+  const c0 = load<u8>(i);
+  if (c0 == 0x2d || c0 == 0x2b) {
+    neg = c0 == 0x2d;
+    i++;
+    if (i == e) return false;
+  }
+  if (e - i > 18) {
+    while (i < e && load<u8>(i) == 0x30) i++;
+    if (e - i > 19) return false;
+  }
+  let v: u64 = 0;
+  while (i < e) {
+    const d = digit(i);
+    if (d > 9) return false;
+    v = v * 10 + <u64>d;
+    i++;
+  }
+  // 19 digits fit in u64 (< 1.8e19), so the bound check below sees the true value.
+  if (neg) {
+    if (v > (<u64>1 << 63)) return false;
+    store<i64>(dst, -<i64>v);
+  } else {
+    if (v > <u64>i64.MAX_VALUE) return false;
+    store<i64>(dst, <i64>v);
+  }
+  return true;
+}
+
+const POW10_I64: usize = memory.data<i64>([
+  1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000, 10000000000, 100000000000,
+  1000000000000, 10000000000000, 100000000000000, 1000000000000000, 10000000000000000, 100000000000000000,
+  1000000000000000000,
+]);
+
+/**
+ * `[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)` as a scaled integer value × 10^scale, for precision <= 18. More
+ * fractional digits than `scale` are accepted only when the extra ones are zeros (the value stays exact);
+ * more than `precision - scale` integer digits do not fit.
+ */
+export function parseDecimal(s: usize, e: usize, precision: i32, scale: i32, dst: usize): bool {
+  let i = s;
+  if (i == e) return false;
+  let neg = false;
+  const c0 = load<u8>(i);
+  if (c0 == 0x2d || c0 == 0x2b) {
+    neg = c0 == 0x2d;
+    i++;
+  }
+  let any = false;
+  while (i < e && load<u8>(i) == 0x30) {
+    i++;
+    any = true;
+  }
+  let v: i64 = 0;
+  let intDigits: i32 = 0;
+  while (i < e) {
+    const d = digit(i);
+    if (d > 9) break;
+    v = v * 10 + <i64>d;
+    intDigits++;
+    if (intDigits > precision - scale) return false;
+    i++;
+  }
+  any = any || intDigits > 0;
+  let fracDigits: i32 = 0;
+  if (i < e && load<u8>(i) == 0x2e) {
+    i++;
+    while (i < e) {
+      const d = digit(i);
+      if (d > 9) return false;
+      any = true;
+      if (fracDigits < scale) {
+        v = v * 10 + <i64>d;
+        fracDigits++;
+      } else if (d != 0) {
+        return false;
+      }
+      i++;
+    }
+  }
+  if (i != e || !any) return false;
+  v *= load<i64>(POW10_I64 + (<usize>(scale - fracDigits) << 3));
+  store<i64>(dst, neg ? -v : v);
+  return true;
+}
+
+/**
+ * `true`/`false`, `yes`/`no`, `1`/`0`, in any letter case. Returns 1 or 0, or -1 when the text is none
+ * of these.
+ */
+export function parseBoolean(s: usize, e: usize): i32 {
+  const n = e - s;
+  if (n == 1) {
+    const c = load<u8>(s);
+    return c == 0x31 ? 1 : c == 0x30 ? 0 : -1;
+  }
+  if (n == 2) return (<u32>load<u16>(s) | 0x2020) == 0x6f6e ? 0 : -1;
+  if (n == 3) {
+    const t = (<u32>load<u16>(s) | (<u32>load<u8>(s, 2) << 16)) | 0x202020;
+    return t == 0x736579 ? 1 : -1;
+  }
+  if (n == 4) return (load<u32>(s) | 0x20202020) == 0x65757274 ? 1 : -1;
+  if (n == 5) {
+    const lo = load<u32>(s) | 0x20202020;
+    return lo == 0x736c6166 && (load<u8>(s, 4) | 0x20) == 0x65 ? 0 : -1;
+  }
+  return -1;
+}
+
+/** Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Hinnant's `days_from_civil`). */
+// @ts-ignore: decorator
+@inline function daysFromCivil(y: i32, m: u32, d: u32): i32 {
+  y -= m <= 2 ? 1 : 0;
+  const era = (y >= 0 ? y : y - 399) / 400;
+  const yoe = <u32>(y - era * 400);
+  const doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + <i32>doe - 719468;
+}
+
+// @ts-ignore: decorator
+@inline function daysInMonth(y: i32, m: u32): u32 {
+  if (m == 2) return (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) ? 29 : 28;
+  return m == 4 || m == 6 || m == 9 || m == 11 ? 30 : 31;
+}
+
+/** Days since the epoch of `YYYY-MM-DD` at p (10 bytes, which the caller guarantees), or i32.MIN_VALUE. */
+function dateAt(p: usize): i32 {
+  if (load<u8>(p, 4) != 0x2d || load<u8>(p, 7) != 0x2d) return i32.MIN_VALUE;
+  const hi = twoDigits(p);
+  const lo = twoDigits(p + 2);
+  const m = twoDigits(p + 5);
+  const d = twoDigits(p + 8);
+  if (hi > 99 || lo > 99 || m < 1 || m > 12 || d < 1) return i32.MIN_VALUE;
+  const y = <i32>(hi * 100 + lo);
+  if (d > daysInMonth(y, m)) return i32.MIN_VALUE;
+  return daysFromCivil(y, m, d);
+}
+
+/** `YYYY-MM-DD` as an int32 count of days since 1970-01-01. */
+export function parseDate(s: usize, e: usize, dst: usize): bool {
+  if (e - s != 10) return false;
+  const days = dateAt(s);
+  if (days == i32.MIN_VALUE) return false;
+  store<i32>(dst, days);
+  return true;
+}
+
+/**
+ * ISO 8601 timestamp as int64 microseconds since the epoch, UTC:
+ * `YYYY-MM-DD` then optionally (`T`, `t` or a space) `hh:mm[:ss[.f{1,9}]]` then optionally `Z`, `z`,
+ * `±hh:mm`, `±hhmm` or `±hh`. No offset means UTC; a date alone is midnight UTC. Fraction digits past the
+ * sixth (nanoseconds) are truncated.
+ */
+export function parseTimestamp(s: usize, e: usize, dst: usize): bool {
+  const n = e - s;
+  if (n < 10) return false;
+  const days = dateAt(s);
+  if (days == i32.MIN_VALUE) return false;
+  let seconds = <i64>days * SECONDS_PER_DAY;
+  let micros: i64 = 0;
+  let i = s + 10;
+  if (i < e) {
+    const sep = load<u8>(i);
+    if ((sep | 0x20) != 0x74 && sep != 0x20) return false;
+    i++;
+    if (e - i < 5 || load<u8>(i, 2) != 0x3a) return false;
+    const hh = twoDigits(i);
+    const mm = twoDigits(i + 3);
+    if (hh > 23 || mm > 59) return false;
+    seconds += <i64>(hh * 3600 + mm * 60);
+    i += 5;
+    if (i < e && load<u8>(i) == 0x3a) {
+      if (e - i < 3) return false;
+      const ss = twoDigits(i + 1);
+      if (ss > 59) return false;
+      seconds += <i64>ss;
+      i += 3;
+      if (i < e && load<u8>(i) == 0x2e) {
+        i++;
+        let fd: i32 = 0;
+        while (i < e) {
+          const d = digit(i);
+          if (d > 9) break;
+          if (fd < 6) micros = micros * 10 + <i64>d;
+          fd++;
+          i++;
+        }
+        if (fd == 0 || fd > 9) return false;
+        while (fd < 6) {
+          micros *= 10;
+          fd++;
+        }
+      }
+    }
+    if (i < e) {
+      const z = load<u8>(i);
+      if ((z | 0x20) == 0x7a) {
+        i++;
+      } else if (z == 0x2b || z == 0x2d) {
+        i++;
+        if (e - i < 2) return false;
+        const oh = twoDigits(i);
+        if (oh > 23) return false;
+        i += 2;
+        let om: u32 = 0;
+        if (i < e) {
+          if (load<u8>(i) == 0x3a) i++;
+          if (e - i != 2) return false;
+          om = twoDigits(i);
+          if (om > 59) return false;
+          i += 2;
+        }
+        const offset = <i64>(oh * 3600 + om * 60);
+        seconds += z == 0x2b ? -offset : offset;
+      } else {
+        return false;
+      }
+    }
+    if (i != e) return false;
+  }
+  store<i64>(dst, seconds * MICROS_PER_SECOND + micros);
+  return true;
+}

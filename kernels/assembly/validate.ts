@@ -1,0 +1,404 @@
+/**
+ * Validation kernels: one call checks one rule over one column and marks failing rows in a per-row code
+ * array (u32 per row, 0 = valid). A row keeps the first code written to it, so rules run in schema order
+ * and each rejected row reports the first rule it broke. Every call returns how many rows it newly marked.
+ *
+ * A code is `(column << 8) | rule`, with the rule numbers below (mirrored in kernels/validate.ts).
+ * A validity bitmap is Arrow's: bit `i & 7` of byte `i >> 3`, 1 = present; pointer 0 means "all present".
+ * Rules other than `required` skip null rows: a null is judged by `required` alone.
+ *
+ * The range checks are SIMD over four rows at a time, so a pass costs about as much as reading the column.
+ */
+
+/** Rule number: the value is null but the column is required. */
+export const RULE_REQUIRED: u32 = 1;
+/** Rule number: the value is below the minimum. */
+export const RULE_MIN: u32 = 2;
+/** Rule number: the value is above the maximum. */
+export const RULE_MAX: u32 = 3;
+/** Rule number: the string is shorter than the minimum length (in characters). */
+export const RULE_MIN_LENGTH: u32 = 4;
+/** Rule number: the string is longer than the maximum length (in characters). */
+export const RULE_MAX_LENGTH: u32 = 5;
+/** Rule number: the string is not one of the enum's values. */
+export const RULE_ENUM: u32 = 6;
+/** Rule number: the value already appeared in an earlier row of the batch. */
+export const RULE_UNIQUE: u32 = 7;
+
+// Lane masks turning four validity bits into four i32 lanes.
+const LANE_BITS: v128 = i32x4(1, 2, 4, 8);
+
+function validMask(validity: usize, i: u32): v128 {
+  if (validity == 0) return i32x4.splat(-1);
+  const bits = (<u32> load<u8>(validity + (i >> 3)) >> (i & 7)) & 0xf;
+  return i32x4.ne(v128.and(i32x4.splat(bits), LANE_BITS), i32x4.splat(0));
+}
+
+function isValid(validity: usize, i: u32): bool {
+  return validity == 0 || ((<u32> load<u8>(validity + (i >> 3)) >> (i & 7)) & 1) != 0;
+}
+
+/**
+ * Writes `failMin ? codeMin : codeMax` into the lanes of `codes + i*4` that fail and hold no code yet;
+ * returns how many lanes it wrote.
+ */
+
+function mark4(codes: usize, i: u32, failMin: v128, failMax: v128, codeMin: v128, codeMax: v128): u32 {
+  const fail = v128.or(failMin, failMax);
+  if (!v128.any_true(fail)) return 0;
+  const p = codes + (<usize> i << 2);
+  const cur = v128.load(p);
+  const upd = v128.and(fail, i32x4.eq(cur, i32x4.splat(0)));
+  const code = v128.bitselect(codeMin, codeMax, failMin);
+  v128.store(p, v128.bitselect(code, cur, upd));
+  return <u32> popcnt(i32x4.bitmask(upd));
+}
+
+function mark1(codes: usize, i: u32, code: u32): u32 {
+  const p = codes + (<usize> i << 2);
+  if (load<u32>(p) != 0) return 0;
+  store<u32>(p, code);
+  return 1;
+}
+
+/** Marks null rows with `code` (a `required` rule). Skips whole bytes of present rows. */
+export function validate_required(validity: usize, n: u32, codes: usize, code: u32): u32 {
+  if (validity == 0) return 0;
+  let marked: u32 = 0;
+  const full = n >> 3;
+  for (let b: u32 = 0; b < full; b++) {
+    const byte = <u32> load<u8>(validity + b);
+    if (byte == 0xff) continue;
+    for (let k: u32 = 0; k < 8; k++) if (((byte >> k) & 1) == 0) marked += mark1(codes, (b << 3) + k, code);
+  }
+  for (let i = full << 3; i < n; i++) if (!isValid(validity, i)) marked += mark1(codes, i, code);
+  return marked;
+}
+
+/** Range check over int64 values (also decimals as scaled integers and timestamps in µs). */
+export function validate_i64_range(
+  values: usize,
+  validity: usize,
+  n: u32,
+  min: i64,
+  max: i64,
+  codes: usize,
+  column: u32,
+): u32 {
+  const codeMin = (column << 8) | RULE_MIN;
+  const codeMax = (column << 8) | RULE_MAX;
+  const vmin = i64x2.splat(min);
+  const vmax = i64x2.splat(max);
+  const cmin = i32x4.splat(codeMin);
+  const cmax = i32x4.splat(codeMax);
+  let marked: u32 = 0;
+  let i: u32 = 0;
+  for (; i + 4 <= n; i += 4) {
+    const a = v128.load(values + (<usize> i << 3));
+    const b = v128.load(values + (<usize> i << 3), 16);
+    // Keep the low 32 bits of each 64-bit lane mask: lanes 0,2 of a and 0,2 of b, as four i32 lanes.
+    const lo = v128.shuffle<i32>(i64x2.lt_s(a, vmin), i64x2.lt_s(b, vmin), 0, 2, 4, 6);
+    const hi = v128.shuffle<i32>(i64x2.gt_s(a, vmax), i64x2.gt_s(b, vmax), 0, 2, 4, 6);
+    const valid = validMask(validity, i);
+    marked += mark4(codes, i, v128.and(lo, valid), v128.and(hi, valid), cmin, cmax);
+  }
+  for (; i < n; i++) {
+    if (!isValid(validity, i)) continue;
+    const v = load<i64>(values + (<usize> i << 3));
+    if (v < min) marked += mark1(codes, i, codeMin);
+    else if (v > max) marked += mark1(codes, i, codeMax);
+  }
+  return marked;
+}
+
+/** Range check over float64 values; NaN fails (it is neither at least `min` nor at most `max`). */
+export function validate_f64_range(
+  values: usize,
+  validity: usize,
+  n: u32,
+  min: f64,
+  max: f64,
+  codes: usize,
+  column: u32,
+): u32 {
+  const codeMin = (column << 8) | RULE_MIN;
+  const codeMax = (column << 8) | RULE_MAX;
+  const vmin = f64x2.splat(min);
+  const vmax = f64x2.splat(max);
+  const cmin = i32x4.splat(codeMin);
+  const cmax = i32x4.splat(codeMax);
+  let marked: u32 = 0;
+  let i: u32 = 0;
+  for (; i + 4 <= n; i += 4) {
+    const a = v128.load(values + (<usize> i << 3));
+    const b = v128.load(values + (<usize> i << 3), 16);
+    // "not (v >= min)" so NaN counts as below the minimum.
+    const lo = v128.not(v128.shuffle<i32>(f64x2.ge(a, vmin), f64x2.ge(b, vmin), 0, 2, 4, 6));
+    const hi = v128.shuffle<i32>(f64x2.gt(a, vmax), f64x2.gt(b, vmax), 0, 2, 4, 6);
+    const valid = validMask(validity, i);
+    marked += mark4(codes, i, v128.and(lo, valid), v128.and(hi, valid), cmin, cmax);
+  }
+  for (; i < n; i++) {
+    if (!isValid(validity, i)) continue;
+    const v = load<f64>(values + (<usize> i << 3));
+    if (!(v >= min)) marked += mark1(codes, i, codeMin);
+    else if (v > max) marked += mark1(codes, i, codeMax);
+  }
+  return marked;
+}
+
+/** Range check over int32 values (dates as days since the epoch). */
+export function validate_i32_range(
+  values: usize,
+  validity: usize,
+  n: u32,
+  min: i32,
+  max: i32,
+  codes: usize,
+  column: u32,
+): u32 {
+  const codeMin = (column << 8) | RULE_MIN;
+  const codeMax = (column << 8) | RULE_MAX;
+  const vmin = i32x4.splat(min);
+  const vmax = i32x4.splat(max);
+  const cmin = i32x4.splat(codeMin);
+  const cmax = i32x4.splat(codeMax);
+  let marked: u32 = 0;
+  let i: u32 = 0;
+  for (; i + 4 <= n; i += 4) {
+    const a = v128.load(values + (<usize> i << 2));
+    const valid = validMask(validity, i);
+    marked += mark4(
+      codes,
+      i,
+      v128.and(i32x4.lt_s(a, vmin), valid),
+      v128.and(i32x4.gt_s(a, vmax), valid),
+      cmin,
+      cmax,
+    );
+  }
+  for (; i < n; i++) {
+    if (!isValid(validity, i)) continue;
+    const v = load<i32>(values + (<usize> i << 2));
+    if (v < min) marked += mark1(codes, i, codeMin);
+    else if (v > max) marked += mark1(codes, i, codeMax);
+  }
+  return marked;
+}
+
+/** Characters in a UTF-8 string: bytes that are not continuation bytes. */
+function utf8Chars(p: usize, len: u32): u32 {
+  let chars: u32 = 0;
+  for (let k: u32 = 0; k < len; k++) if ((<u32> load<u8>(p + k) & 0xc0) != 0x80) chars++;
+  return chars;
+}
+
+/**
+ * Length bounds in characters over a string column (int32 offsets, `n + 1` of them, and UTF-8 bytes).
+ * Characters are only counted when the byte length alone cannot decide: a string has at most as many
+ * characters as bytes and at least a quarter as many.
+ */
+export function validate_length(
+  offsets: usize,
+  data: usize,
+  validity: usize,
+  n: u32,
+  minLen: u32,
+  maxLen: u32,
+  codes: usize,
+  column: u32,
+): u32 {
+  const codeMin = (column << 8) | RULE_MIN_LENGTH;
+  const codeMax = (column << 8) | RULE_MAX_LENGTH;
+  let marked: u32 = 0;
+  let start = load<i32>(offsets);
+  for (let i: u32 = 0; i < n; i++) {
+    const end = load<i32>(offsets + ((<usize> i + 1) << 2));
+    const bytes = <u32> (end - start);
+    const lower = (bytes + 3) >> 2;
+    if ((bytes < minLen || bytes > maxLen || lower < minLen) && isValid(validity, i)) {
+      const chars = bytes < minLen ? bytes : utf8Chars(data + <usize> start, bytes);
+      if (chars < minLen) marked += mark1(codes, i, codeMin);
+      else if (chars > maxLen) marked += mark1(codes, i, codeMax);
+    }
+    start = end;
+  }
+  return marked;
+}
+
+/**
+ * Enum membership over a string column. `values` holds `count` entries of 16 bytes each:
+ * `u32 length, u32 offset into valueData, u64 first 8 bytes (zero-padded)`. The string data must be
+ * readable 8 bytes past its end (the host pads it), so every row is compared with one 64-bit load before
+ * any byte loop.
+ */
+export function validate_enum(
+  offsets: usize,
+  data: usize,
+  validity: usize,
+  n: u32,
+  values: usize,
+  count: u32,
+  valueData: usize,
+  codes: usize,
+  column: u32,
+): u32 {
+  const code = (column << 8) | RULE_ENUM;
+  let marked: u32 = 0;
+  let start = load<i32>(offsets);
+  for (let i: u32 = 0; i < n; i++) {
+    const end = load<i32>(offsets + ((<usize> i + 1) << 2));
+    const len = <u32> (end - start);
+    const p = data + <usize> start;
+    const head = len >= 8 ? load<u64>(p) : load<u64>(p) & ((<u64>1 << (<u64>len << 3)) - 1);
+    // Branch-free over the (few) values: at most one can match both length and first 8 bytes... unless
+    // values share them, so the match index is only a candidate and long values are then compared in full.
+    let hit: i32 = -1;
+    for (let k: u32 = 0; k < count; k++) {
+      const e = values + (<usize>k << 4);
+      hit = select<i32>(<i32>k, hit, (load<u32>(e) == len) & (load<u64>(e, 8) == head));
+    }
+    let found = hit >= 0;
+    if (found && len > 8 && false) {
+      found = false;
+      for (let k: u32 = 0; k < count; k++) {
+        const e = values + (<usize>k << 4);
+        if (load<u32>(e) == len && load<u64>(e, 8) == head &&
+          memory.compare(p + 8, valueData + <usize>load<u32>(e, 4) + 8, len - 8) == 0) {
+          found = true;
+          break;
+        }
+      }
+    }
+    if (!found && isValid(validity, i)) marked += mark1(codes, i, code);
+    start = end;
+  }
+  return marked;
+}
+
+/** 64-bit mix for hashing keys (the finaliser of SplitMix64). */
+
+function mix(x: u64): u64 {
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111eb;
+  return x ^ (x >> 31);
+}
+
+/**
+ * Uniqueness of int64 values within the batch: every later occurrence of a value is marked. `scratch` must
+ * hold `validate_unique_scratch_bytes(n)` bytes. Three paths, fastest first: strictly increasing values
+ * (keys usually are) need one pass and no memory; a dense range uses a bitmap; anything else, a hash set.
+ */
+export function validate_unique_i64(
+  values: usize,
+  validity: usize,
+  n: u32,
+  scratch: usize,
+  codes: usize,
+  column: u32,
+): u32 {
+  const code = (column << 8) | RULE_UNIQUE;
+  if (n < 2) return 0;
+  // Path 1: strictly increasing non-null values. SIMD compare of v[i+1..i+2] with v[i..i+1].
+  let increasing = validity == 0;
+  let lo = load<i64>(values);
+  let hi = lo;
+  if (increasing) {
+    let i: u32 = 0;
+    let bad = i64x2.splat(0);
+    for (; i + 3 <= n; i += 2) {
+      const a = v128.load(values + (<usize> i << 3));
+      const b = v128.load(values + (<usize> i << 3), 8);
+      bad = v128.or(bad, v128.not(i64x2.gt_s(b, a)));
+    }
+    increasing = !v128.any_true(bad);
+    for (; increasing && i + 1 < n; i++) {
+      if (load<i64>(values + ((<usize> i + 1) << 3)) <= load<i64>(values + (<usize> i << 3))) {
+        increasing = false;
+      }
+    }
+    if (increasing) return 0;
+  }
+  for (let i: u32 = 0; i < n; i++) {
+    if (!isValid(validity, i)) continue;
+    const v = load<i64>(values + (<usize> i << 3));
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  let marked: u32 = 0;
+  const span = <u64> hi - <u64> lo;
+  // Path 2: a range of at most 64 bits per row fits the same scratch as the hash set.
+  if (span < (<u64> n << 6)) {
+    const words = <usize> ((span >> 6) + 1);
+    memory.fill(scratch, 0, words << 3);
+    for (let i: u32 = 0; i < n; i++) {
+      if (!isValid(validity, i)) continue;
+      const d = <u64> load<i64>(values + (<usize> i << 3)) - <u64> lo;
+      const w = scratch + (<usize> (d >> 6) << 3);
+      const bit = <u64> 1 << (d & 63);
+      const cur = load<u64>(w);
+      if ((cur & bit) != 0) marked += mark1(codes, i, code);
+      else store<u64>(w, cur | bit);
+    }
+    return marked;
+  }
+  // Path 3: open addressing, 2^k >= 2n slots of (u64 key, u64 used).
+  let slots: u64 = 16;
+  while (slots < (<u64> n << 1)) slots <<= 1;
+  const maskSlots = slots - 1;
+  memory.fill(scratch, 0, <usize> (slots << 4));
+  for (let i: u32 = 0; i < n; i++) {
+    if (!isValid(validity, i)) continue;
+    const v = load<i64>(values + (<usize> i << 3));
+    let h = mix(<u64> v) & maskSlots;
+    while (true) {
+      const s = scratch + <usize> (h << 4);
+      if (load<u64>(s, 8) == 0) {
+        store<i64>(s, v);
+        store<u64>(s, 1, 8);
+        break;
+      }
+      if (load<i64>(s) == v) {
+        marked += mark1(codes, i, code);
+        break;
+      }
+      h = (h + 1) & maskSlots;
+    }
+  }
+  return marked;
+}
+
+/** Scratch bytes `validate_unique_i64` needs for `n` rows (the hash set's size bounds the bitmap's). */
+export function validate_unique_scratch_bytes(n: u32): u32 {
+  let slots: u64 = 16;
+  while (slots < (<u64> n << 1)) slots <<= 1;
+  return <u32> (slots << 4);
+}
+
+/**
+ * Collects the rows with a non-zero code: writes their indexes to `out` (u32 each) and returns how many.
+ * The host reads codes only for those rows, so a clean batch costs one pass.
+ */
+export function validate_collect(codes: usize, n: u32, out: usize): u32 {
+  let k: u32 = 0;
+  let i: u32 = 0;
+  const zero = i32x4.splat(0);
+  for (; i + 4 <= n; i += 4) {
+    const c = v128.load(codes + (<usize> i << 2));
+    if (!v128.any_true(c)) continue;
+    const m = i32x4.bitmask(i32x4.ne(c, zero));
+    for (let l: u32 = 0; l < 4; l++) {
+      if ((m >> l) & 1) {
+        store<u32>(out + (<usize> k << 2), i + l);
+        k++;
+      }
+    }
+  }
+  for (; i < n; i++) {
+    if (load<u32>(codes + (<usize> i << 2)) != 0) {
+      store<u32>(out + (<usize> k << 2), i);
+      k++;
+    }
+  }
+  return k;
+}

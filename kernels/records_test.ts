@@ -1,0 +1,293 @@
+import assert from "node:assert/strict";
+import { KernelError } from "../pipeline/errors.ts";
+import { compileKernels, instantiateKernels, KERNEL_STATUS, RecordScanState } from "./mod.ts";
+import { SCAN_FLAG, SCAN_MODE, SCAN_STATE } from "./records.ts";
+
+const module = await compileKernels();
+const kernels = instantiateKernels(module);
+const encoder = new TextEncoder();
+
+interface Observed {
+  records: number[];
+  cuts: (number | null)[];
+  finish: { status: number; records: number; cut: number | null };
+  total: number;
+  lines: number;
+}
+
+/** Scans `text` split at `splits` (chunk lengths; the rest is one last chunk) and collects every output. */
+function scan(text: string | Uint8Array, splits: number[], options: { delimiter?: string; quote?: string } = {}) {
+  const bytes = typeof text === "string" ? encoder.encode(text) : text;
+  const state = new RecordScanState(options);
+  const observed: Observed = { records: [], cuts: [], finish: { status: 0, records: 0, cut: null }, total: 0, lines: 0 };
+  let at = 0;
+  for (const length of [...splits, bytes.length - splits.reduce((a, b) => a + b, 0)]) {
+    const result = kernels.scanRecords(state, bytes.subarray(at, at + length));
+    observed.records.push(result.records);
+    observed.cuts.push(result.cut);
+    at += length;
+  }
+  observed.finish = kernels.finishRecords(state);
+  observed.total = state.records;
+  observed.lines = state.lines;
+  return observed;
+}
+
+Deno.test("scanRecords reports records and cut points per chunk", async (t) => {
+  const cases: { name: string; text: string; splits: number[]; records: number[]; cuts: (number | null)[] }[] = [
+    { name: "LF records", text: "a,b\nc,d\n", splits: [], records: [2], cuts: [8] },
+    { name: "cut before a partial record", text: "a\nbc", splits: [], records: [1], cuts: [2] },
+    { name: "CRLF records", text: "a\r\nb\r\n", splits: [], records: [2], cuts: [6] },
+    { name: "CR records", text: "a\rb\rc", splits: [], records: [2], cuts: [4] },
+    { name: "CRLF split between chunks", text: "a\r\nb\r\n", splits: [2], records: [0, 2], cuts: [null, 4] },
+    { name: "CR at a chunk end closes in the next chunk", text: "a\rb\n", splits: [2], records: [0, 2], cuts: [null, 2] },
+    { name: "CR closes at offset 0", text: "a\rb", splits: [2], records: [0, 1], cuts: [null, 0] },
+    { name: "quoted LF is data", text: '"a\nb",c\nd\n', splits: [], records: [2], cuts: [10] },
+    { name: "quoted CRLF is data", text: 'x,"\r\n"\r\n', splits: [], records: [1], cuts: [8] },
+    { name: "doubled quote split between chunks", text: '"a"\n"b"\n', splits: [], records: [2], cuts: [8] },
+    { name: "doubled quote across the boundary", text: '"a""\n"\n', splits: [3], records: [0, 1], cuts: [null, 4] },
+    { name: "closing quote at a chunk end", text: '"a"\nb\n', splits: [3], records: [0, 2], cuts: [null, 3] },
+    { name: "quote inside an unquoted field is a byte", text: 'ab"c\nd\n', splits: [], records: [2], cuts: [7] },
+    { name: "quote after a closing quote is a byte", text: '"a"x"\ny\n', splits: [], records: [2], cuts: [8] },
+    { name: "empty lines are boundaries, not records", text: "\n\na\n\r\n", splits: [], records: [1], cuts: [6] },
+    { name: "empty chunk changes nothing", text: "a\r\nb\n", splits: [2, 0], records: [0, 0, 2], cuts: [null, null, 3] },
+    { name: "one byte per chunk", text: '"\n"\n', splits: [1, 1, 1], records: [0, 0, 0, 1], cuts: [null, null, null, 1] },
+    {
+      name: "long quoted field spans SIMD blocks",
+      text: `"${"x".repeat(40)}\n${"y".repeat(40)}"\n${"z".repeat(33)}\n`,
+      splits: [17],
+      records: [0, 2],
+      cuts: [null, 101],
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const observed = scan(c.text, c.splits);
+      assert.deepStrictEqual({ records: observed.records, cuts: observed.cuts }, { records: c.records, cuts: c.cuts });
+    });
+  }
+});
+
+Deno.test("finishRecords reports the last record and an unterminated quote", async (t) => {
+  const cases = [
+    { name: "no last record", text: "a\n", status: 0, records: 0, cut: null },
+    { name: "last record without terminator", text: "a\nb", status: 0, records: 1, cut: 0 },
+    { name: "pending CR", text: "a\r", status: 0, records: 1, cut: 0 },
+    { name: "closed quote at the end", text: '"a"', status: 0, records: 1, cut: 0 },
+    { name: "unterminated quote", text: '"a\n', status: KERNEL_STATUS.UNTERMINATED_QUOTE, records: 1, cut: 0 },
+    { name: "empty stream", text: "", status: 0, records: 0, cut: null },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const { finish } = scan(c.text, []);
+      assert.deepStrictEqual(finish, { status: c.status, records: c.records, cut: c.cut });
+    });
+  }
+});
+
+Deno.test("scanRecords honours the delimiter and quote", async (t) => {
+  const cases = [
+    { name: "semicolon and apostrophe", text: "'a\n';b\n", options: { delimiter: ";", quote: "'" }, records: 1 },
+    { name: "quote after another delimiter is a byte", text: 'x;"a\nb"\n', options: {}, records: 2 },
+    { name: "tab", text: 'x\t"a\nb"\n', options: { delimiter: "\t" }, records: 1 },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      assert.deepStrictEqual(scan(c.text, [], c.options).total, c.records);
+    });
+  }
+});
+
+Deno.test("scanRecords counts lines inside quoted fields", () => {
+  const observed = scan('a,"1\r\n2\r3\n4"\r\nb\n', [5]);
+  assert.deepStrictEqual({ records: observed.total, lines: observed.lines }, { records: 2, lines: 5 });
+});
+
+Deno.test("RecordScanState tracks the stream", () => {
+  const state = new RecordScanState();
+  kernels.scanRecords(state, encoder.encode('a\n"b'));
+  assert.deepStrictEqual(
+    { consumed: state.consumed, recordStart: state.recordStart, records: state.records, inQuotes: state.inQuotes },
+    { consumed: 4, recordStart: 2, records: 1, inQuotes: true },
+  );
+  kernels.finishRecords(state);
+  assert.deepStrictEqual(state.finished, true);
+});
+
+Deno.test("RecordScanState moves between instances", () => {
+  const first = new RecordScanState();
+  kernels.scanRecords(first, encoder.encode('a\n"b\n'));
+  const second = new RecordScanState();
+  second.setBlock(first.toBlock());
+  const other = instantiateKernels(module);
+  assert.deepStrictEqual(other.scanRecords(second, encoder.encode('"\nc\n')), { status: 0, records: 2, cut: 4 });
+});
+
+Deno.test("RecordScanState rejects unusable delimiters and quotes", async (t) => {
+  const cases = [
+    { name: "same delimiter and quote", options: { delimiter: '"' } },
+    { name: "two characters", options: { delimiter: ",," } },
+    { name: "LF delimiter", options: { delimiter: "\n" } },
+    { name: "CR quote", options: { quote: "\r" } },
+    { name: "non-ASCII", options: { delimiter: "§" } },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      assert.throws(() => new RecordScanState(c.options), RangeError);
+    });
+  }
+});
+
+Deno.test("scanRecords fails with a status for a misused state", async (t) => {
+  await t.step("after finish", () => {
+    const state = new RecordScanState();
+    kernels.finishRecords(state);
+    assert.throws(
+      () => kernels.scanRecords(state, encoder.encode("a\n")),
+      (error: unknown) => error instanceof KernelError && error.status === KERNEL_STATUS.BAD_STATE,
+    );
+  });
+  await t.step("corrupt mode", () => {
+    const state = new RecordScanState();
+    const block = state.toBlock();
+    block[SCAN_STATE.MODE] = 7;
+    state.setBlock(block);
+    assert.throws(
+      () => kernels.scanRecords(state, encoder.encode("a\n")),
+      (error: unknown) => error instanceof KernelError && error.reason === "status",
+    );
+  });
+});
+
+Deno.test("scan state layout matches the module", () => {
+  const exports = new WebAssembly.Instance(module, {}).exports;
+  const fromModule: Record<string, number> = {};
+  for (const [name, value] of Object.entries(exports)) {
+    if (/^SCAN_(STATE|MODE|FLAG)_/.test(name) && value instanceof WebAssembly.Global) {
+      fromModule[name] = Number(value.value);
+    }
+  }
+  const mirror: Record<string, number> = {};
+  for (const [group, table] of [["STATE", SCAN_STATE], ["MODE", SCAN_MODE], ["FLAG", SCAN_FLAG]] as const) {
+    for (const [name, value] of Object.entries(table)) mirror[`SCAN_${group}_${name}`] = value;
+  }
+  assert.deepStrictEqual(mirror, fromModule);
+});
+
+// A plain whole-input reading of the rules in kernels/README.md, written independently of the kernel:
+// it sees the entire input at once, so it needs no carried state.
+function reference(bytes: Uint8Array, delimiter: number, quote: number) {
+  const CR = 13, LF = 10;
+  const bounds: { end: number; record: boolean }[] = [];
+  let i = 0, recordStart = 0, lines = 0, fieldStart = true, unterminated = false;
+  while (i < bytes.length) {
+    const c = bytes[i];
+    if (fieldStart && c === quote) {
+      i++;
+      let closed = false;
+      while (i < bytes.length) {
+        const q = bytes[i];
+        if (q === quote) {
+          if (bytes[i + 1] === quote) {
+            i += 2;
+            continue;
+          }
+          i++;
+          closed = true;
+          break;
+        }
+        if (q === CR || (q === LF && bytes[i - 1] !== CR)) lines++;
+        i++;
+      }
+      unterminated = !closed;
+      fieldStart = false;
+      continue;
+    }
+    if (c === LF || c === CR) {
+      const end = c === CR && bytes[i + 1] === LF ? i + 2 : i + 1;
+      bounds.push({ end, record: i > recordStart });
+      lines++;
+      recordStart = end;
+      i = end;
+      fieldStart = true;
+      continue;
+    }
+    fieldStart = c === delimiter;
+    i++;
+  }
+  return { bounds, lines, tail: recordStart < bytes.length, unterminated };
+}
+
+/** What the kernel must report for a chunking, derived from the whole-input reading. */
+function expected(bytes: Uint8Array, lengths: number[]) {
+  const ref = reference(bytes, 0x2c, 0x22);
+  const records: number[] = [];
+  const cuts: (number | null)[] = [];
+  let next = 0, start = 0;
+  for (const length of lengths) {
+    const end = start + length;
+    let count = 0, cut: number | null = null;
+    // A boundary after a lone CR is only known once the byte after it has been seen.
+    while (
+      next < ref.bounds.length &&
+      (bytes[ref.bounds[next].end - 1] === 13 ? ref.bounds[next].end < end : ref.bounds[next].end <= end)
+    ) {
+      if (ref.bounds[next].record) count++;
+      cut = ref.bounds[next].end - start;
+      next++;
+    }
+    records.push(count);
+    cuts.push(cut);
+    start = end;
+  }
+  const pending = ref.bounds.slice(next);
+  const finishRecords = pending.filter((b) => b.record).length + (ref.tail ? 1 : 0);
+  return {
+    records,
+    cuts,
+    finish: {
+      status: ref.tail && ref.unterminated ? KERNEL_STATUS.UNTERMINATED_QUOTE : 0,
+      records: finishRecords,
+      cut: pending.length > 0 || ref.tail ? 0 : null,
+    },
+    total: ref.bounds.filter((b) => b.record).length + (ref.tail ? 1 : 0),
+    lines: ref.lines,
+  };
+}
+
+/** Small deterministic PRNG (mulberry32) so a failure names a seed that reproduces it. */
+function prng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const ALPHABET = ["a", "a", "a", "b", ",", ",", '"', '"', "\n", "\r", "\r\n", "xxxxxxxxxxxxxxxxxxxxxxx"];
+
+Deno.test("scanRecords gives the same records and cuts for any chunking", async (t) => {
+  for (const [label, seeds, maxParts] of [["short inputs", 1500, 40], ["long inputs", 60, 2000]] as const) {
+    await t.step(label, () => {
+      for (let seed = 1; seed <= seeds; seed++) {
+        const random = prng(seed);
+        const text = Array.from({ length: Math.floor(random() * maxParts) }, () =>
+          ALPHABET[Math.floor(random() * ALPHABET.length)]).join("");
+        const bytes = encoder.encode(text);
+        const splits: number[] = [];
+        let left = bytes.length;
+        while (left > 0 && random() < 0.8) {
+          const length = Math.min(left, Math.floor(random() * (random() < 0.5 ? 4 : 70)));
+          splits.push(length);
+          left -= length;
+        }
+        const want = expected(bytes, [...splits, left]);
+        const got = scan(bytes, splits);
+        assert.deepStrictEqual(got, want, `seed ${seed}: ${JSON.stringify(text)} split ${JSON.stringify(splits)}`);
+      }
+    });
+  }
+});
