@@ -1,16 +1,25 @@
 /**
- * Liveness and readiness. Liveness says the process answers; readiness says every configured dependency does.
+ * Liveness and readiness. Liveness says the process answers; readiness says weir has opened its runtime and every
+ * configured dependency answers.
  *
  * @module
  */
 import { Hono } from "hono";
 import { checkDependencies, type Dependency } from "../server/dependencies.ts";
 
+/** Where the process is in its life: serving only in `serving`. */
+export type Phase = "starting" | "serving" | "draining";
+
+/** What readiness looks at, read on every request. */
+export interface Readiness {
+  phase: Phase;
+  /** The dependencies opened so far (none while starting). */
+  dependencies: readonly Dependency[];
+}
+
 /** What the health routes need. */
 export interface HealthOptions {
-  dependencies: readonly Dependency[];
-  /** True once shutdown began: readiness turns 503 so load balancers stop sending work. */
-  isDraining: () => boolean;
+  readiness: () => Readiness;
   /** Deadline for each dependency check. */
   checkTimeoutMs?: number;
 }
@@ -20,11 +29,12 @@ export function healthRoutes(options: HealthOptions): Hono {
   const app = new Hono();
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {
-    const dependencies = await checkDependencies(options.dependencies, { timeoutMs: options.checkTimeoutMs });
-    const draining = options.isDraining();
-    const ready = !draining && Object.values(dependencies).every((dependency) => dependency.status === "up");
-    const status = draining ? "draining" : ready ? "ready" : "unready";
-    return c.json({ status, dependencies }, ready ? 200 : 503);
+    const { phase, dependencies } = options.readiness();
+    const report = await checkDependencies(dependencies, { timeoutMs: options.checkTimeoutMs });
+    const allUp = Object.values(report).every((dependency) => dependency.status === "up");
+    const ready = phase === "serving" && allUp;
+    const status = phase !== "serving" ? phase : ready ? "ready" : "unready";
+    return c.json({ status, dependencies: report }, ready ? 200 : 503);
   });
   return app;
 }

@@ -7,9 +7,8 @@ import { Hono } from "hono";
 import { requestId } from "hono/request-id";
 import type { Logger } from "../observability/logger.ts";
 import { Telemetry } from "../observability/metrics.ts";
-import type { Dependency } from "../server/dependencies.ts";
 import { errorHandler } from "./errors.ts";
-import { healthRoutes } from "./health.ts";
+import { healthRoutes, type Readiness } from "./health.ts";
 import { metricsRoutes, requestMetrics } from "./metrics.ts";
 import { versionRoutes } from "./version.ts";
 
@@ -18,8 +17,8 @@ export interface AppOptions {
   logger: Logger;
   /** Where request metrics go and what `/metrics` renders. Default: a fresh registry. */
   telemetry?: Telemetry;
-  dependencies: readonly Dependency[];
-  isDraining: () => boolean;
+  /** Read by `/readyz` on every request. */
+  readiness: () => Readiness;
   /** Deadline for each readiness check. Default 2000 ms. */
   checkTimeoutMs?: number;
 }
@@ -31,7 +30,10 @@ export interface AppOptions {
  * ```ts
  * import { createApp } from "./mod.ts";
  * import { createLogger } from "../observability/logger.ts";
- * const app = createApp({ logger: createLogger({ write: () => {} }), dependencies: [], isDraining: () => false });
+ * const app = createApp({
+ *   logger: createLogger({ write: () => {} }),
+ *   readiness: () => ({ phase: "serving", dependencies: [] }),
+ * });
  * const response = await app.request("/healthz");
  * if (response.status !== 200) throw new Error("not live");
  * ```

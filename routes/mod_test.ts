@@ -4,6 +4,7 @@ import { createApp } from "./mod.ts";
 import { HttpError } from "./errors.ts";
 import { createLogger } from "../observability/logger.ts";
 import type { Dependency } from "../server/dependencies.ts";
+import type { Phase } from "./health.ts";
 
 const silent = createLogger({ write: () => {} });
 const up: Dependency = { name: "store", kind: "pglite", check: () => Promise.resolve() };
@@ -11,25 +12,25 @@ const down: Dependency = { name: "kafka", kind: "kafka", check: () => Promise.re
 const hanging: Dependency = { name: "redis", kind: "upstash", check: () => new Promise(() => {}) };
 
 Deno.test("healthz answers 200 whatever the dependencies", async () => {
-  const app = createApp({ logger: silent, dependencies: [down], isDraining: () => false });
+  const app = createApp({ logger: silent, readiness: () => ({ phase: "serving", dependencies: [down] }) });
   const response = await app.request("/healthz");
   assert.equal(response.status, 200);
   assert.deepEqual(await response.json(), { status: "ok" });
 });
 
 Deno.test("readyz reports each dependency", async (t) => {
-  const cases: { name: string; dependencies: Dependency[]; draining?: boolean; status: number; state: string }[] = [
+  const cases: { name: string; dependencies: Dependency[]; phase?: Phase; status: number; state: string }[] = [
     { name: "all up", dependencies: [up], status: 200, state: "ready" },
     { name: "one down", dependencies: [up, down], status: 503, state: "unready" },
     { name: "one hanging past its deadline", dependencies: [up, hanging], status: 503, state: "unready" },
-    { name: "draining", dependencies: [up], draining: true, status: 503, state: "draining" },
+    { name: "starting", dependencies: [up], phase: "starting", status: 503, state: "starting" },
+    { name: "draining", dependencies: [up], phase: "draining", status: 503, state: "draining" },
   ];
   for (const c of cases) {
     await t.step(c.name, async () => {
       const app = createApp({
         logger: silent,
-        dependencies: c.dependencies,
-        isDraining: () => c.draining ?? false,
+        readiness: () => ({ phase: c.phase ?? "serving", dependencies: c.dependencies }),
         checkTimeoutMs: 100,
       });
       const response = await app.request("/readyz");
@@ -44,7 +45,7 @@ Deno.test("readyz reports each dependency", async (t) => {
 });
 
 Deno.test("version names weir and the runtime", async () => {
-  const app = createApp({ logger: silent, dependencies: [], isDraining: () => false });
+  const app = createApp({ logger: silent, readiness: () => ({ phase: "serving", dependencies: [] }) });
   const body = await (await app.request("/v1/version")).json();
   assert.equal(body.name, "weir");
   assert.match(body.version, /^\d+\.\d+\.\d+/);
@@ -52,7 +53,7 @@ Deno.test("version names weir and the runtime", async () => {
 });
 
 Deno.test("errors map to one JSON shape", async (t) => {
-  const app = createApp({ logger: silent, dependencies: [], isDraining: () => false });
+  const app = createApp({ logger: silent, readiness: () => ({ phase: "serving", dependencies: [] }) });
   const probe = new Hono();
   probe.get("/teapot", () => {
     throw new HttpError(429, { code: "overloaded", message: "Too many ingests", headers: { "retry-after": "3" } });
@@ -83,7 +84,7 @@ Deno.test("errors map to one JSON shape", async (t) => {
 });
 
 Deno.test("metrics counts requests by route pattern", async () => {
-  const app = createApp({ logger: silent, dependencies: [], isDraining: () => false });
+  const app = createApp({ logger: silent, readiness: () => ({ phase: "serving", dependencies: [] }) });
   await (await app.request("/healthz")).body?.cancel();
   await (await app.request("/healthz")).body?.cancel();
   const response = await app.request("/metrics");

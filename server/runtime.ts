@@ -8,12 +8,18 @@ import type { Redis } from "@upstash/redis";
 import type { Kafka } from "kafkajs";
 import type { EnvConfig } from "../config/env.ts";
 import type { Logger } from "../observability/logger.ts";
+import type { Telemetry } from "../observability/metrics.ts";
 import { createKafka, createRedis } from "./clients.ts";
 import type { Dependency } from "./dependencies.ts";
+import type { Store } from "../storage/store.ts";
+import { createPostgresStore } from "../storage/postgres.ts";
+import { createEmbeddedStore } from "../storage/embedded.ts";
 
 /** The shared parts of a running weir. */
 export interface Runtime {
   logger: Logger;
+  /** weir's own tables: PostgreSQL when `DATABASE_URL` is set, else PGlite under `WEIR_DATA_DIR`. */
+  store: Store;
   redis?: Redis;
   kafka?: Kafka;
   /** Everything readiness checks. */
@@ -22,8 +28,16 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+/** What the runtime is opened with. */
+export interface RuntimeOptions {
+  logger: Logger;
+  /** Where pool and component metrics are recorded. */
+  telemetry: Telemetry;
+}
+
 /** Opens the runtime for `config`; on failure, whatever was opened is closed again. */
-export async function openRuntime(config: EnvConfig, logger: Logger): Promise<Runtime> {
+export async function openRuntime(config: EnvConfig, options: RuntimeOptions): Promise<Runtime> {
+  const { logger } = options;
   const closers: (() => Promise<void>)[] = [];
   const dependencies: Dependency[] = [];
   const close = async () => {
@@ -32,6 +46,13 @@ export async function openRuntime(config: EnvConfig, logger: Logger): Promise<Ru
     }
   };
   try {
+    const storeLogger = logger.child({ component: "store" });
+    const store = config.DATABASE_URL
+      ? await createPostgresStore({ url: config.DATABASE_URL, logger: storeLogger })
+      : await createEmbeddedStore({ dataDir: `${config.WEIR_DATA_DIR}/pglite`, logger: storeLogger });
+    closers.push(() => store.close());
+    dependencies.push({ name: "store", kind: store.kind, check: (signal) => store.healthcheck(signal) });
+
     let redis: Redis | undefined;
     if (config.UPSTASH_REDIS_REST_URL && config.UPSTASH_REDIS_REST_TOKEN) {
       const client = createRedis({ url: config.UPSTASH_REDIS_REST_URL, token: config.UPSTASH_REDIS_REST_TOKEN });
@@ -45,7 +66,7 @@ export async function openRuntime(config: EnvConfig, logger: Logger): Promise<Ru
       dependencies.push(client.dependency);
       closers.push(client.close);
     }
-    return { logger, redis, kafka, dependencies, close };
+    return { logger, store, redis, kafka, dependencies, close };
   } catch (error) {
     await close();
     throw error;

@@ -1,38 +1,70 @@
 /**
- * `weir serve`: opens the runtime, serves HTTP, and drains on SIGTERM/SIGINT within a deadline.
+ * `weir serve`: listens first (so liveness answers while the store opens), then opens the runtime and turns
+ * ready; drains on SIGTERM/SIGINT within a deadline.
  *
  * @module
  */
 import type { EnvConfig } from "../config/env.ts";
 import type { Logger } from "../observability/logger.ts";
+import { Telemetry } from "../observability/metrics.ts";
 import { ConfigError } from "../pipeline/errors.ts";
+import type { Phase } from "../routes/health.ts";
 import { createApp } from "../routes/mod.ts";
-import { openRuntime } from "./runtime.ts";
+import { openRuntime, type Runtime } from "./runtime.ts";
 
 /** A running server. */
 export interface RunningServer {
   /** The address actually bound (useful with `PORT=0`). */
   addr: Deno.NetAddr;
+  /** The opened runtime. */
+  runtime: Runtime;
   /** Drains in-flight requests, then closes every pool and connection. Idempotent. */
   shutdown(reason: string): Promise<void>;
   /** Resolves once shutdown completed. */
   finished: Promise<void>;
 }
 
-/** Starts weir's HTTP server on the configured address. */
+/** Starts weir's HTTP server on the configured address and opens the runtime behind it. */
 export async function startServer(config: EnvConfig, logger: Logger): Promise<RunningServer> {
-  const runtime = await openRuntime(config, logger);
-  let draining = false;
-  const app = createApp({ logger, dependencies: runtime.dependencies, isDraining: () => draining });
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  const telemetry = new Telemetry();
+  let phase: Phase = "starting";
+  let runtime: Runtime | undefined;
+  const app = createApp({
+    logger,
+    telemetry,
+    readiness: () => ({ phase, dependencies: runtime?.dependencies ?? [] }),
+  });
+  const server = listen(config, app.fetch);
+  logger.info("Listening", { url: `http://${server.addr.hostname}:${server.addr.port}` });
   try {
-    server = Deno.serve({
-      port: config.PORT,
-      hostname: config.WEIR_HOST,
-      onListen: () => {},
-    }, app.fetch);
+    runtime = await openRuntime(config, { logger, telemetry });
   } catch (error) {
-    await runtime.close();
+    await server.shutdown();
+    throw error;
+  }
+  const opened = runtime;
+  phase = "serving";
+  logger.info("Ready", { dependencies: opened.dependencies.map((dependency) => `${dependency.name}:${dependency.kind}`) });
+
+  let shutdownPromise: Promise<void> | undefined;
+  const shutdown = (reason: string) => {
+    shutdownPromise ??= (async () => {
+      phase = "draining";
+      logger.info("Draining", { reason, timeoutMs: config.WEIR_SHUTDOWN_TIMEOUT_MS });
+      // server.shutdown() stops accepting and waits for in-flight requests; then the pools they used close.
+      await server.shutdown();
+      await opened.close();
+      logger.info("Stopped");
+    })();
+    return shutdownPromise;
+  };
+  return { addr: server.addr, runtime: opened, shutdown, finished: server.finished.then(() => shutdownPromise) };
+}
+
+function listen(config: EnvConfig, handler: Deno.ServeHandler): Deno.HttpServer<Deno.NetAddr> {
+  try {
+    return Deno.serve({ port: config.PORT, hostname: config.WEIR_HOST, onListen: () => {} }, handler);
+  } catch (error) {
     if (error instanceof Deno.errors.AddrInUse) {
       throw new ConfigError(`Port ${config.PORT} on ${config.WEIR_HOST} is in use: set PORT to a free port`, {
         path: "PORT",
@@ -47,24 +79,6 @@ export async function startServer(config: EnvConfig, logger: Logger): Promise<Ru
     }
     throw error;
   }
-  logger.info("Listening", {
-    url: `http://${server.addr.hostname}:${server.addr.port}`,
-    dependencies: runtime.dependencies.map((dependency) => `${dependency.name}:${dependency.kind}`),
-  });
-
-  let shutdownPromise: Promise<void> | undefined;
-  const shutdown = (reason: string) => {
-    shutdownPromise ??= (async () => {
-      draining = true;
-      logger.info("Draining", { reason, timeoutMs: config.WEIR_SHUTDOWN_TIMEOUT_MS });
-      // server.shutdown() stops accepting and waits for in-flight requests; then the pools they used close.
-      await server.shutdown();
-      await runtime.close();
-      logger.info("Stopped");
-    })();
-    return shutdownPromise;
-  };
-  return { addr: server.addr, shutdown, finished: server.finished.then(() => shutdownPromise) };
 }
 
 /**

@@ -97,7 +97,7 @@ export const CSV_S_STOP: i32 = 32;
 export const CSV_S_FULL_COLUMN: i32 = 33;
 /** Slot: with `CSV_STOP_DATA_FULL`, the bytes the field needs. */
 export const CSV_S_FULL_NEED: i32 = 34;
-/** Slot: with `STATUS_UNTERMINATED_QUOTE`, the opening quote's line. */
+/** Slot: with `STATUS_UNTERMINATED_QUOTE`, the opening quote's line; with `CSV_STOP_FIELDS_DONE`, the row's. */
 export const CSV_S_ERROR_LINE: i32 = 35;
 /** Slot: with `STATUS_UNTERMINATED_QUOTE`, the opening quote's 1-based byte column. */
 export const CSV_S_ERROR_COLUMN: i32 = 36;
@@ -342,6 +342,8 @@ function endField(field: i32, start: u32, end: u32, quoted: bool, cs: u32, ce: u
   if (type == CSV_TYPE_STRING) {
     if (!quoted && ((s == e && nullEmpty) || (nullTokensLen != 0 && isNullToken(s, e)))) {
       clearBit(<usize> columnSlot(col, CSV_C_VALIDITY), rows);
+      const offsets = <usize> columnSlot(col, CSV_C_VALUES) + (<usize> rows << 2);
+      store<i32>(offsets, load<i32>(offsets), 4);
       return true;
     }
     return writeString(col, c, rows, s, e, escapes);
@@ -357,11 +359,14 @@ function endField(field: i32, start: u32, end: u32, quoted: bool, cs: u32, ce: u
     if (b != 0x20 && b != 0x09) break;
     e--;
   }
+  const values = <usize> columnSlot(col, CSV_C_VALUES);
   if ((s == e && nullEmpty) || (nullTokensLen != 0 && isNullToken(s, e))) {
     clearBit(<usize> columnSlot(col, CSV_C_VALIDITY), rows);
+    // Zero the slot so that the output bytes do not depend on what the arena held before.
+    if (type == CSV_TYPE_DATE) store<i32>(values + (<usize> rows << 2), 0);
+    else if (type != CSV_TYPE_BOOLEAN) store<i64>(values + (<usize> rows << 3), 0);
     return true;
   }
-  const values = <usize> columnSlot(col, CSV_C_VALUES);
   const p = input + s;
   const q = input + e;
   let ok = false;
@@ -602,8 +607,13 @@ export function csv_parse(state: usize): i32 {
     return STATUS_BAD_STATE;
   }
 
+  if (len == 0 && !final) {
+    // Nothing to read; in particular a pending CR stays pending.
+    finishCall(state, 0, CSV_STOP_END);
+    return STATUS_OK;
+  }
   let pos: u32 = 0;
-  if (pendingCr && (len > 0 || final)) {
+  if (pendingCr) {
     pendingCr = false;
     // The CR already counted as the line break; an LF right after it belongs to the same break.
     if (len > 0 && <u32> load<u8>(input) == LF) {
@@ -795,6 +805,7 @@ export function csv_parse(state: usize): i32 {
         if (stop != CSV_STOP_END) {
           if (stop == CSV_STOP_FIELDS_DONE) {
             setSlot(state, CSV_S_FIELD_COUNT, field + 1);
+            setSlot(state, CSV_S_ERROR_LINE, rowLine);
             line++;
             lineStart = <i32> termEnd;
             crAtEnd = crHere;
@@ -853,6 +864,7 @@ export function csv_parse(state: usize): i32 {
       }
       if (end == CSV_STOP_FIELDS_DONE) {
         setSlot(state, CSV_S_FIELD_COUNT, field + 1);
+        setSlot(state, CSV_S_ERROR_LINE, rowLine);
         finishCall(state, len, end);
         return STATUS_OK;
       }

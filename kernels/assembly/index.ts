@@ -3,3 +3,4 @@ export * from "./arena";
 export * from "./records";
 export * from "./testing";
 export * from "./validate";
+export * from "./csv";

@@ -250,21 +250,23 @@ export function validate_enum(
     const end = load<i32>(offsets + ((<usize> i + 1) << 2));
     const len = <u32> (end - start);
     const p = data + <usize> start;
-    const head = len >= 8 ? load<u64>(p) : load<u64>(p) & ((<u64>1 << (<u64>len << 3)) - 1);
+    const head = len >= 8 ? load<u64>(p) : load<u64>(p) & ((<u64> 1 << (<u64> len << 3)) - 1);
     // Branch-free over the (few) values: at most one can match both length and first 8 bytes... unless
     // values share them, so the match index is only a candidate and long values are then compared in full.
     let hit: i32 = -1;
     for (let k: u32 = 0; k < count; k++) {
-      const e = values + (<usize>k << 4);
-      hit = select<i32>(<i32>k, hit, (load<u32>(e) == len) & (load<u64>(e, 8) == head));
+      const e = values + (<usize> k << 4);
+      hit = select<i32>(<i32> k, hit, (load<u32>(e) == len) & (load<u64>(e, 8) == head));
     }
     let found = hit >= 0;
-    if (found && len > 8 && false) {
+    if (found && len > 8) {
       found = false;
       for (let k: u32 = 0; k < count; k++) {
-        const e = values + (<usize>k << 4);
-        if (load<u32>(e) == len && load<u64>(e, 8) == head &&
-          memory.compare(p + 8, valueData + <usize>load<u32>(e, 4) + 8, len - 8) == 0) {
+        const e = values + (<usize> k << 4);
+        if (
+          load<u32>(e) == len && load<u64>(e, 8) == head &&
+          memory.compare(p + 8, valueData + <usize> load<u32>(e, 4) + 8, len - 8) == 0
+        ) {
           found = true;
           break;
         }

@@ -16,6 +16,8 @@ const PERMISSIONS = [
 interface Weir {
   child: Deno.ChildProcess;
   url: string;
+  /** Resolves once weir logged that its runtime is open. */
+  ready: Promise<void>;
   /** Every stderr line read so far. */
   lines: string[];
   /** Resolves with the exit status once stderr is drained. */
@@ -32,9 +34,9 @@ async function startWeir(env: Record<string, string>): Promise<Weir> {
     stderr: "piped",
   }).spawn();
   const lines: string[] = [];
-  let resolveUrl: (url: string) => void;
-  let rejectUrl: (error: Error) => void;
-  const listening = new Promise<string>((resolve, reject) => [resolveUrl, rejectUrl] = [resolve, reject]);
+  const { promise: listening, resolve: resolveUrl, reject: rejectUrl } = Promise.withResolvers<string>();
+  const { promise: ready, resolve: resolveReady, reject: rejectReady } = Promise.withResolvers<void>();
+  ready.catch(() => {}); // observed by the tests that wait for readiness
   const reading = (async () => {
     let buffered = "";
     for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
@@ -44,14 +46,16 @@ async function startWeir(env: Record<string, string>): Promise<Weir> {
       for (const line of parts) {
         lines.push(line);
         if (line.includes('"Listening"')) resolveUrl(JSON.parse(line).url);
+        if (line.includes('"Ready"')) resolveReady();
       }
     }
     if (buffered) lines.push(buffered);
     rejectUrl(new Error(`weir exited before listening:\n${lines.join("\n")}`));
+    rejectReady(new Error(`weir exited before it was ready:\n${lines.join("\n")}`));
   })();
   const exited = reading.then(() => child.status).finally(() => Deno.remove(dataDir, { recursive: true }));
   try {
-    return { child, url: await listening, lines, exited };
+    return { child, url: await listening, ready, lines, exited };
   } catch (error) {
     await exited;
     throw error;
@@ -72,9 +76,11 @@ async function runToExit(env: Record<string, string>): Promise<{ code: number; s
 Deno.test("weir serve answers healthz and readyz on the embedded default, then drains on SIGTERM", async () => {
   const weir = await startWeir({});
   try {
+    // Live as soon as it listens, before the embedded store has opened.
     const health = await fetch(`${weir.url}/healthz`);
     assert.equal(health.status, 200);
     await health.body?.cancel();
+    await weir.ready;
     const ready = await fetch(`${weir.url}/readyz`);
     const body = await ready.json();
     assert.equal(ready.status, 200, JSON.stringify(body));
@@ -93,6 +99,7 @@ Deno.test("weir serve reports a dependency that is down as 503", async () => {
   // Port 1 refuses connections: the configured Kafka is down, so weir is live but not ready.
   const weir = await startWeir({ KAFKA_BROKERS: "127.0.0.1:1" });
   try {
+    await weir.ready;
     const ready = await fetch(`${weir.url}/readyz`);
     const body = await ready.json();
     assert.equal(ready.status, 503);

@@ -1,0 +1,715 @@
+/**
+ * Host side of the CSV parsing kernel (`kernels/assembly/csv.ts`): a streaming parser that turns chunks of
+ * CSV bytes into typed columnar {@linkcode Batch}es plus rejected rows. The dialect it reads is described in
+ * kernels/README.md.
+ *
+ * ```ts ignore
+ * const parser = kernels.createCsvParser({ columns: [{ name: "id", type: "int64" }] });
+ * for await (const chunk of body) handle(parser.push(chunk));
+ * handle(parser.finish()); // throws CsvSyntaxError for an unterminated quote
+ * ```
+ *
+ * The parser's state lives on the host, not in an instance: each call copies a small state block in and
+ * out, so consecutive chunks of one stream may go to any instance. A call owns the instance's arena for
+ * its duration (it resets it first).
+ *
+ * @module
+ */
+
+import { CsvSyntaxError, KernelError } from "../pipeline/errors.ts";
+import { type Batch, type Column, countNulls, type Field } from "../pipeline/batch.ts";
+import type { KernelCore, KernelFunction } from "./core.ts";
+import { KERNEL_STATUS } from "./status.ts";
+
+/** Layout version of the state block, mirrored from the module's `CSV_ABI_VERSION`. */
+export const CSV_ABI_VERSION = 1;
+
+/** State block slots (i32 index), mirrored from the module's `CSV_S_*` exports (checked by a test). */
+export const CSV_STATE = Object.freeze({
+  ABI: 0,
+  DELIMITER: 1,
+  QUOTE: 2,
+  FLAGS: 3,
+  MAX_FIELD: 4,
+  MAX_ROW: 5,
+  FIELDS: 6,
+  COLUMNS: 7,
+  COLUMNS_PTR: 8,
+  FIELD_MAP_PTR: 9,
+  NULLS_PTR: 10,
+  NULLS_LEN: 11,
+  NULLS_LENGTHS: 12,
+  LINE: 13,
+  LINE_START: 14,
+  STARTED: 15,
+  PENDING_CR: 16,
+  SKIPPING: 17,
+  SKIP_MODE: 18,
+  SKIP_PREV_CR: 19,
+  QUOTE_LINE: 20,
+  QUOTE_COLUMN: 21,
+  INPUT_PTR: 22,
+  INPUT_LEN: 23,
+  FINAL: 24,
+  ROW_CAPACITY: 25,
+  ROWS: 26,
+  LINES_PTR: 27,
+  REJECTS_PTR: 28,
+  REJECT_CAPACITY: 29,
+  REJECTS: 30,
+  CONSUMED: 31,
+  STOP: 32,
+  FULL_COLUMN: 33,
+  FULL_NEED: 34,
+  ERROR_LINE: 35,
+  ERROR_COLUMN: 36,
+  FIELD_COUNT: 37,
+} as const);
+
+/** Slots in a state block, mirrored from `CSV_STATE_SLOTS`. */
+export const CSV_STATE_SLOTS = 48;
+
+/** Column descriptor slots, mirrored from the module's `CSV_C_*` exports. */
+export const CSV_COLUMN = Object.freeze({
+  TYPE: 0,
+  PRECISION: 1,
+  SCALE: 2,
+  VALIDITY: 3,
+  VALUES: 4,
+  DATA: 5,
+  DATA_CAPACITY: 6,
+  DATA_BASE: 7,
+} as const);
+
+/** Slots in a column descriptor, mirrored from `CSV_COLUMN_SLOTS`. */
+export const CSV_COLUMN_SLOTS = 8;
+
+/** Column type codes, mirrored from the module's `CSV_TYPE_*` exports. */
+export const CSV_TYPE = Object.freeze({
+  STRING: 0,
+  INT64: 1,
+  FLOAT64: 2,
+  DECIMAL: 3,
+  BOOLEAN: 4,
+  DATE: 5,
+  TIMESTAMP: 6,
+} as const);
+
+/** Reject rule codes, mirrored from the module's `CSV_RULE_*` exports. */
+export const CSV_RULE = Object.freeze({
+  RAGGED: 1,
+  TYPE: 2,
+  UTF8: 3,
+  QUOTE: 4,
+  FIELD_SIZE: 5,
+  ROW_SIZE: 6,
+} as const);
+
+/** Why a call returned, mirrored from the module's `CSV_STOP_*` exports. */
+export const CSV_STOP = Object.freeze({
+  END: 0,
+  REJECTS_FULL: 1,
+  DATA_FULL: 2,
+  FIELDS_DONE: 3,
+  ROWS_FULL: 4,
+} as const);
+
+/** State flags, mirrored from the module's `CSV_FLAG_*` exports. */
+export const CSV_FLAG = Object.freeze({ NULL_EMPTY: 1, FIELDS_MODE: 2 } as const);
+
+/** Slots per reject record, mirrored from `CSV_REJECT_SLOTS`. */
+export const CSV_REJECT_SLOTS = 5;
+
+/** Why a row was rejected. */
+export type CsvRule = "ragged" | "type" | "utf8" | "quote" | "field_size" | "row_size";
+
+const RULE_NAMES: Record<number, CsvRule> = {
+  [CSV_RULE.RAGGED]: "ragged",
+  [CSV_RULE.TYPE]: "type",
+  [CSV_RULE.UTF8]: "utf8",
+  [CSV_RULE.QUOTE]: "quote",
+  [CSV_RULE.FIELD_SIZE]: "field_size",
+  [CSV_RULE.ROW_SIZE]: "row_size",
+};
+
+/** A rejected row: where it starts, which column failed (null for the whole row), why, and the text. */
+export interface CsvReject {
+  /** 1-based line where the row starts in the input. */
+  line: number;
+  /** The column whose value failed, or null when the whole row failed (ragged, utf8, row_size). */
+  column: string | null;
+  /** The rule the row broke. */
+  rule: CsvRule;
+  /** The offending value as written (quotes removed), or the row for row rules; size rules cut it to 1 KiB. */
+  value: string;
+}
+
+/** Size limits; a longer field or row rejects its row. */
+export interface CsvLimits {
+  /** Largest field in bytes, quotes included. Default 1 MiB. */
+  fieldBytes?: number;
+  /** Largest row in bytes, terminator excluded; also bounds what is carried between chunks. Default 2 MiB. */
+  rowBytes?: number;
+}
+
+/** Options for {@linkcode createCsvParser}. */
+export interface CsvParserOptions {
+  /** Field delimiter, one byte (any character below U+0100 other than CR and LF). Default `,`. */
+  delimiter?: string;
+  /** Quote character, one byte other than CR, LF and the delimiter; `null` turns quoting off. Default `"`. */
+  quote?: string | null;
+  /** The first non-blank row names the columns. Default true. */
+  header?: boolean;
+  /**
+   * Declared columns. With a header they are matched by name (other fields are dropped; a missing one is
+   * an error); without one, by position. Absent: untyped mode, every column a string named by the header
+   * (or `column1`, `column2`, …, from the first row's field count).
+   */
+  columns?: readonly Field[];
+  /**
+   * Texts read as null. `""` stands for the empty field. Matched against unquoted string fields and against
+   * the trimmed text of any typed field. Default `[""]` with `columns`, `[]` in untyped mode.
+   */
+  nullTokens?: readonly string[];
+  /** Size limits. */
+  limits?: CsvLimits;
+}
+
+/** What one call produced: the complete rows of the input so far, and the rejected ones. */
+export interface CsvChunkResult {
+  /** The rows parsed by this call (possibly none). */
+  batch: Batch;
+  /** Rows rejected by this call, in input order. */
+  rejects: CsvReject[];
+}
+
+/** A streaming CSV parser for one input. */
+export interface CsvParser {
+  /** Parses the complete rows of everything pushed so far; an incomplete last row waits for more. */
+  push(chunk: Uint8Array): CsvChunkResult;
+  /**
+   * Ends the input and parses the last row.
+   *
+   * @throws {CsvSyntaxError} when the input ends inside a quoted field (line and column of its quote),
+   * or the header is malformed or lacks a declared column.
+   */
+  finish(): CsvChunkResult;
+  /** The columns, once known (after the header, or at once with declared columns and no header). */
+  readonly fields: readonly Field[] | undefined;
+}
+
+/** The CSV kernel of one instance. */
+export interface CsvKernels {
+  /** Creates a streaming parser on this instance; see {@linkcode createCsvParser}. */
+  createCsvParser(options?: CsvParserOptions): CsvParser;
+}
+
+/** Wraps the CSV kernel of `core`. */
+export function csvKernels(core: KernelCore): CsvKernels {
+  return { createCsvParser: (options) => createCsvParser(core, options) };
+}
+
+const DEFAULT_FIELD_BYTES = 1 << 20;
+const DEFAULT_ROW_BYTES = 2 << 20;
+// Bytes the kernel may read past an input, and write past a string data region.
+const INPUT_PAD = 64;
+const DATA_PAD = 16;
+const HEADER_FIELDS_MAX = 65_536;
+const REJECTS_PER_CALL = 1024;
+
+const TYPE_CODES: Record<Field["type"], number> = {
+  string: CSV_TYPE.STRING,
+  int64: CSV_TYPE.INT64,
+  float64: CSV_TYPE.FLOAT64,
+  decimal: CSV_TYPE.DECIMAL,
+  boolean: CSV_TYPE.BOOLEAN,
+  date: CSV_TYPE.DATE,
+  timestamp: CSV_TYPE.TIMESTAMP,
+};
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function oneByte(text: string, what: string): number {
+  if (text.length !== 1 || text.charCodeAt(0) > 255) throw new RangeError(`The ${what} must be one byte: ${text}`);
+  const b = text.charCodeAt(0);
+  if (b === 10 || b === 13) throw new RangeError(`The ${what} cannot be CR or LF`);
+  return b;
+}
+
+/** One output column in the arena while a push runs. */
+interface Slot {
+  field: Field;
+  code: number;
+  validity: number;
+  values: number;
+  data: number;
+  dataCapacity: number;
+  dataBase: number;
+  /** String data already drained out of the arena. */
+  parts: Uint8Array[];
+}
+
+/**
+ * Creates a streaming CSV parser that runs on the kernel instance `core`.
+ *
+ * @throws {RangeError} for a delimiter, quote, limit or decimal type that cannot be used.
+ */
+export function createCsvParser(core: KernelCore, options: CsvParserOptions = {}): CsvParser {
+  return new CsvStreamParser(core, options);
+}
+
+class CsvStreamParser implements CsvParser {
+  #core: KernelCore;
+  #parse: KernelFunction;
+  #countBreaks: KernelFunction;
+  #state = new Int32Array(CSV_STATE_SLOTS);
+  #declared: readonly Field[] | undefined;
+  #header: boolean;
+  #quote: number;
+  #nullTokens: Uint8Array;
+  #nullEmpty: boolean;
+  #nullLengths: number;
+  #maxRow: number;
+  /** Resolved once the header (or the first row in untyped mode) is known. */
+  #fields: Field[] | undefined;
+  /** Per input field: the output column, or -1. */
+  #fieldMap: Int32Array | undefined;
+  /** Per input field: the name used in rejects. */
+  #fieldNames: string[] = [];
+  #tail: Uint8Array = new Uint8Array(0);
+  #finished = false;
+  /** Share of input bytes each string column took last time, to size its data region. */
+  #dataShare = new Map<number, number>();
+
+  constructor(core: KernelCore, options: CsvParserOptions) {
+    this.#core = core;
+    this.#parse = core.fn("csv_parse");
+    this.#countBreaks = core.fn("csv_count_breaks");
+    const delimiter = oneByte(options.delimiter ?? ",", "delimiter");
+    this.#quote = options.quote === null ? 256 : oneByte(options.quote ?? '"', "quote");
+    if (delimiter === this.#quote) throw new RangeError("The delimiter and the quote must differ");
+    this.#header = options.header ?? true;
+    this.#declared = options.columns;
+    for (const f of this.#declared ?? []) {
+      if (f.type === "decimal" && !(f.precision >= 1 && f.precision <= 18 && f.scale >= 0 && f.scale <= f.precision)) {
+        throw new RangeError(`Decimal column ${f.name} needs 1 <= precision <= 18 and 0 <= scale <= precision`);
+      }
+    }
+    const tokens = options.nullTokens ?? (this.#declared ? [""] : []);
+    this.#nullEmpty = tokens.includes("");
+    const encoded = tokens.filter((t) => t !== "").map((t) => encoder.encode(t));
+    this.#nullTokens = new Uint8Array(encoded.reduce((n, t) => n + 1 + t.length, 0));
+    this.#nullLengths = 0;
+    let at = 0;
+    for (const t of encoded) {
+      if (t.length > 31) throw new RangeError(`A null token is at most 31 bytes: ${decoder.decode(t)}`);
+      this.#nullTokens[at] = t.length;
+      this.#nullTokens.set(t, at + 1);
+      at += 1 + t.length;
+      this.#nullLengths |= 1 << t.length;
+    }
+    const fieldBytes = options.limits?.fieldBytes ?? DEFAULT_FIELD_BYTES;
+    this.#maxRow = options.limits?.rowBytes ?? DEFAULT_ROW_BYTES;
+    for (const n of [fieldBytes, this.#maxRow]) {
+      if (!Number.isInteger(n) || n < 1 || n > 0x7fff_0000) throw new RangeError(`A size limit must be 1..2^31: ${n}`);
+    }
+    const s = this.#state;
+    s[CSV_STATE.ABI] = CSV_ABI_VERSION;
+    s[CSV_STATE.DELIMITER] = delimiter;
+    s[CSV_STATE.QUOTE] = this.#quote;
+    s[CSV_STATE.MAX_FIELD] = fieldBytes;
+    s[CSV_STATE.MAX_ROW] = this.#maxRow;
+    s[CSV_STATE.LINE] = 1;
+    if (this.#declared && !this.#header) {
+      this.#resolve(this.#declared.map((f) => f.name), 1);
+    }
+  }
+
+  get fields(): readonly Field[] | undefined {
+    return this.#fields;
+  }
+
+  push(chunk: Uint8Array): CsvChunkResult {
+    if (this.#finished) throw new KernelError("CSV parser is finished", { reason: "closed" });
+    return this.#run(chunk, false);
+  }
+
+  finish(): CsvChunkResult {
+    if (this.#finished) throw new KernelError("CSV parser is finished", { reason: "closed" });
+    this.#finished = true;
+    return this.#run(new Uint8Array(0), true);
+  }
+
+  /** Fixes the columns from the header names (or the first row's field count). */
+  #resolve(names: string[], line: number): void {
+    const declared = this.#declared;
+    // A header that ends with a delimiter names one empty extra field: the rows' trailing delimiter.
+    if (names.length > 1 && names[names.length - 1] === "") names = names.slice(0, -1);
+    if (declared) {
+      const map = new Int32Array(names.length).fill(-1);
+      const index = new Map(declared.map((f, i) => [f.name, i]));
+      const seen = new Set<number>();
+      names.forEach((n, i) => {
+        const c = index.get(n);
+        if (c !== undefined && !seen.has(c)) {
+          map[i] = c;
+          seen.add(c);
+        }
+      });
+      const missing = declared.filter((_, i) => !seen.has(i)).map((f) => f.name);
+      if (missing.length > 0) {
+        throw new CsvSyntaxError(`CSV header lacks declared columns: ${missing.join(", ")}`, { line, column: 1 });
+      }
+      this.#fields = [...declared];
+      this.#fieldMap = map;
+      this.#fieldNames = names;
+      return;
+    }
+    const used = new Set<string>();
+    this.#fields = names.map((raw, i) => {
+      let name = raw === "" ? `column${i + 1}` : raw;
+      // Column names key the batch's columns, so a repeated header name gets a suffix.
+      for (let k = 2; used.has(name); k++) name = `${raw}_${k}`;
+      used.add(name);
+      return { name, type: "string" } as Field;
+    });
+    this.#fieldMap = Int32Array.from(names, (_, i) => i);
+    this.#fieldNames = this.#fields.map((f) => f.name);
+  }
+
+  #run(chunk: Uint8Array, final: boolean): CsvChunkResult {
+    const core = this.#core;
+    core.reset();
+    const len = this.#tail.length + chunk.length;
+    const input = core.alloc(len + INPUT_PAD);
+    const statePtr = core.alloc(CSV_STATE_SLOTS * 4);
+    {
+      const view = core.view(input, len);
+      view.set(this.#tail);
+      view.set(chunk, this.#tail.length);
+    }
+    let offset = 0;
+    const rejects: CsvReject[] = [];
+    const s = this.#state;
+    s[CSV_STATE.FINAL] = final ? 1 : 0;
+
+    if (!this.#fieldMap) {
+      const header = this.#readFirstRow(input, len, statePtr);
+      if (header === undefined) {
+        // The first row is not complete yet: keep everything for the next call.
+        if (!final) this.#keepTail(input + offset, len - offset);
+        return { batch: this.#emptyBatch(), rejects };
+      }
+      offset = header;
+    }
+
+    const fields = this.#fields!;
+    const map = this.#fieldMap!;
+    const rest = len - offset;
+    const rowCapacity = this.#countBreaks(input + offset, rest) >>> 0;
+    // Every region is allocated before any view is taken: an allocation may grow (and move) memory.
+    const mapPtr = core.alloc(map.length * 4);
+    const nullsPtr = core.alloc(Math.max(1, this.#nullTokens.length));
+    const colsPtr = core.alloc(Math.max(1, fields.length) * CSV_COLUMN_SLOTS * 4);
+    const linesPtr = core.alloc(rowCapacity * 4);
+    const rejectsPtr = core.alloc(REJECTS_PER_CALL * CSV_REJECT_SLOTS * 4);
+    const slots: Slot[] = fields.map((field) => {
+      const code = TYPE_CODES[field.type];
+      const bitmapBytes = (rowCapacity + 7) >> 3;
+      const slot: Slot = { field, code, validity: core.alloc(bitmapBytes), values: 0, data: 0, dataCapacity: 0, dataBase: 0, parts: [] };
+      if (code === CSV_TYPE.STRING) {
+        slot.values = core.alloc((rowCapacity + 1) * 4);
+        slot.dataCapacity = this.#dataCapacity(fields.indexOf(field), rest, fields);
+        slot.data = core.alloc(slot.dataCapacity + DATA_PAD);
+      } else {
+        slot.values = core.alloc(code === CSV_TYPE.BOOLEAN ? bitmapBytes : rowCapacity * (code === CSV_TYPE.DATE ? 4 : 8));
+      }
+      return slot;
+    });
+    core.view(mapPtr, map.length * 4).set(new Uint8Array(map.buffer, map.byteOffset, map.byteLength));
+    core.view(nullsPtr, this.#nullTokens.length).set(this.#nullTokens);
+    for (const slot of slots) {
+      core.view(slot.validity, (rowCapacity + 7) >> 3).fill(0xff);
+      if (slot.code === CSV_TYPE.BOOLEAN) core.view(slot.values, (rowCapacity + 7) >> 3).fill(0);
+      if (slot.code === CSV_TYPE.STRING) this.#i32(slot.values, 1)[0] = 0;
+    }
+    this.#writeColumns(colsPtr, slots);
+
+    s[CSV_STATE.FLAGS] = this.#nullEmpty ? CSV_FLAG.NULL_EMPTY : 0;
+    s[CSV_STATE.FIELDS] = map.length;
+    s[CSV_STATE.COLUMNS] = fields.length;
+    s[CSV_STATE.COLUMNS_PTR] = colsPtr;
+    s[CSV_STATE.FIELD_MAP_PTR] = mapPtr;
+    s[CSV_STATE.NULLS_PTR] = nullsPtr;
+    s[CSV_STATE.NULLS_LEN] = this.#nullTokens.length;
+    s[CSV_STATE.NULLS_LENGTHS] = this.#nullLengths;
+    s[CSV_STATE.ROW_CAPACITY] = rowCapacity;
+    s[CSV_STATE.ROWS] = 0;
+    s[CSV_STATE.LINES_PTR] = linesPtr;
+    s[CSV_STATE.REJECTS_PTR] = rejectsPtr;
+    s[CSV_STATE.REJECT_CAPACITY] = REJECTS_PER_CALL;
+
+    while (true) {
+      s[CSV_STATE.INPUT_PTR] = input + offset;
+      s[CSV_STATE.INPUT_LEN] = len - offset;
+      s[CSV_STATE.REJECTS] = 0;
+      const status = this.#call(statePtr);
+      this.#collectRejects(rejectsPtr, input + offset, rejects);
+      offset += s[CSV_STATE.CONSUMED];
+      if (status === KERNEL_STATUS.UNTERMINATED_QUOTE) {
+        throw new CsvSyntaxError(
+          `CSV input ends inside a quoted field: the quote opened at line ${s[CSV_STATE.ERROR_LINE]}, column ${
+            s[CSV_STATE.ERROR_COLUMN]
+          } is never closed`,
+          { line: s[CSV_STATE.ERROR_LINE], column: s[CSV_STATE.ERROR_COLUMN] },
+        );
+      }
+      const stop = s[CSV_STATE.STOP];
+      if (stop === CSV_STOP.END) break;
+      if (stop === CSV_STOP.REJECTS_FULL) continue;
+      if (stop === CSV_STOP.DATA_FULL) {
+        const slot = slots[s[CSV_STATE.FULL_COLUMN]];
+        this.#drain(slot, s[CSV_STATE.ROWS], Math.max(s[CSV_STATE.FULL_NEED], 1));
+        // Growing may have moved memory; the descriptors hold pointers, not views, so only they change.
+        this.#writeColumns(colsPtr, slots);
+        continue;
+      }
+      throw new KernelError(`CSV kernel stopped unexpectedly: stop code ${stop}`, { reason: "status" });
+    }
+
+    const rows = s[CSV_STATE.ROWS];
+    if (final) {
+      this.#tail = new Uint8Array(0);
+    } else {
+      this.#keepTail(input + offset, len - offset);
+    }
+    const batch = this.#batch(slots, rows, linesPtr, rest);
+    return { batch, rejects };
+  }
+
+  /**
+   * Parses the first non-blank row as a list of names (fields mode). With a header the row is consumed;
+   * in untyped mode without a header only its field count is used and the state is put back. Returns the
+   * input offset where data rows start, or undefined when the row is not complete yet.
+   */
+  #readFirstRow(input: number, len: number, statePtr: number): number | undefined {
+    const core = this.#core;
+    const s = this.#state;
+    const saved = s.slice();
+    const cap = Math.min(HEADER_FIELDS_MAX, len + 1);
+    const offsets = core.alloc((cap + 1) * 4);
+    const data = core.alloc(len + DATA_PAD);
+    const cols = core.alloc(CSV_COLUMN_SLOTS * 4);
+    const rejectsPtr = core.alloc(CSV_REJECT_SLOTS * 4);
+    const desc = this.#i32(cols, CSV_COLUMN_SLOTS);
+    desc.fill(0);
+    desc[CSV_COLUMN.TYPE] = CSV_TYPE.STRING;
+    desc[CSV_COLUMN.VALUES] = offsets;
+    desc[CSV_COLUMN.DATA] = data;
+    desc[CSV_COLUMN.DATA_CAPACITY] = len;
+    this.#i32(offsets, 1)[0] = 0;
+    s[CSV_STATE.FLAGS] = CSV_FLAG.FIELDS_MODE;
+    s[CSV_STATE.FIELDS] = 0;
+    s[CSV_STATE.COLUMNS] = 1;
+    s[CSV_STATE.COLUMNS_PTR] = cols;
+    s[CSV_STATE.INPUT_PTR] = input;
+    s[CSV_STATE.INPUT_LEN] = len;
+    s[CSV_STATE.ROW_CAPACITY] = cap;
+    s[CSV_STATE.ROWS] = 0;
+    s[CSV_STATE.LINES_PTR] = 0;
+    s[CSV_STATE.REJECTS_PTR] = rejectsPtr;
+    s[CSV_STATE.REJECT_CAPACITY] = 1;
+    s[CSV_STATE.REJECTS] = 0;
+    const line = s[CSV_STATE.LINE];
+    const status = this.#call(statePtr);
+    if (status === KERNEL_STATUS.UNTERMINATED_QUOTE) {
+      throw new CsvSyntaxError(
+        `CSV input ends inside a quoted field: the quote opened at line ${s[CSV_STATE.ERROR_LINE]}, column ${
+          s[CSV_STATE.ERROR_COLUMN]
+        } is never closed`,
+        { line: s[CSV_STATE.ERROR_LINE], column: s[CSV_STATE.ERROR_COLUMN] },
+      );
+    }
+    if (s[CSV_STATE.STOP] !== CSV_STOP.FIELDS_DONE) {
+      if (len - s[CSV_STATE.CONSUMED] > this.#maxRow) {
+        throw new CsvSyntaxError(`CSV header is longer than the row limit: ${this.#maxRow} bytes`, { line, column: 1 });
+      }
+      // Nothing but blank lines (or a partial byte-order mark) was consumed; keep them for the next call.
+      s.set(saved);
+      if (s[CSV_STATE.FINAL] === 1) {
+        this.#fields ??= this.#declared ? [...this.#declared] : [];
+        this.#fieldMap ??= new Int32Array(0);
+      }
+      return undefined;
+    }
+    const headerLine = s[CSV_STATE.ERROR_LINE];
+    const count = s[CSV_STATE.FIELD_COUNT];
+    if (s[CSV_STATE.REJECTS] > 0) {
+      const r = this.#i32(rejectsPtr, CSV_REJECT_SLOTS);
+      const rule = RULE_NAMES[r[2]];
+      throw new CsvSyntaxError(`CSV header is malformed: ${rule} at line ${r[0]}`, { line: r[0], column: 1 });
+    }
+    if (count > cap) {
+      throw new CsvSyntaxError(`CSV header has too many fields: ${count}`, { line: headerLine, column: 1 });
+    }
+    const offs = this.#i32(offsets, count + 1).slice();
+    const bytes = core.view(data, offs[count]).slice();
+    const names = Array.from({ length: count }, (_, i) => decoder.decode(bytes.subarray(offs[i], offs[i + 1])));
+    if (this.#header) {
+      this.#resolve(names, headerLine);
+      return s[CSV_STATE.CONSUMED];
+    }
+    // Untyped without a header: the row is data, parsed again from the start; only its width was wanted.
+    s.set(saved);
+    this.#resolve(names.map((_, i) => `column${i + 1}`), line);
+    return 0;
+  }
+
+  #call(statePtr: number): number {
+    const s = this.#state;
+    this.#i32(statePtr, CSV_STATE_SLOTS).set(s);
+    const status = this.#core.check(this.#parse(statePtr), "csv_parse");
+    s.set(this.#i32(statePtr, CSV_STATE_SLOTS));
+    return status;
+  }
+
+  #i32(ptr: number, length: number): Int32Array {
+    const view = this.#core.view(ptr, length * 4);
+    return new Int32Array(view.buffer, ptr, length);
+  }
+
+  #writeColumns(ptr: number, slots: Slot[]): void {
+    const desc = this.#i32(ptr, Math.max(1, slots.length) * CSV_COLUMN_SLOTS);
+    slots.forEach((slot, i) => {
+      const d = desc.subarray(i * CSV_COLUMN_SLOTS, (i + 1) * CSV_COLUMN_SLOTS);
+      const f = slot.field;
+      d[CSV_COLUMN.TYPE] = slot.code;
+      d[CSV_COLUMN.PRECISION] = f.type === "decimal" ? f.precision : 0;
+      d[CSV_COLUMN.SCALE] = f.type === "decimal" ? f.scale : 0;
+      d[CSV_COLUMN.VALIDITY] = slot.validity;
+      d[CSV_COLUMN.VALUES] = slot.values;
+      d[CSV_COLUMN.DATA] = slot.data;
+      d[CSV_COLUMN.DATA_CAPACITY] = slot.dataCapacity;
+      d[CSV_COLUMN.DATA_BASE] = slot.dataBase;
+    });
+  }
+
+  /** Initial string data room for column `c`: its share of the last input, with slack, within the input. */
+  #dataCapacity(c: number, inputLen: number, fields: readonly Field[]): number {
+    const strings = fields.filter((f) => f.type === "string").length;
+    const share = this.#dataShare.get(c) ?? 2 / strings;
+    return Math.min(inputLen, Math.ceil(inputLen * share * 1.25) + 4096);
+  }
+
+  /** Moves a full column's string data out of the arena and makes room for at least `need` more bytes. */
+  #drain(slot: Slot, rows: number, need: number): void {
+    const end = this.#i32(slot.values, rows + 1)[rows];
+    const used = end - slot.dataBase;
+    if (used > 0) slot.parts.push(this.#core.view(slot.data, used).slice());
+    slot.dataBase = end;
+    // Doubling keeps the number of drains per call logarithmic; the old region is garbage until reset.
+    slot.dataCapacity = Math.max(slot.dataCapacity * 2, need);
+    slot.data = this.#core.alloc(slot.dataCapacity + DATA_PAD);
+  }
+
+  #collectRejects(ptr: number, base: number, out: CsvReject[]): void {
+    const n = this.#state[CSV_STATE.REJECTS];
+    if (n === 0) return;
+    const r = this.#i32(ptr, n * CSV_REJECT_SLOTS).slice();
+    const mem = this.#core.view(0, base + 1).buffer;
+    for (let i = 0; i < n; i++) {
+      const [line, field, code, off, length] = r.subarray(i * CSV_REJECT_SLOTS, (i + 1) * CSV_REJECT_SLOTS);
+      const rule = RULE_NAMES[code];
+      const bytes = new Uint8Array(mem, base + off, length);
+      let value = decoder.decode(bytes);
+      // A type error inside a quoted field reports its content: undo the doubled quotes.
+      if (rule === "type" && off > 0 && new Uint8Array(mem, base + off - 1, 1)[0] === this.#quote) {
+        const q = String.fromCharCode(this.#quote);
+        value = value.replaceAll(q + q, q);
+      }
+      const column = field < 0 ? null : this.#columnName(field);
+      out.push({ line, column, rule, value });
+    }
+  }
+
+  #columnName(field: number): string {
+    const map = this.#fieldMap;
+    if (map && field < map.length && map[field] >= 0) return this.#fields![map[field]].name;
+    return this.#fieldNames[field] ?? `column${field + 1}`;
+  }
+
+  #keepTail(ptr: number, length: number): void {
+    this.#tail = this.#core.view(ptr, length).slice();
+  }
+
+  #emptyBatch(): Batch {
+    const fields = this.#fields ?? this.#declared ?? [];
+    return this.#batch(
+      fields.map((field) => ({ field, code: TYPE_CODES[field.type], validity: 0, values: 0, data: 0, dataCapacity: 0, dataBase: 0, parts: [] })),
+      0,
+      0,
+      0,
+    );
+  }
+
+  /** Copies the outputs of `rows` rows out of the arena into a batch of transferable buffers. */
+  #batch(slots: Slot[], rows: number, linesPtr: number, inputLen: number): Batch {
+    const core = this.#core;
+    const buffer = core.view(0, 0).buffer;
+    const lines = rows === 0 ? new Int32Array(0) : new Int32Array(buffer, linesPtr, rows).slice();
+    const columns: Record<string, Column> = {};
+    const bitmapBytes = (rows + 7) >> 3;
+    slots.forEach((slot, c) => {
+      const f = slot.field;
+      const validityView = rows === 0 ? new Uint8Array(0) : new Uint8Array(buffer, slot.validity, bitmapBytes);
+      const nullCount = countNulls(validityView, rows);
+      const base = { name: f.name, length: rows, nullCount, ...(nullCount > 0 ? { validity: validityView.slice() } : {}) };
+      switch (f.type) {
+        case "string": {
+          const offsets = rows === 0 ? new Int32Array(1) : new Int32Array(buffer, slot.values, rows + 1).slice();
+          const total = offsets[rows];
+          const tailBytes = total - slot.dataBase;
+          let data: Uint8Array;
+          if (slot.parts.length === 0) {
+            data = tailBytes === 0 ? new Uint8Array(0) : new Uint8Array(buffer, slot.data, tailBytes).slice();
+          } else {
+            data = new Uint8Array(total);
+            let at = 0;
+            for (const p of slot.parts) {
+              data.set(p, at);
+              at += p.length;
+            }
+            data.set(new Uint8Array(buffer, slot.data, tailBytes), at);
+          }
+          if (inputLen > 0) this.#dataShare.set(c, total / inputLen);
+          columns[f.name] = { type: "string", offsets, data, ...base };
+          break;
+        }
+        case "boolean":
+          columns[f.name] = { type: "boolean", values: new Uint8Array(buffer, slot.values, bitmapBytes).slice(), ...base };
+          break;
+        case "date":
+          columns[f.name] = { type: "date", values: new Int32Array(buffer, slot.values, rows).slice(), ...base };
+          break;
+        case "float64":
+          columns[f.name] = { type: "float64", values: new Float64Array(buffer, slot.values, rows).slice(), ...base };
+          break;
+        case "decimal":
+          columns[f.name] = {
+            type: "decimal",
+            precision: f.precision,
+            scale: f.scale,
+            values: new BigInt64Array(buffer, slot.values, rows).slice(),
+            ...base,
+          };
+          break;
+        case "int64":
+        case "timestamp":
+          columns[f.name] = { type: f.type, values: new BigInt64Array(buffer, slot.values, rows).slice(), ...base };
+          break;
+      }
+    });
+    return { schema: { fields: slots.map((s) => s.field) }, length: rows, lines, columns };
+  }
+}
