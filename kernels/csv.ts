@@ -521,7 +521,6 @@ class CsvStreamParser implements CsvParser {
     s[CSV_STATE.REJECTS_PTR] = rejectsPtr;
     s[CSV_STATE.REJECT_CAPACITY] = 1;
     s[CSV_STATE.REJECTS] = 0;
-    const line = s[CSV_STATE.LINE];
     const status = this.#call(statePtr);
     if (status === KERNEL_STATUS.UNTERMINATED_QUOTE) {
       throw new CsvSyntaxError(
@@ -531,9 +530,17 @@ class CsvStreamParser implements CsvParser {
         { line: s[CSV_STATE.ERROR_LINE], column: s[CSV_STATE.ERROR_COLUMN] },
       );
     }
+    // The first row sets the columns, so it may not be cut short: too long a first row is an error,
+    // found as soon as it is known, whatever the chunking.
+    const tooLong = () =>
+      new CsvSyntaxError(
+        `CSV ${this.#header ? "header" : "first row"} is longer than the row limit: ${this.#maxRow} bytes`,
+        { line: s[CSV_STATE.ERROR_LINE], column: 1 },
+      );
     if (s[CSV_STATE.STOP] !== CSV_STOP.FIELDS_DONE) {
       if (len - s[CSV_STATE.CONSUMED] > this.#maxRow) {
-        throw new CsvSyntaxError(`CSV header is longer than the row limit: ${this.#maxRow} bytes`, { line, column: 1 });
+        s[CSV_STATE.ERROR_LINE] = s[CSV_STATE.LINE];
+        throw tooLong();
       }
       // Nothing but blank lines (or a partial byte-order mark) was consumed; keep them for the next call.
       s.set(saved);
@@ -545,13 +552,17 @@ class CsvStreamParser implements CsvParser {
     }
     const headerLine = s[CSV_STATE.ERROR_LINE];
     const count = s[CSV_STATE.FIELD_COUNT];
+    if (count > cap) {
+      throw new CsvSyntaxError(`CSV header has too many fields: ${count}`, { line: headerLine, column: 1 });
+    }
     if (s[CSV_STATE.REJECTS] > 0) {
       const r = this.#i32(rejectsPtr, CSV_REJECT_SLOTS);
       const rule = RULE_NAMES[r[2]];
-      throw new CsvSyntaxError(`CSV header is malformed: ${rule} at line ${r[0]}`, { line: r[0], column: 1 });
-    }
-    if (count > cap) {
-      throw new CsvSyntaxError(`CSV header has too many fields: ${count}`, { line: headerLine, column: 1 });
+      if (rule === "row_size") throw tooLong();
+      // Without a header the row is data and is judged again like any other; only its width counts here.
+      if (this.#header) {
+        throw new CsvSyntaxError(`CSV header is malformed: ${rule} at line ${r[0]}`, { line: r[0], column: 1 });
+      }
     }
     const offs = this.#i32(offsets, count + 1).slice();
     const bytes = core.view(data, offs[count]).slice();
@@ -562,7 +573,7 @@ class CsvStreamParser implements CsvParser {
     }
     // Untyped without a header: the row is data, parsed again from the start; only its width was wanted.
     s.set(saved);
-    this.#resolve(names.map((_, i) => `column${i + 1}`), line);
+    this.#resolve(names.map((_, i) => `column${i + 1}`), headerLine);
     return 0;
   }
 
@@ -644,17 +655,12 @@ class CsvStreamParser implements CsvParser {
   }
 
   #emptyBatch(): Batch {
-    const fields = this.#fields ?? this.#declared ?? [];
-    return this.#batch(
-      fields.map((field) => ({ field, code: TYPE_CODES[field.type], validity: 0, values: 0, data: 0, dataCapacity: 0, dataBase: 0, parts: [] })),
-      0,
-      0,
-      0,
-    );
+    return emptyBatch(this.#fields ?? this.#declared ?? []);
   }
 
   /** Copies the outputs of `rows` rows out of the arena into a batch of transferable buffers. */
   #batch(slots: Slot[], rows: number, linesPtr: number, inputLen: number): Batch {
+    if (rows === 0) return emptyBatch(slots.map((s) => s.field));
     const core = this.#core;
     const buffer = core.view(0, 0).buffer;
     const lines = rows === 0 ? new Int32Array(0) : new Int32Array(buffer, linesPtr, rows).slice();
@@ -682,7 +688,7 @@ class CsvStreamParser implements CsvParser {
             }
             data.set(new Uint8Array(buffer, slot.data, tailBytes), at);
           }
-          if (inputLen > 0) this.#dataShare.set(c, total / inputLen);
+          if (inputLen > 0) this.#dataShare.set(c, Math.max(total / inputLen, 1 / 64));
           columns[f.name] = { type: "string", offsets, data, ...base };
           break;
         }
@@ -712,4 +718,34 @@ class CsvStreamParser implements CsvParser {
     });
     return { schema: { fields: slots.map((s) => s.field) }, length: rows, lines, columns };
   }
+}
+
+/** A batch of no rows with these columns. */
+function emptyBatch(fields: readonly Field[]): Batch {
+  const columns: Record<string, Column> = {};
+  for (const f of fields) {
+    const base = { name: f.name, length: 0, nullCount: 0 };
+    switch (f.type) {
+      case "string":
+        columns[f.name] = { type: "string", offsets: new Int32Array(1), data: new Uint8Array(0), ...base };
+        break;
+      case "boolean":
+        columns[f.name] = { type: "boolean", values: new Uint8Array(0), ...base };
+        break;
+      case "date":
+        columns[f.name] = { type: "date", values: new Int32Array(0), ...base };
+        break;
+      case "float64":
+        columns[f.name] = { type: "float64", values: new Float64Array(0), ...base };
+        break;
+      case "decimal":
+        columns[f.name] = { type: "decimal", precision: f.precision, scale: f.scale, values: new BigInt64Array(0), ...base };
+        break;
+      case "int64":
+      case "timestamp":
+        columns[f.name] = { type: f.type, values: new BigInt64Array(0), ...base };
+        break;
+    }
+  }
+  return { schema: { fields }, length: 0, lines: new Int32Array(0), columns };
 }

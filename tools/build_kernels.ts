@@ -115,18 +115,31 @@ async function compile(entry: string): Promise<Uint8Array> {
       if (name.endsWith("weir.wasm") && typeof contents !== "string") binary = contents;
     },
     reportDiagnostic(diagnostic) {
-      if (diagnostic.category === CATEGORY_ERROR) {
-        const where = diagnostic.range?.source?.normalizedPath;
-        errors.push(where ? `${diagnostic.message} (${where})` : diagnostic.message);
-      }
+      if (diagnostic.category !== CATEGORY_ERROR) return;
+      const text = `TS${diagnostic.code}: ${diagnostic.message.replace(/\.$/, "")}`;
+      const range = diagnostic.range;
+      const source = range?.source;
+      errors.push(source ? `${source.normalizedPath}${position(source.normalizedPath, range!.start)}: ${text}` : text);
     },
   });
   if (result.error || binary === null) {
     const first = errors[0] ?? result.error?.message ?? "the compiler produced no module";
-    const more = errors.length > 1 ? ` and ${errors.length - 1} more error(s)` : "";
+    const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : "";
     throw new KernelBuildError(`${first}${more}`, { diagnostics, cause: result.error ?? undefined });
   }
   return binary;
+}
+
+/** `:line:column` of an offset in a source file; the compiler reports only the path and the offset. */
+function position(path: string, offset: number): string {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch {
+    return ""; // a library file (`~lib/...`) or one that is gone: the path alone must do
+  }
+  const before = text.slice(0, offset);
+  return `:${before.split("\n").length}:${offset - before.lastIndexOf("\n")}`;
 }
 
 async function hashInputs(sourceDir: string): Promise<string> {

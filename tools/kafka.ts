@@ -19,6 +19,7 @@
 import { Kafka, logLevel } from "kafkajs";
 import { fileURLToPath } from "node:url";
 import { createLogger, type Logger } from "../observability/logger.ts";
+import { livePid, processInfo, spawnDetached } from "./detached.ts";
 
 /** Where the broker listens for clients. */
 export const KAFKA_BROKER = "127.0.0.1:9092";
@@ -346,8 +347,7 @@ async function formatStorage(paths: ServicePaths, log: Logger): Promise<void> {
 
 /**
  * Starts `kafka.Kafka` in its own session with stdio going to `logs/kafka.out`, so that neither the
- * end of this process nor a terminal hang-up stops it. `setsid` and `sh` both exec, so the pid we get
- * is the JVM's.
+ * end of this process nor a terminal hang-up stops it; the pid recorded is the JVM's.
  */
 async function startBroker(paths: ServicePaths, jvmOptions: string[]): Promise<number> {
   await Deno.mkdir(paths.logs, { recursive: true });
@@ -357,8 +357,7 @@ async function startBroker(paths: ServicePaths, jvmOptions: string[]): Promise<n
     ignoreNotFound(error);
     return false;
   });
-  const java = [
-    "java",
+  const args = [
     "-Xms128m",
     ...QUICK_JVM,
     // An AppCDS archive of the broker's classes, written when the first broker exits cleanly
@@ -376,18 +375,12 @@ async function startBroker(paths: ServicePaths, jvmOptions: string[]): Promise<n
     "kafka.Kafka",
     paths.config,
   ];
-  const child = new Deno.Command("setsid", {
-    args: ["sh", "-c", 'exec "$@" >>"$KAFKA_OUT" 2>&1 </dev/null', "sh", ...java],
-    env: { KAFKA_OUT: paths.out },
+  return await spawnDetached("java", {
+    args,
+    logFile: paths.out,
+    pidFile: paths.pidFile,
     cwd: paths.dir,
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  // Do not keep this process (or a test's event loop) alive for the broker's sake.
-  child.unref();
-  await Deno.writeTextFile(paths.pidFile, `${child.pid}\n`);
-  return child.pid;
+  });
 }
 
 async function waitUntilReady(
@@ -443,39 +436,13 @@ async function brokerAnswers(): Promise<boolean> {
 }
 
 /** The pid in our pid file, when that process is alive and still a Kafka broker (pids get reused). */
-async function ownPid(paths: ServicePaths): Promise<number | null> {
-  const text = await Deno.readTextFile(paths.pidFile).catch(() => "");
-  const pid = Number.parseInt(text, 10);
-  if (!Number.isInteger(pid) || pid <= 0) return null;
-  return await isKafkaProcess(pid) ? pid : null;
-}
-
-/** Whether `pid` is alive and a Kafka broker; the command line guards against a reused pid. */
-async function isKafkaProcess(pid: number): Promise<boolean> {
-  const process = await processInfo(pid);
-  return process !== null && process.args.includes("kafka.Kafka");
+function ownPid(paths: ServicePaths): Promise<number | null> {
+  return livePid(paths.pidFile, "kafka.Kafka");
 }
 
 /** Whether `pid` is alive; a zombie (exited, not yet reaped by this very process) counts as gone. */
 async function isRunning(pid: number): Promise<boolean> {
   return await processInfo(pid) !== null;
-}
-
-/**
- * State and command line of a live process, from `ps`: Deno grants `/proc/<pid>` only under
- * --allow-all, and macOS has no procfs anyway.
- */
-async function processInfo(pid: number): Promise<{ state: string; args: string } | null> {
-  const { success, stdout } = await new Deno.Command("ps", {
-    args: ["-p", String(pid), "-o", "stat=", "-o", "args="],
-    stdin: "null",
-    stderr: "null",
-  }).output();
-  const line = new TextDecoder().decode(stdout).trim();
-  const space = line.search(/\s/);
-  const state = space < 0 ? line : line.slice(0, space);
-  if (!success || state === "" || state.startsWith("Z")) return null;
-  return { state, args: space < 0 ? "" : line.slice(space + 1).trim() };
 }
 
 async function run(

@@ -79,10 +79,10 @@ export const OPS = {
     return { value: { block: state.toBlock(), ...scan } };
   }),
 
-  /** Test hook: traps on attempts up to `trapAttempts`, then returns the attempt number. */
-  "test.trap": defineOp<{ trapAttempts: number }, number>((_input, params, { kernels, attempt }) => {
+  /** Test hook: traps on attempts up to `trapAttempts`, then returns the attempt number and the input. */
+  "test.trap": defineOp<{ trapAttempts: number }, number>((input, params, { kernels, attempt }) => {
     kernels.testTrap(attempt <= params.trapAttempts);
-    return { value: attempt };
+    return { value: attempt, output: input ?? undefined };
   }),
 
   /** Test hook: spins in the kernel for roughly `ms` milliseconds. */

@@ -320,20 +320,23 @@ function writeString(col: usize, c: i32, index: u32, s: u32, e: u32, escapes: bo
  * Returns false when the call must stop (string data full).
  */
 function endField(field: i32, start: u32, end: u32, quoted: bool, cs: u32, ce: u32, escapes: bool): bool {
+  let rule = 0;
   if (quoted && end != ce + 1) {
-    fieldError(CSV_RULE_QUOTE, field, start, end);
-    return true;
-  }
-  if (end - start > maxField) {
-    fieldError(CSV_RULE_FIELD_SIZE, field, start, start + min(end - start, <u32> CSV_REJECT_VALUE_LIMIT));
-    return true;
+    rule = CSV_RULE_QUOTE;
+    fieldError(rule, field, start, end);
+  } else if (end - start > maxField) {
+    rule = CSV_RULE_FIELD_SIZE;
+    fieldError(rule, field, start, start + min(end - start, <u32> CSV_REJECT_VALUE_LIMIT));
   }
   let s = quoted ? cs : start;
   let e = quoted ? ce : end;
   if (fieldsMode) {
+    // Every field gets an entry, an empty one when it is malformed, so the host can always read them.
     if (<u32> field >= rowCapacity) return true;
+    if (rule != 0) return writeString(columns, 0, <u32> field, s, s, false);
     return writeString(columns, 0, <u32> field, s, e, escapes);
   }
+  if (rule != 0) return true;
   if (field >= fieldCount || errRule != 0) return true;
   const c = load<i32>(fieldMap + (<usize> field << 2));
   if (c < 0) return true;

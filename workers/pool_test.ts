@@ -1,0 +1,212 @@
+import assert from "node:assert/strict";
+import { compileKernels, instantiateKernels, RecordScanState } from "../kernels/mod.ts";
+import { createLogger } from "../observability/logger.ts";
+import { KernelError } from "../pipeline/errors.ts";
+import { KernelPool, type KernelPoolOptions } from "./pool.ts";
+
+const module = await compileKernels();
+const quiet = createLogger({ write: () => {} });
+
+/** Runs `body` with a fresh pool and always closes it, so a failed assertion leaks no worker. */
+async function withPool(options: KernelPoolOptions, body: (pool: KernelPool) => Promise<void>): Promise<void> {
+  const pool = await KernelPool.create({ module, logger: quiet, ...options });
+  try {
+    await body(pool);
+  } finally {
+    await pool.close({ drain: false });
+  }
+}
+
+function isKernelError(reason: KernelError["reason"]) {
+  return (error: unknown) => error instanceof KernelError && error.reason === reason;
+}
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+Deno.test("KernelPool transfers buffers to the worker and back without copying", async (t) => {
+  for (const size of [1024, 16 * 1024 * 1024]) {
+    await t.step(`${size} bytes`, async () => {
+      await withPool({ workers: 1 }, async (pool) => {
+        const input = new ArrayBuffer(size);
+        new Uint8Array(input).fill(7, size - 16);
+        const submitted = await pool.submit("echo", { input, params: null });
+        assert.equal(input.byteLength, 0, "the sender's buffer is detached");
+        const { value, output } = await submitted.result;
+        assert.equal(value, size);
+        assert.ok(output);
+        assert.deepStrictEqual([...new Uint8Array(output, size - 17)], [0, ...Array(16).fill(7)]);
+      });
+    });
+  }
+});
+
+Deno.test("KernelPool runs the record scanner in a worker like in-process", async () => {
+  const text = 'a,b\n"c\nd",e\r\nf';
+  const local = new RecordScanState();
+  const expected = instantiateKernels(module).scanRecords(local, new TextEncoder().encode(text));
+  await withPool({ workers: 1 }, async (pool) => {
+    const state = new RecordScanState();
+    const { value } = await pool.run("records.scan", {
+      input: new TextEncoder().encode(text).buffer,
+      params: { block: state.toBlock(), delimiter: ",", quote: '"' },
+    });
+    state.setBlock(value.block);
+    assert.deepStrictEqual(
+      { status: value.status, records: value.records, cut: value.cut, total: state.records },
+      { ...expected, total: local.records },
+    );
+  });
+});
+
+Deno.test("KernelPool.submit waits while the queue is full", async () => {
+  await withPool({ workers: 1, queueSize: 1 }, async (pool) => {
+    const running = await pool.submit("test.spin", { params: { ms: 300 } });
+    await pool.submit("test.spin", { params: { ms: 1 } });
+    let runningDone = false;
+    running.result.then(() => runningDone = true);
+    let accepted = false;
+    const third = pool.submit("echo", { input: new ArrayBuffer(8), params: null }).then((job) => {
+      accepted = true;
+      return job;
+    });
+    await delay(50);
+    assert.deepStrictEqual({ accepted, queued: pool.stats().queued, busy: pool.stats().busy }, {
+      accepted: false,
+      queued: 1,
+      busy: 1,
+    });
+    const job = await third;
+    assert.equal(runningDone, true, "room appeared only when the running job finished");
+    assert.equal((await job.result).value, 8);
+  });
+});
+
+Deno.test("KernelPool times out a job and replaces its worker", async () => {
+  await withPool({ workers: 1 }, async (pool) => {
+    await assert.rejects(pool.run("test.spin", { params: { ms: 300 }, timeoutMs: 30 }), isKernelError("timeout"));
+    assert.deepStrictEqual({ timeouts: pool.stats().timeouts, restarts: pool.stats().restarts }, {
+      timeouts: 1,
+      restarts: 1,
+    });
+    assert.equal((await pool.run("echo", { input: new ArrayBuffer(4), params: null })).value, 4);
+  });
+});
+
+Deno.test("KernelPool retries a job whose worker trapped", async (t) => {
+  await t.step("a trap on the first attempt only succeeds on the retry, input intact", async () => {
+    await withPool({ workers: 1, maxAttempts: 3 }, async (pool) => {
+      const input = new Uint8Array([1, 2, 3]).buffer;
+      const result = await pool.run("test.trap", { input, params: { trapAttempts: 1 } });
+      assert.deepStrictEqual(
+        { value: result.value, attempts: result.attempts, output: [...new Uint8Array(result.output!)] },
+        { value: 2, attempts: 2, output: [1, 2, 3] },
+      );
+      assert.deepStrictEqual({ restarts: pool.stats().restarts, retries: pool.stats().retries }, {
+        restarts: 1,
+        retries: 1,
+      });
+    });
+  });
+  await t.step("a job that always traps fails with reason trap after the limit", async () => {
+    await withPool({ workers: 1, maxAttempts: 2 }, async (pool) => {
+      await assert.rejects(pool.run("test.trap", { params: { trapAttempts: 99 } }), isKernelError("trap"));
+      assert.deepStrictEqual(
+        { restarts: pool.stats().restarts, failed: pool.stats().failed, workers: pool.stats().workers },
+        { restarts: 2, failed: 1, workers: 1 },
+      );
+    });
+  });
+});
+
+Deno.test("KernelPool survives a worker that crashes", async () => {
+  await withPool({ workers: 1, maxAttempts: 2 }, async (pool) => {
+    await assert.rejects(pool.run("test.crash", { params: null }), isKernelError("worker"));
+    assert.equal(pool.stats().restarts, 2);
+    assert.equal((await pool.run("echo", { input: new ArrayBuffer(2), params: null })).value, 2);
+  });
+});
+
+Deno.test("KernelPool.close finishes or rejects pending work", async (t) => {
+  await t.step("drain finishes queued and running jobs", async () => {
+    const pool = await KernelPool.create({ module, logger: quiet, workers: 1, queueSize: 4 });
+    const jobs = await Promise.all([1, 2, 3].map(() => pool.submit("test.spin", { params: { ms: 20 } })));
+    await pool.close();
+    const results = await Promise.all(jobs.map((job) => job.result));
+    assert.equal(results.length, 3);
+    assert.deepStrictEqual({ workers: pool.stats().workers, completed: pool.stats().completed }, {
+      workers: 0,
+      completed: 3,
+    });
+    await assert.rejects(pool.submit("echo", { params: null }), isKernelError("closed"));
+  });
+  await t.step("without drain rejects queued and running jobs", async () => {
+    const pool = await KernelPool.create({ module, logger: quiet, workers: 1, queueSize: 4 });
+    const running = await pool.submit("test.spin", { params: { ms: 100 } });
+    const queued = await pool.submit("test.spin", { params: { ms: 1 } });
+    await pool.close({ drain: false });
+    await assert.rejects(running.result, isKernelError("closed"));
+    await assert.rejects(queued.result, isKernelError("closed"));
+  });
+  await t.step("rejects a submit waiting for room", async () => {
+    const pool = await KernelPool.create({ module, logger: quiet, workers: 1, queueSize: 1 });
+    await pool.submit("test.spin", { params: { ms: 50 } });
+    await pool.submit("test.spin", { params: { ms: 1 } });
+    const waiting = assert.rejects(pool.submit("echo", { params: null }), isKernelError("closed"));
+    await pool.close();
+    await waiting;
+  });
+});
+
+Deno.test("KernelPool.submit honours an AbortSignal", async (t) => {
+  await t.step("already aborted", async () => {
+    await withPool({ workers: 1 }, async (pool) => {
+      const input = new ArrayBuffer(8);
+      await assert.rejects(
+        pool.submit("echo", { input, params: null, signal: AbortSignal.abort(new Error("stop")) }),
+        /stop/,
+      );
+      assert.equal(input.byteLength, 8, "a refused job leaves the buffer with its owner");
+    });
+  });
+  await t.step("while queued", async () => {
+    await withPool({ workers: 1, queueSize: 2 }, async (pool) => {
+      await pool.submit("test.spin", { params: { ms: 100 } });
+      const controller = new AbortController();
+      const queued = await pool.submit("echo", { params: null, signal: controller.signal });
+      controller.abort(new Error("client went away"));
+      await assert.rejects(queued.result, /client went away/);
+      assert.equal(pool.stats().queued, 0);
+    });
+  });
+  await t.step("while waiting for room", async () => {
+    await withPool({ workers: 1, queueSize: 1 }, async (pool) => {
+      await pool.submit("test.spin", { params: { ms: 100 } });
+      await pool.submit("test.spin", { params: { ms: 1 } });
+      const controller = new AbortController();
+      const waiting = assert.rejects(pool.submit("echo", { params: null, signal: controller.signal }), /gave up/);
+      controller.abort(new Error("gave up"));
+      await waiting;
+    });
+  });
+});
+
+Deno.test("KernelPool.stats counts workers and jobs", async () => {
+  await withPool({ workers: 2 }, async (pool) => {
+    await pool.run("echo", { input: new ArrayBuffer(1), params: null });
+    assert.deepStrictEqual(pool.stats(), {
+      workers: 2,
+      queued: 0,
+      busy: 0,
+      completed: 1,
+      failed: 0,
+      restarts: 0,
+      timeouts: 0,
+      retries: 0,
+    });
+  });
+});
+
+Deno.test("KernelPool.create fails with reason load when workers cannot use the module", async () => {
+  const empty = await WebAssembly.compile(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
+  await assert.rejects(KernelPool.create({ module: empty, logger: quiet, workers: 1 }), isKernelError("load"));
+});
