@@ -41,7 +41,8 @@ Deno.test("KernelCore.alloc reports out of memory as a status error", () => {
   assert.throws(
     () => core.alloc(0xffff_ffff),
     (error: unknown) =>
-      error instanceof KernelError && error.reason === "status" && error.status === KERNEL_STATUS.OUT_OF_MEMORY,
+      error instanceof KernelError && error.reason === "status" &&
+      error.status === KERNEL_STATUS.OUT_OF_MEMORY,
   );
 });
 

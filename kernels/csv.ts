@@ -35,7 +35,7 @@ export const CSV_STATE = Object.freeze({
   FIELDS: 6,
   COLUMNS: 7,
   COLUMNS_PTR: 8,
-  FIELD_MAP_PTR: 9,
+  COLUMN_FIELDS_PTR: 9,
   NULLS_PTR: 10,
   NULLS_LEN: 11,
   NULLS_LENGTHS: 12,
@@ -64,6 +64,8 @@ export const CSV_STATE = Object.freeze({
   ERROR_LINE: 35,
   ERROR_COLUMN: 36,
   FIELD_COUNT: 37,
+  INDEX_PTR: 38,
+  BATCH_ROWS: 39,
 } as const);
 
 /** Slots in a state block, mirrored from `CSV_STATE_SLOTS`. */
@@ -108,11 +110,12 @@ export const CSV_RULE = Object.freeze({
 /** Why a call returned, mirrored from the module's `CSV_STOP_*` exports. */
 export const CSV_STOP = Object.freeze({
   END: 0,
-  REJECTS_FULL: 1,
   DATA_FULL: 2,
   FIELDS_DONE: 3,
-  ROWS_FULL: 4,
 } as const);
+
+/** Most rows the kernel parses per batch, mirrored from `CSV_MAX_BATCH_ROWS`. */
+export const CSV_MAX_BATCH_ROWS = 4096;
 
 /** State flags, mirrored from the module's `CSV_FLAG_*` exports. */
 export const CSV_FLAG = Object.freeze({ NULL_EMPTY: 1, FIELDS_MODE: 2 } as const);
@@ -215,7 +218,8 @@ const DEFAULT_ROW_BYTES = 2 << 20;
 const INPUT_PAD = 64;
 const DATA_PAD = 16;
 const HEADER_FIELDS_MAX = 65_536;
-const REJECTS_PER_CALL = 1024;
+// Stage 2 works on a batch of rows whose field index (8 bytes per field) should stay in L2 cache.
+const INDEX_BYTES = 256 << 10;
 
 const TYPE_CODES: Record<Field["type"], number> = {
   string: CSV_TYPE.STRING,
@@ -281,6 +285,7 @@ class CsvStreamParser implements CsvParser {
   #finished = false;
   /** Share of input bytes each string column took last time, to size its data region. */
   #dataShare = new Map<number, number>();
+  #empty: Batch | undefined;
 
   constructor(core: KernelCore, options: CsvParserOptions) {
     this.#core = core;
@@ -409,11 +414,18 @@ class CsvStreamParser implements CsvParser {
     const rest = len - offset;
     const rowCapacity = this.#countBreaks(input + offset, rest) >>> 0;
     // Every region is allocated before any view is taken: an allocation may grow (and move) memory.
-    const mapPtr = core.alloc(map.length * 4);
+    const columnFields = new Int32Array(fields.length);
+    map.forEach((c, f) => {
+      if (c >= 0) columnFields[c] = f;
+    });
+    const batchRows = Math.max(1, Math.min(CSV_MAX_BATCH_ROWS, Math.floor(INDEX_BYTES / (8 * map.length))));
+    const indexPtr = core.alloc(batchRows * map.length * 8);
+    const mapPtr = core.alloc(Math.max(1, fields.length) * 4);
     const nullsPtr = core.alloc(Math.max(1, this.#nullTokens.length));
     const colsPtr = core.alloc(Math.max(1, fields.length) * CSV_COLUMN_SLOTS * 4);
     const linesPtr = core.alloc(rowCapacity * 4);
-    const rejectsPtr = core.alloc(REJECTS_PER_CALL * CSV_REJECT_SLOTS * 4);
+    // A row is rejected at most once, so this many records always suffice.
+    const rejectsPtr = core.alloc(rowCapacity * CSV_REJECT_SLOTS * 4);
     const slots: Slot[] = fields.map((field) => {
       const code = TYPE_CODES[field.type];
       const bitmapBytes = (rowCapacity + 7) >> 3;
@@ -427,7 +439,7 @@ class CsvStreamParser implements CsvParser {
       }
       return slot;
     });
-    core.view(mapPtr, map.length * 4).set(new Uint8Array(map.buffer, map.byteOffset, map.byteLength));
+    core.view(mapPtr, columnFields.byteLength).set(new Uint8Array(columnFields.buffer));
     core.view(nullsPtr, this.#nullTokens.length).set(this.#nullTokens);
     for (const slot of slots) {
       core.view(slot.validity, (rowCapacity + 7) >> 3).fill(0xff);
@@ -440,7 +452,9 @@ class CsvStreamParser implements CsvParser {
     s[CSV_STATE.FIELDS] = map.length;
     s[CSV_STATE.COLUMNS] = fields.length;
     s[CSV_STATE.COLUMNS_PTR] = colsPtr;
-    s[CSV_STATE.FIELD_MAP_PTR] = mapPtr;
+    s[CSV_STATE.COLUMN_FIELDS_PTR] = mapPtr;
+    s[CSV_STATE.INDEX_PTR] = indexPtr;
+    s[CSV_STATE.BATCH_ROWS] = batchRows;
     s[CSV_STATE.NULLS_PTR] = nullsPtr;
     s[CSV_STATE.NULLS_LEN] = this.#nullTokens.length;
     s[CSV_STATE.NULLS_LENGTHS] = this.#nullLengths;
@@ -448,7 +462,7 @@ class CsvStreamParser implements CsvParser {
     s[CSV_STATE.ROWS] = 0;
     s[CSV_STATE.LINES_PTR] = linesPtr;
     s[CSV_STATE.REJECTS_PTR] = rejectsPtr;
-    s[CSV_STATE.REJECT_CAPACITY] = REJECTS_PER_CALL;
+    s[CSV_STATE.REJECT_CAPACITY] = rowCapacity;
 
     while (true) {
       s[CSV_STATE.INPUT_PTR] = input + offset;
@@ -467,7 +481,6 @@ class CsvStreamParser implements CsvParser {
       }
       const stop = s[CSV_STATE.STOP];
       if (stop === CSV_STOP.END) break;
-      if (stop === CSV_STOP.REJECTS_FULL) continue;
       if (stop === CSV_STOP.DATA_FULL) {
         const slot = slots[s[CSV_STATE.FULL_COLUMN]];
         this.#drain(slot, s[CSV_STATE.ROWS], Math.max(s[CSV_STATE.FULL_NEED], 1));
@@ -478,6 +491,8 @@ class CsvStreamParser implements CsvParser {
       throw new KernelError(`CSV kernel stopped unexpectedly: stop code ${stop}`, { reason: "status" });
     }
 
+    // Rows with a bad value are rejected after the structural checks of their batch: put them in order.
+    rejects.sort((a, b) => a.line - b.line);
     const rows = s[CSV_STATE.ROWS];
     if (final) {
       this.#tail = new Uint8Array(0);
@@ -502,6 +517,7 @@ class CsvStreamParser implements CsvParser {
     const data = core.alloc(len + DATA_PAD);
     const cols = core.alloc(CSV_COLUMN_SLOTS * 4);
     const rejectsPtr = core.alloc(CSV_REJECT_SLOTS * 4);
+    const indexPtr = core.alloc(cap * 8);
     const desc = this.#i32(cols, CSV_COLUMN_SLOTS);
     desc.fill(0);
     desc[CSV_COLUMN.TYPE] = CSV_TYPE.STRING;
@@ -521,6 +537,8 @@ class CsvStreamParser implements CsvParser {
     s[CSV_STATE.REJECTS_PTR] = rejectsPtr;
     s[CSV_STATE.REJECT_CAPACITY] = 1;
     s[CSV_STATE.REJECTS] = 0;
+    s[CSV_STATE.INDEX_PTR] = indexPtr;
+    s[CSV_STATE.BATCH_ROWS] = 1;
     const status = this.#call(statePtr);
     if (status === KERNEL_STATUS.UNTERMINATED_QUOTE) {
       throw new CsvSyntaxError(
@@ -655,12 +673,16 @@ class CsvStreamParser implements CsvParser {
   }
 
   #emptyBatch(): Batch {
-    return emptyBatch(this.#fields ?? this.#declared ?? []);
+    // Most calls on small chunks end no row; their batches share zero-length buffers, which nothing can
+    // write to, and transferring (detaching) one leaves the others just as empty.
+    const fields = this.#fields ?? this.#declared ?? [];
+    if (this.#empty?.schema.fields !== fields) this.#empty = emptyBatch(fields);
+    return this.#empty;
   }
 
   /** Copies the outputs of `rows` rows out of the arena into a batch of transferable buffers. */
   #batch(slots: Slot[], rows: number, linesPtr: number, inputLen: number): Batch {
-    if (rows === 0) return emptyBatch(slots.map((s) => s.field));
+    if (rows === 0) return this.#emptyBatch();
     const core = this.#core;
     const buffer = core.view(0, 0).buffer;
     const lines = rows === 0 ? new Int32Array(0) : new Int32Array(buffer, linesPtr, rows).slice();

@@ -7,6 +7,7 @@ import {
   CSV_COLUMN,
   CSV_COLUMN_SLOTS,
   CSV_FLAG,
+  CSV_MAX_BATCH_ROWS,
   CSV_REJECT_SLOTS,
   CSV_RULE,
   CSV_STATE,
@@ -16,7 +17,7 @@ import {
   createCsvParser,
   type CsvParserOptions,
 } from "./csv.ts";
-import { type CsvOutcome, csvTestCore, parseChunks } from "./csv_testing.ts";
+import { type CsvOutcome, csvTestCore, parseChunks, seededRandom } from "./csv_testing.ts";
 
 const core = await csvTestCore();
 const encoder = new TextEncoder();
@@ -49,6 +50,7 @@ Deno.test("CSV layout constants mirror the module's exports", async () => {
   assert.deepStrictEqual({ ...CSV_TYPE }, read("CSV_TYPE_"));
   assert.deepStrictEqual({ ...CSV_RULE }, read("CSV_RULE_"));
   assert.deepStrictEqual({ ...CSV_STOP }, read("CSV_STOP_"));
+  assert.equal(CSV_MAX_BATCH_ROWS, read("CSV_").MAX_BATCH_ROWS);
   assert.deepStrictEqual({ ...CSV_FLAG }, read("CSV_FLAG_"));
   assert.deepStrictEqual(
     [CSV_ABI_VERSION, CSV_STATE_SLOTS, CSV_COLUMN_SLOTS, CSV_REJECT_SLOTS],
@@ -507,4 +509,64 @@ Deno.test("CSV parser checks its options", async (t) => {
   for (const c of cases) {
     await t.step(c.name, () => assert.throws(() => createCsvParser(core, c.options), RangeError));
   }
+});
+
+Deno.test("CSV parser drops rows with bad values from every column type and keeps the rest in order", () => {
+  const random = seededRandom(99);
+  const fields: Field[] = [
+    { name: "i", type: "int64" },
+    { name: "s", type: "string" },
+    { name: "b", type: "boolean" },
+    { name: "f", type: "float64" },
+    { name: "day", type: "date" },
+    { name: "d", type: "decimal", precision: 9, scale: 2 },
+    { name: "ts", type: "timestamp" },
+    { name: "s2", type: "string" },
+  ];
+  const good: ((i: number) => [string, unknown])[] = [
+    (i) => [String(i * 7 - 3), BigInt(i * 7 - 3)],
+    (i) => [i % 3 ? `"s,${i}"` : `s${i}`, i % 3 ? `s,${i}` : `s${i}`],
+    (i) => (i % 2 ? ["yes", true] : ["false", false]),
+    (i) => [`${i}.25`, i + 0.25],
+    (i) => [`2024-03-${String(1 + (i % 28)).padStart(2, "0")}`, `2024-03-${String(1 + (i % 28)).padStart(2, "0")}`],
+    (i) => [`${i}.5`, `${i}.50`],
+    (i) => [`2024-03-01T00:00:${String(i % 60).padStart(2, "0")}Z`, `2024-03-01T00:00:${String(i % 60).padStart(2, "0")}.000000Z`],
+    (i) => [`t${i}`, `t${i}`],
+  ];
+  const badText = ["x1", null, "maybe", "1e", "2024-02-30", "1.234", "2024-03-01T25:00Z", null];
+  const want: { rows: unknown[][]; lines: number[]; rejects: string[] } = { rows: [], lines: [], rejects: [] };
+  let text = fields.map((f) => f.name).join(",") + "\n";
+  for (let i = 0; i < 20_000; i++) {
+    const line = i + 2;
+    const cells = good.map((g) => g(i));
+    const texts = cells.map(([t]) => t);
+    const values = cells.map(([, v]) => v);
+    let firstBad = -1;
+    for (let c = 0; c < fields.length; c++) {
+      if (random() < 0.02) {
+        if (badText[c] === null) {
+          texts[c] = "";
+          values[c] = null;
+        } else {
+          texts[c] = badText[c]!;
+          if (firstBad < 0) firstBad = c;
+        }
+      }
+    }
+    if (random() < 0.01) {
+      want.rejects.push(`${line}:-:ragged:${texts.slice(1).join(",")}`);
+      text += texts.slice(1).join(",") + "\n";
+      continue;
+    }
+    text += texts.join(",") + "\n";
+    if (firstBad >= 0) {
+      want.rejects.push(`${line}:${fields[firstBad].name}:type:${texts[firstBad]}`);
+    } else {
+      want.rows.push(values);
+      want.lines.push(line);
+    }
+  }
+  const got = summary(parse(text, { columns: fields }, [1 << 16, 1 << 17, 777]));
+  assert.equal(got.rows.length, want.rows.length);
+  assert.deepStrictEqual(got, want);
 });

@@ -14,8 +14,18 @@
 import { KernelError } from "../pipeline/errors.ts";
 import { KernelCore } from "./core.ts";
 import { type RecordKernels, recordKernels } from "./records.ts";
+import { type JsonKernels, jsonKernels } from "./ndjson.ts";
 
 export { type RecordKernels, type RecordScan, type RecordScanOptions, RecordScanState } from "./records.ts";
+export {
+  type JsonChunkResult,
+  type JsonColumn,
+  type JsonKernels,
+  type JsonParser,
+  type JsonParserOptions,
+  type JsonReject,
+  type JsonRule,
+} from "./ndjson.ts";
 export { KERNEL_STATUS, type KernelStatus, type KernelStatusName, kernelStatusName } from "./status.ts";
 
 /**
@@ -67,7 +77,7 @@ export interface TestKernels {
 }
 
 /** Every kernel of one instance, as typed functions. */
-export interface Kernels extends RecordKernels, TestKernels {
+export interface Kernels extends RecordKernels, JsonKernels, TestKernels {
   /** Bytes of the instance's linear memory (it grows to the largest job and stays there). */
   memoryBytes(): number;
 }
@@ -90,6 +100,7 @@ export function instantiateKernels(module: WebAssembly.Module): Kernels {
   const spin = core.fn("test_spin");
   return {
     ...recordKernels(core),
+    ...jsonKernels(core),
     testTrap: (when) => void trap(when ? 1 : 0),
     testSpin: (ms) => spin(Math.max(0, Math.min(Math.round(ms), 0xffff_ffff))) >>> 0,
     memoryBytes: () => core.memoryBytes,

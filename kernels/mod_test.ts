@@ -6,7 +6,8 @@ Deno.test("compileKernels names the build task when the module is missing", asyn
   await assert.rejects(
     compileKernels({ url: new URL("./no_such_dir/weir.wasm", KERNELS_WASM_URL) }),
     (error: unknown) =>
-      error instanceof KernelError && error.reason === "load" && error.message.includes("deno task build:kernels"),
+      error instanceof KernelError && error.reason === "load" &&
+      error.message.includes("deno task build:kernels"),
   );
 });
 
@@ -33,7 +34,8 @@ Deno.test("instantiateKernels rejects a stale module by naming the missing expor
   const empty = new WebAssembly.Module(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
   assert.throws(
     () => instantiateKernels(empty),
-    (error: unknown) => error instanceof KernelError && error.reason === "load" && /memory/.test(error.message),
+    (error: unknown) =>
+      error instanceof KernelError && error.reason === "load" && /memory/.test(error.message),
   );
 });
 

@@ -9,18 +9,20 @@
 import type { KernelCore } from "./core.ts";
 
 /** State block layout, mirrored from the module's `SCAN_STATE_*` exports (checked by a test). */
-export const SCAN_STATE = Object.freeze({
-  CONSUMED: 0,
-  RECORD_START: 8,
-  RECORDS: 16,
-  LINES: 24,
-  MODE: 32,
-  FLAGS: 36,
-  LAST_BYTE: 40,
-  CHUNK_RECORDS: 44,
-  CUT: 48,
-  SIZE: 64,
-} as const);
+export const SCAN_STATE = Object.freeze(
+  {
+    CONSUMED: 0,
+    RECORD_START: 8,
+    RECORDS: 16,
+    LINES: 24,
+    MODE: 32,
+    FLAGS: 36,
+    LAST_BYTE: 40,
+    CHUNK_RECORDS: 44,
+    CUT: 48,
+    SIZE: 64,
+  } as const,
+);
 
 /** Quote modes, mirrored from the module's `SCAN_MODE_*` exports. */
 export const SCAN_MODE = Object.freeze({ UNQUOTED: 0, QUOTED: 1, QUOTE_IN_QUOTED: 2 } as const);
@@ -162,7 +164,9 @@ export function recordKernels(core: KernelCore): RecordKernels {
 function asciiByte(value: string, what: string): number {
   const code = value.length === 1 ? value.charCodeAt(0) : -1;
   if (code < 0 || code > 0x7f || code === 0x0a || code === 0x0d) {
-    throw new RangeError(`The ${what} must be one ASCII character other than CR and LF: got ${JSON.stringify(value)}`);
+    throw new RangeError(
+      `The ${what} must be one ASCII character other than CR and LF: got ${JSON.stringify(value)}`,
+    );
   }
   return code;
 }

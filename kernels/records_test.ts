@@ -16,10 +16,20 @@ interface Observed {
 }
 
 /** Scans `text` split at `splits` (chunk lengths; the rest is one last chunk) and collects every output. */
-function scan(text: string | Uint8Array, splits: number[], options: { delimiter?: string; quote?: string } = {}) {
+function scan(
+  text: string | Uint8Array,
+  splits: number[],
+  options: { delimiter?: string; quote?: string } = {},
+) {
   const bytes = typeof text === "string" ? encoder.encode(text) : text;
   const state = new RecordScanState(options);
-  const observed: Observed = { records: [], cuts: [], finish: { status: 0, records: 0, cut: null }, total: 0, lines: 0 };
+  const observed: Observed = {
+    records: [],
+    cuts: [],
+    finish: { status: 0, records: 0, cut: null },
+    total: 0,
+    lines: 0,
+  };
   let at = 0;
   for (const length of [...splits, bytes.length - splits.reduce((a, b) => a + b, 0)]) {
     const result = kernels.scanRecords(state, bytes.subarray(at, at + length));
@@ -34,24 +44,72 @@ function scan(text: string | Uint8Array, splits: number[], options: { delimiter?
 }
 
 Deno.test("scanRecords reports records and cut points per chunk", async (t) => {
-  const cases: { name: string; text: string; splits: number[]; records: number[]; cuts: (number | null)[] }[] = [
+  const cases: {
+    name: string;
+    text: string;
+    splits: number[];
+    records: number[];
+    cuts: (number | null)[];
+  }[] = [
     { name: "LF records", text: "a,b\nc,d\n", splits: [], records: [2], cuts: [8] },
     { name: "cut before a partial record", text: "a\nbc", splits: [], records: [1], cuts: [2] },
     { name: "CRLF records", text: "a\r\nb\r\n", splits: [], records: [2], cuts: [6] },
     { name: "CR records", text: "a\rb\rc", splits: [], records: [2], cuts: [4] },
     { name: "CRLF split between chunks", text: "a\r\nb\r\n", splits: [2], records: [0, 2], cuts: [null, 4] },
-    { name: "CR at a chunk end closes in the next chunk", text: "a\rb\n", splits: [2], records: [0, 2], cuts: [null, 2] },
+    {
+      name: "CR at a chunk end closes in the next chunk",
+      text: "a\rb\n",
+      splits: [2],
+      records: [0, 2],
+      cuts: [null, 2],
+    },
     { name: "CR closes at offset 0", text: "a\rb", splits: [2], records: [0, 1], cuts: [null, 0] },
     { name: "quoted LF is data", text: '"a\nb",c\nd\n', splits: [], records: [2], cuts: [10] },
     { name: "quoted CRLF is data", text: 'x,"\r\n"\r\n', splits: [], records: [1], cuts: [8] },
     { name: "doubled quote split between chunks", text: '"a"\n"b"\n', splits: [], records: [2], cuts: [8] },
-    { name: "doubled quote across the boundary", text: '"a""\n"\n', splits: [3], records: [0, 1], cuts: [null, 4] },
+    {
+      name: "doubled quote across the boundary",
+      text: '"a""\n"\n',
+      splits: [3],
+      records: [0, 1],
+      cuts: [null, 4],
+    },
     { name: "closing quote at a chunk end", text: '"a"\nb\n', splits: [3], records: [0, 2], cuts: [null, 3] },
-    { name: "quote inside an unquoted field is a byte", text: 'ab"c\nd\n', splits: [], records: [2], cuts: [7] },
-    { name: "quote after a closing quote is a byte", text: '"a"x"\ny\n', splits: [], records: [2], cuts: [8] },
-    { name: "empty lines are boundaries, not records", text: "\n\na\n\r\n", splits: [], records: [1], cuts: [6] },
-    { name: "empty chunk changes nothing", text: "a\r\nb\n", splits: [2, 0], records: [0, 0, 2], cuts: [null, null, 3] },
-    { name: "one byte per chunk", text: '"\n"\n', splits: [1, 1, 1], records: [0, 0, 0, 1], cuts: [null, null, null, 1] },
+    {
+      name: "quote inside an unquoted field is a byte",
+      text: 'ab"c\nd\n',
+      splits: [],
+      records: [2],
+      cuts: [7],
+    },
+    {
+      name: "quote after a closing quote is a byte",
+      text: '"a"x"\ny\n',
+      splits: [],
+      records: [2],
+      cuts: [8],
+    },
+    {
+      name: "empty lines are boundaries, not records",
+      text: "\n\na\n\r\n",
+      splits: [],
+      records: [1],
+      cuts: [6],
+    },
+    {
+      name: "empty chunk changes nothing",
+      text: "a\r\nb\n",
+      splits: [2, 0],
+      records: [0, 0, 2],
+      cuts: [null, null, 3],
+    },
+    {
+      name: "one byte per chunk",
+      text: '"\n"\n',
+      splits: [1, 1, 1],
+      records: [0, 0, 0, 1],
+      cuts: [null, null, null, 1],
+    },
     {
       name: "long quoted field spans SIMD blocks",
       text: `"${"x".repeat(40)}\n${"y".repeat(40)}"\n${"z".repeat(33)}\n`,
@@ -63,7 +121,10 @@ Deno.test("scanRecords reports records and cut points per chunk", async (t) => {
   for (const c of cases) {
     await t.step(c.name, () => {
       const observed = scan(c.text, c.splits);
-      assert.deepStrictEqual({ records: observed.records, cuts: observed.cuts }, { records: c.records, cuts: c.cuts });
+      assert.deepStrictEqual({ records: observed.records, cuts: observed.cuts }, {
+        records: c.records,
+        cuts: c.cuts,
+      });
     });
   }
 });
@@ -74,7 +135,13 @@ Deno.test("finishRecords reports the last record and an unterminated quote", asy
     { name: "last record without terminator", text: "a\nb", status: 0, records: 1, cut: 0 },
     { name: "pending CR", text: "a\r", status: 0, records: 1, cut: 0 },
     { name: "closed quote at the end", text: '"a"', status: 0, records: 1, cut: 0 },
-    { name: "unterminated quote", text: '"a\n', status: KERNEL_STATUS.UNTERMINATED_QUOTE, records: 1, cut: 0 },
+    {
+      name: "unterminated quote",
+      text: '"a\n',
+      status: KERNEL_STATUS.UNTERMINATED_QUOTE,
+      records: 1,
+      cut: 0,
+    },
     { name: "empty stream", text: "", status: 0, records: 0, cut: null },
   ];
   for (const c of cases) {
@@ -87,7 +154,12 @@ Deno.test("finishRecords reports the last record and an unterminated quote", asy
 
 Deno.test("scanRecords honours the delimiter and quote", async (t) => {
   const cases = [
-    { name: "semicolon and apostrophe", text: "'a\n';b\n", options: { delimiter: ";", quote: "'" }, records: 1 },
+    {
+      name: "semicolon and apostrophe",
+      text: "'a\n';b\n",
+      options: { delimiter: ";", quote: "'" },
+      records: 1,
+    },
     { name: "quote after another delimiter is a byte", text: 'x;"a\nb"\n', options: {}, records: 2 },
     { name: "tab", text: 'x\t"a\nb"\n', options: { delimiter: "\t" }, records: 1 },
   ];
@@ -107,7 +179,12 @@ Deno.test("RecordScanState tracks the stream", () => {
   const state = new RecordScanState();
   kernels.scanRecords(state, encoder.encode('a\n"b'));
   assert.deepStrictEqual(
-    { consumed: state.consumed, recordStart: state.recordStart, records: state.records, inQuotes: state.inQuotes },
+    {
+      consumed: state.consumed,
+      recordStart: state.recordStart,
+      records: state.records,
+      inQuotes: state.inQuotes,
+    },
     { consumed: 4, recordStart: 2, records: 1, inQuotes: true },
   );
   kernels.finishRecords(state);
@@ -120,7 +197,11 @@ Deno.test("RecordScanState moves between instances", () => {
   const second = new RecordScanState();
   second.setBlock(first.toBlock());
   const other = instantiateKernels(module);
-  assert.deepStrictEqual(other.scanRecords(second, encoder.encode('"\nc\n')), { status: 0, records: 2, cut: 4 });
+  assert.deepStrictEqual(other.scanRecords(second, encoder.encode('"\nc\n')), {
+    status: 0,
+    records: 2,
+    cut: 4,
+  });
 });
 
 Deno.test("RecordScanState rejects unusable delimiters and quotes", async (t) => {
@@ -274,8 +355,10 @@ Deno.test("scanRecords gives the same records and cuts for any chunking", async 
     await t.step(label, () => {
       for (let seed = 1; seed <= seeds; seed++) {
         const random = prng(seed);
-        const text = Array.from({ length: Math.floor(random() * maxParts) }, () =>
-          ALPHABET[Math.floor(random() * ALPHABET.length)]).join("");
+        const text = Array.from(
+          { length: Math.floor(random() * maxParts) },
+          () => ALPHABET[Math.floor(random() * ALPHABET.length)],
+        ).join("");
         const bytes = encoder.encode(text);
         const splits: number[] = [];
         let left = bytes.length;
@@ -286,7 +369,11 @@ Deno.test("scanRecords gives the same records and cuts for any chunking", async 
         }
         const want = expected(bytes, [...splits, left]);
         const got = scan(bytes, splits);
-        assert.deepStrictEqual(got, want, `seed ${seed}: ${JSON.stringify(text)} split ${JSON.stringify(splits)}`);
+        assert.deepStrictEqual(
+          got,
+          want,
+          `seed ${seed}: ${JSON.stringify(text)} split ${JSON.stringify(splits)}`,
+        );
       }
     });
   }

@@ -7,13 +7,15 @@
  */
 
 /** Kernel status codes by name. */
-export const KERNEL_STATUS = Object.freeze({
-  OK: 0,
-  UNTERMINATED_QUOTE: 1,
-  OUT_OF_MEMORY: -1,
-  BAD_ARGUMENT: -2,
-  BAD_STATE: -3,
-} as const);
+export const KERNEL_STATUS = Object.freeze(
+  {
+    OK: 0,
+    UNTERMINATED_QUOTE: 1,
+    OUT_OF_MEMORY: -1,
+    BAD_ARGUMENT: -2,
+    BAD_STATE: -3,
+  } as const,
+);
 
 /** The name of a kernel status code. */
 export type KernelStatusName = keyof typeof KERNEL_STATUS;

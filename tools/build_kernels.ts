@@ -119,7 +119,9 @@ async function compile(entry: string): Promise<Uint8Array> {
       const text = `TS${diagnostic.code}: ${diagnostic.message.replace(/\.$/, "")}`;
       const range = diagnostic.range;
       const source = range?.source;
-      errors.push(source ? `${source.normalizedPath}${position(source.normalizedPath, range!.start)}: ${text}` : text);
+      errors.push(
+        source ? `${source.normalizedPath}${position(source.normalizedPath, range!.start)}: ${text}` : text,
+      );
     },
   });
   if (result.error || binary === null) {

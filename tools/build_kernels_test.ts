@@ -48,7 +48,8 @@ Deno.test("buildKernels reports compiler diagnostics as a KernelBuildError", asy
     await assert.rejects(
       buildKernels({ sourceDir: `${dir}/src`, outFile: `${dir}/out/weir.wasm` }),
       (error: unknown) =>
-        error instanceof KernelBuildError && /TS2322/.test(error.diagnostics) && /index\.ts/.test(error.message),
+        error instanceof KernelBuildError && /TS2322/.test(error.diagnostics) &&
+        /index\.ts/.test(error.message),
     );
   });
 });

@@ -160,7 +160,10 @@ export class KernelPool {
     });
     // Callers may never await ready(); a failed start is also reported through every job.
     this.#ready.catch(() => {});
-    this.#slots = Array.from({ length: workers }, (_, index) => ({ index, worker: null, ready: false, job: null }));
+    this.#slots = Array.from(
+      { length: workers },
+      (_, index) => ({ index, worker: null, ready: false, job: null }),
+    );
     for (const slot of this.#slots) this.#spawn(slot);
   }
 
@@ -343,7 +346,10 @@ export class KernelPool {
     try {
       slot.worker!.postMessage(message satisfies PoolMessage, job.input ? [job.input] : []);
     } catch (error) {
-      this.#fail(job, new KernelError(`Kernel job could not be sent: ${job.op}`, { reason: "worker", cause: error }));
+      this.#fail(
+        job,
+        new KernelError(`Kernel job could not be sent: ${job.op}`, { reason: "worker", cause: error }),
+      );
       return;
     }
     job.input = null;
@@ -402,7 +408,11 @@ export class KernelPool {
         if (job && !job.settled) {
           this.#stats.completed++;
           this.#settle(job);
-          job.resolve({ value: message.value as OpValue<OpName>, output: message.output, attempts: job.attempt });
+          job.resolve({
+            value: message.value as OpValue<OpName>,
+            output: message.output,
+            attempts: job.attempt,
+          });
         }
         this.#pump();
         return;
@@ -411,12 +421,17 @@ export class KernelPool {
         const job = this.#finish(slot, message.id);
         if (message.kind === "trap") {
           this.#replace(slot, "trap");
-          if (job) this.#retryOrFail(job, message.input, `Kernel op ${job.op} trapped: ${message.message}`, "trap");
+          if (job) {
+            this.#retryOrFail(job, message.input, `Kernel op ${job.op} trapped: ${message.message}`, "trap");
+          }
         } else if (job) {
           const reason = message.kind === "status" ? "status" : "worker";
           this.#fail(
             job,
-            new KernelError(`Kernel op ${job.op} failed: ${message.message}`, { reason, status: message.status }),
+            new KernelError(`Kernel op ${job.op} failed: ${message.message}`, {
+              reason,
+              status: message.status,
+            }),
           );
         }
         this.#pump();
@@ -466,7 +481,12 @@ export class KernelPool {
    * Queues the job again at the front when attempts are left and its input is back (`null` for a job
    * without input), else fails it. `undefined` input means the input is lost.
    */
-  #retryOrFail(job: Job, input: ArrayBuffer | null | undefined, message: string, reason: "trap" | "worker"): void {
+  #retryOrFail(
+    job: Job,
+    input: ArrayBuffer | null | undefined,
+    message: string,
+    reason: "trap" | "worker",
+  ): void {
     if (job.settled) return;
     const recoverable = job.hadInput ? input instanceof ArrayBuffer : input === null;
     if (job.attempt < this.#maxAttempts && recoverable && !this.#fatal) {

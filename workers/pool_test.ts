@@ -8,7 +8,10 @@ const module = await compileKernels();
 const quiet = createLogger({ write: () => {} });
 
 /** Runs `body` with a fresh pool and always closes it, so a failed assertion leaks no worker. */
-async function withPool(options: KernelPoolOptions, body: (pool: KernelPool) => Promise<void>): Promise<void> {
+async function withPool(
+  options: KernelPoolOptions,
+  body: (pool: KernelPool) => Promise<void>,
+): Promise<void> {
   const pool = await KernelPool.create({ module, logger: quiet, ...options });
   try {
     await body(pool);
@@ -83,7 +86,10 @@ Deno.test("KernelPool.submit waits while the queue is full", async () => {
 
 Deno.test("KernelPool times out a job and replaces its worker", async () => {
   await withPool({ workers: 1 }, async (pool) => {
-    await assert.rejects(pool.run("test.spin", { params: { ms: 300 }, timeoutMs: 30 }), isKernelError("timeout"));
+    await assert.rejects(
+      pool.run("test.spin", { params: { ms: 300 }, timeoutMs: 30 }),
+      isKernelError("timeout"),
+    );
     assert.deepStrictEqual({ timeouts: pool.stats().timeouts, restarts: pool.stats().restarts }, {
       timeouts: 1,
       restarts: 1,
@@ -183,7 +189,10 @@ Deno.test("KernelPool.submit honours an AbortSignal", async (t) => {
       await pool.submit("test.spin", { params: { ms: 100 } });
       await pool.submit("test.spin", { params: { ms: 1 } });
       const controller = new AbortController();
-      const waiting = assert.rejects(pool.submit("echo", { params: null, signal: controller.signal }), /gave up/);
+      const waiting = assert.rejects(
+        pool.submit("echo", { params: null, signal: controller.signal }),
+        /gave up/,
+      );
       controller.abort(new Error("gave up"));
       await waiting;
     });
@@ -208,5 +217,8 @@ Deno.test("KernelPool.stats counts workers and jobs", async () => {
 
 Deno.test("KernelPool.create fails with reason load when workers cannot use the module", async () => {
   const empty = await WebAssembly.compile(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
-  await assert.rejects(KernelPool.create({ module: empty, logger: quiet, workers: 1 }), isKernelError("load"));
+  await assert.rejects(
+    KernelPool.create({ module: empty, logger: quiet, workers: 1 }),
+    isKernelError("load"),
+  );
 });

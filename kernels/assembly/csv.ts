@@ -2,11 +2,17 @@
  * Streaming CSV parser that decodes straight into typed columns (Arrow layout). The host wrapper is
  * `kernels/csv.ts`; the dialect and the state block are documented in kernels/README.md.
  *
- * How it is fast: each 64-byte block is loaded as four v128 vectors and compared against the delimiter,
- * the quote, CR and LF; one 64-bit mask of "special" bytes results. The parser then visits only those
- * bytes (count trailing zeros, clear lowest bit), running the quote state machine per special byte rather
- * than per byte, and decodes each field the moment its end is found, while its bytes are still in L1.
- * The same vectors tell whether a block holds any byte >= 0x80; only such blocks are UTF-8 validated.
+ * How it is fast: rows are parsed in batches of up to `CSV_S_BATCH_ROWS`, in two stages.
+ * - Stage 1 (structure): each 64-byte block is loaded as four v128 vectors and compared against the
+ *   delimiter, the quote, CR and LF; one 64-bit mask of "special" bytes results. Only those bytes are
+ *   visited (count trailing zeros, clear lowest bit), running the quote state machine per special byte
+ *   rather than per byte. Each field's bounds go to an index (8 bytes per field); row-level problems
+ *   (ragged, UTF-8, quotes, sizes) reject the row right there. The same vectors tell whether a block holds
+ *   a byte >= 0x80; only such blocks are UTF-8 validated.
+ * - Stage 2 (values): column by column, a loop specialised for the column's type decodes that column's
+ *   field of every row in the batch. No dispatch per field, branches that predict well, and the batch's
+ *   bytes are still in cache. A value that does not fit its type marks its row; marked rows are rejected
+ *   and squeezed out of the columns afterwards (rare, so it may be slow).
  *
  * How it is chunk-safe: a call consumes whole rows only. An incomplete last row is left to the host,
  * which prepends it to the next chunk, so any chunking parses the same rows from the same bytes. What
@@ -15,7 +21,7 @@
  */
 
 import { STATUS_BAD_ARGUMENT, STATUS_BAD_STATE, STATUS_OK, STATUS_UNTERMINATED_QUOTE } from "./status";
-import { parseBoolean, parseDate, parseDecimal, parseInt64, parseTimestamp } from "./csv_values";
+import { dateAt, parseBoolean, parseDecimal, parseInt64, parseTimestampAfterDate } from "./csv_values";
 import { parsedFloat, parseFloat64 } from "./float";
 import { utf8BadMask, validateUtf8 } from "./utf8";
 
@@ -42,8 +48,8 @@ export const CSV_S_FIELDS: i32 = 6;
 export const CSV_S_COLUMNS: i32 = 7;
 /** Slot: pointer to the column descriptors (`CSV_COLUMN_SLOTS` i32 each). */
 export const CSV_S_COLUMNS_PTR: i32 = 8;
-/** Slot: pointer to `CSV_S_FIELDS` i32: the column each field goes to, or -1 to drop it. */
-export const CSV_S_FIELD_MAP_PTR: i32 = 9;
+/** Slot: pointer to `CSV_S_COLUMNS` i32: the field each column reads. */
+export const CSV_S_COLUMN_FIELDS_PTR: i32 = 9;
 /** Slot: pointer to the null tokens, each a length byte followed by its bytes. */
 export const CSV_S_NULLS_PTR: i32 = 10;
 /** Slot: total bytes of the null tokens. */
@@ -76,7 +82,7 @@ export const CSV_S_INPUT_PTR: i32 = 22;
 export const CSV_S_INPUT_LEN: i32 = 23;
 /** Slot: 1 when the input ends the stream. */
 export const CSV_S_FINAL: i32 = 24;
-/** Slot: rows the column buffers hold. */
+/** Slot: rows the column buffers hold (and reject records the reject buffer holds). */
 export const CSV_S_ROW_CAPACITY: i32 = 25;
 /** Slot: rows already in the column buffers; updated by the call. */
 export const CSV_S_ROWS: i32 = 26;
@@ -84,7 +90,7 @@ export const CSV_S_ROWS: i32 = 26;
 export const CSV_S_LINES_PTR: i32 = 27;
 /** Slot: pointer to reject records (`CSV_REJECT_SLOTS` i32 each). */
 export const CSV_S_REJECTS_PTR: i32 = 28;
-/** Slot: reject records the buffer holds. */
+/** Slot: reject records the buffer holds; at least the row capacity, since a row is rejected once. */
 export const CSV_S_REJECT_CAPACITY: i32 = 29;
 /** Slot: reject records already written; updated by the call. */
 export const CSV_S_REJECTS: i32 = 30;
@@ -103,6 +109,10 @@ export const CSV_S_ERROR_LINE: i32 = 35;
 export const CSV_S_ERROR_COLUMN: i32 = 36;
 /** Slot: with `CSV_STOP_FIELDS_DONE`, the number of fields in the row. */
 export const CSV_S_FIELD_COUNT: i32 = 37;
+/** Slot: pointer to the field index: `CSV_S_BATCH_ROWS` × `CSV_S_FIELDS` u64 (fields mode: row capacity). */
+export const CSV_S_INDEX_PTR: i32 = 38;
+/** Slot: rows per batch, 1..`CSV_MAX_BATCH_ROWS`. */
+export const CSV_S_BATCH_ROWS: i32 = 39;
 /** Slots in a state block. */
 export const CSV_STATE_SLOTS: i32 = 48;
 
@@ -166,14 +176,12 @@ export const CSV_REJECT_VALUE_LIMIT: i32 = 1024;
 
 /** Stop: the input is consumed up to an incomplete row (or to its end). */
 export const CSV_STOP_END: i32 = 0;
-/** Stop: the reject buffer is full; drain it and call again with the rest. */
-export const CSV_STOP_REJECTS_FULL: i32 = 1;
 /** Stop: a column's string data region is full; drain or grow it and call again with the rest. */
 export const CSV_STOP_DATA_FULL: i32 = 2;
 /** Stop: fields mode parsed its row. */
 export const CSV_STOP_FIELDS_DONE: i32 = 3;
-/** Stop: the row buffers are full (the host sized them too small). */
-export const CSV_STOP_ROWS_FULL: i32 = 4;
+/** Largest batch: the stage-2 scratch has room for this many rows. */
+export const CSV_MAX_BATCH_ROWS: i32 = 4096;
 
 const LF: u32 = 10;
 const CR: u32 = 13;
@@ -185,8 +193,14 @@ const SKIP_FIELD_START: i32 = 0;
 const SKIP_IN_FIELD: i32 = 1;
 const SKIP_IN_QUOTES: i32 = 2;
 const SKIP_QUOTE_IN_QUOTES: i32 = 3;
+// Index entry: content start in the low word; content end, a quoted bit and an escapes bit in the high word.
+const END_MASK: u64 = 0x3fffffff;
+const QUOTED_BIT: u64 = <u64>1 << 62;
+const ESCAPES_BIT: u64 = <u64>1 << 63;
+// Per batch row: the first field (in field order) whose value does not fit its type, or -1.
+const BAD_FIELD: usize = memory.data(CSV_MAX_BATCH_ROWS * 4);
 
-// Configuration and outputs of the running call. Globals keep the field decoder a plain function.
+// Configuration and outputs of the running call. Globals keep the helpers plain functions.
 let input: usize = 0;
 let delimiter: u32 = 0;
 let quote: u32 = 0;
@@ -197,7 +211,7 @@ let maxRow: u32 = 0;
 let fieldCount: i32 = 0;
 let columnCount: i32 = 0;
 let columns: usize = 0;
-let fieldMap: usize = 0;
+let columnFields: usize = 0;
 let nullTokens: usize = 0;
 let nullTokensLen: u32 = 0;
 let nullLengths: u32 = 0;
@@ -209,29 +223,37 @@ let rejectCapacity: u32 = 0;
 let rejects: u32 = 0;
 let fullColumn: i32 = 0;
 let fullNeed: u32 = 0;
+let index: usize = 0;
+let batchRows: u32 = 0;
+// Rows of the current batch that passed stage 1.
+let batched: u32 = 0;
 // The first field-level problem of the row being parsed (rule 0: none yet).
 let errRule: i32 = 0;
 let errField: i32 = 0;
 let errStart: u32 = 0;
 let errEnd: u32 = 0;
+// Line bookkeeping shared by the skip scanner and the main loop.
+let line: i32 = 1;
+let lineStart: i32 = 0;
+let pendingCr: bool = false;
 
 // @ts-ignore: decorator
-function slot(state: usize, index: i32): i32 {
-  return load<i32>(state + (<usize> index << 2));
+@inline function slot(state: usize, index: i32): i32 {
+  return load<i32>(state + (<usize>index << 2));
 }
 
 // @ts-ignore: decorator
-function setSlot(state: usize, index: i32, value: i32): void {
-  store<i32>(state + (<usize> index << 2), value);
+@inline function setSlot(state: usize, index: i32, value: i32): void {
+  store<i32>(state + (<usize>index << 2), value);
 }
 
 // @ts-ignore: decorator
-function columnSlot(column: usize, index: i32): i32 {
-  return load<i32>(column + (<usize> index << 2));
+@inline function columnSlot(column: usize, index: i32): i32 {
+  return load<i32>(column + (<usize>index << 2));
 }
 
 // @ts-ignore: decorator
-function fieldError(rule: i32, field: i32, start: u32, end: u32): void {
+@inline function fieldError(rule: i32, field: i32, start: u32, end: u32): void {
   if (errRule == 0) {
     errRule = rule;
     errField = field;
@@ -247,7 +269,7 @@ function isNullToken(s: u32, e: u32): bool {
   let t = nullTokens;
   const end = nullTokens + nullTokensLen;
   while (t < end) {
-    const tn = <u32> load<u8>(t);
+    const tn = <u32>load<u8>(t);
     if (tn == n) {
       let k: u32 = 0;
       while (k < n && load<u8>(t + 1 + k) == load<u8>(input + s + k)) k++;
@@ -259,180 +281,84 @@ function isNullToken(s: u32, e: u32): bool {
 }
 
 // @ts-ignore: decorator
-function clearBit(bitmap: usize, row: u32): void {
-  const p = bitmap + (row >> 3);
-  store<u8>(p, load<u8>(p) & ~(<u8> 1 << <u8> (row & 7)));
+@inline function isNull(s: u32, e: u32): bool {
+  return (s == e && nullEmpty) || (nullTokensLen != 0 && isNullToken(s, e));
 }
 
 // @ts-ignore: decorator
-function setBit(bitmap: usize, row: u32): void {
+@inline function clearBit(bitmap: usize, row: u32): void {
   const p = bitmap + (row >> 3);
-  store<u8>(p, load<u8>(p) | (<u8> 1 << <u8> (row & 7)));
+  store<u8>(p, load<u8>(p) & ~(<u8>1 << <u8>(row & 7)));
 }
 
-/** Undoes what a row that is not kept wrote at index `row`: validity back to 1, booleans back to 0. */
-function resetRow(row: u32): void {
-  for (let c: i32 = 0; c < columnCount; c++) {
-    const col = columns + (<usize> (c * CSV_COLUMN_SLOTS) << 2);
-    setBit(<usize> columnSlot(col, CSV_C_VALIDITY), row);
-    if (columnSlot(col, CSV_C_TYPE) == CSV_TYPE_BOOLEAN) clearBit(<usize> columnSlot(col, CSV_C_VALUES), row);
-  }
+// @ts-ignore: decorator
+@inline function setBit(bitmap: usize, row: u32): void {
+  const p = bitmap + (row >> 3);
+  store<u8>(p, load<u8>(p) | (<u8>1 << <u8>(row & 7)));
 }
 
-/**
- * Appends [s, e) (unescaping doubled quotes when `escapes`) as entry `index` of a string column. Returns
- * false, after setting `fullColumn`/`fullNeed`, when the data region has no room.
- */
-function writeString(col: usize, c: i32, index: u32, s: u32, e: u32, escapes: bool): bool {
-  const offsets = <usize> columnSlot(col, CSV_C_VALUES);
-  const start = load<i32>(offsets + (<usize> index << 2));
-  const used = <u32> (start - columnSlot(col, CSV_C_DATA_BASE));
-  const n = e - s;
-  if (<u64> used + <u64> n > <u64> <u32> columnSlot(col, CSV_C_DATA_CAPACITY)) {
-    fullColumn = c;
-    fullNeed = n;
-    return false;
-  }
-  const dst = <usize> columnSlot(col, CSV_C_DATA) + used;
-  const src = input + s;
-  let written = n;
-  if (!escapes) {
-    // Sixteen bytes at a time, overshooting into the spare bytes both regions have: short strings
-    // are the norm and a `memory.copy` call costs more than the copy.
-    for (let k: u32 = 0; k < n; k += 16) v128.store(dst + k, v128.load(src + k));
-  } else {
-    let w: u32 = 0;
-    for (let k: u32 = 0; k < n; k++) {
-      const b = load<u8>(src + k);
-      store<u8>(dst + w, b);
-      w++;
-      // Inside a quoted field every quote is the first of a doubled pair.
-      if (<u32> b == quote) k++;
-    }
-    written = w;
-  }
-  store<i32>(offsets + ((<usize> index + 1) << 2), start + <i32> written);
-  return true;
+// @ts-ignore: decorator
+@inline function getBit(bitmap: usize, row: u32): bool {
+  return ((load<u8>(bitmap + (row >> 3)) >> <u8>(row & 7)) & 1) != 0;
 }
 
-/**
- * Ends field `field` whose raw bytes are [start, end) and, when quoted, whose content is [cs, ce).
- * Returns false when the call must stop (string data full).
- */
-function endField(field: i32, start: u32, end: u32, quoted: bool, cs: u32, ce: u32, escapes: bool): bool {
-  let rule = 0;
-  if (quoted && end != ce + 1) {
-    rule = CSV_RULE_QUOTE;
-    fieldError(rule, field, start, end);
-  } else if (end - start > maxField) {
-    rule = CSV_RULE_FIELD_SIZE;
-    fieldError(rule, field, start, start + min(end - start, <u32> CSV_REJECT_VALUE_LIMIT));
-  }
-  let s = quoted ? cs : start;
-  let e = quoted ? ce : end;
-  if (fieldsMode) {
-    // Every field gets an entry, an empty one when it is malformed, so the host can always read them.
-    if (<u32> field >= rowCapacity) return true;
-    if (rule != 0) return writeString(columns, 0, <u32> field, s, s, false);
-    return writeString(columns, 0, <u32> field, s, e, escapes);
-  }
-  if (rule != 0) return true;
-  if (field >= fieldCount || errRule != 0) return true;
-  const c = load<i32>(fieldMap + (<usize> field << 2));
-  if (c < 0) return true;
-  const col = columns + (<usize> (c * CSV_COLUMN_SLOTS) << 2);
-  const type = columnSlot(col, CSV_C_TYPE);
-  if (type == CSV_TYPE_STRING) {
-    if (!quoted && ((s == e && nullEmpty) || (nullTokensLen != 0 && isNullToken(s, e)))) {
-      clearBit(<usize> columnSlot(col, CSV_C_VALIDITY), rows);
-      const offsets = <usize> columnSlot(col, CSV_C_VALUES) + (<usize> rows << 2);
-      store<i32>(offsets, load<i32>(offsets), 4);
-      return true;
-    }
-    return writeString(col, c, rows, s, e, escapes);
-  }
-  // Typed values ignore surrounding spaces and tabs, like Number() does.
-  while (s < e) {
-    const b = load<u8>(input + s);
-    if (b != 0x20 && b != 0x09) break;
-    s++;
-  }
-  while (e > s) {
-    const b = load<u8>(input + e - 1);
-    if (b != 0x20 && b != 0x09) break;
-    e--;
-  }
-  const values = <usize> columnSlot(col, CSV_C_VALUES);
-  if ((s == e && nullEmpty) || (nullTokensLen != 0 && isNullToken(s, e))) {
-    clearBit(<usize> columnSlot(col, CSV_C_VALIDITY), rows);
-    // Zero the slot so that the output bytes do not depend on what the arena held before.
-    if (type == CSV_TYPE_DATE) store<i32>(values + (<usize> rows << 2), 0);
-    else if (type != CSV_TYPE_BOOLEAN) store<i64>(values + (<usize> rows << 3), 0);
-    return true;
-  }
-  const p = input + s;
-  const q = input + e;
-  let ok = false;
-  // A doubled quote can only be part of a string; the decoders would reject it anyway.
-  switch (type) {
-    case CSV_TYPE_INT64: {
-      ok = parseInt64(p, q, values + (<usize> rows << 3));
-      break;
-    }
-    case CSV_TYPE_FLOAT64: {
-      ok = parseFloat64(p, q);
-      if (ok) store<f64>(values + (<usize> rows << 3), parsedFloat);
-      break;
-    }
-    case CSV_TYPE_DECIMAL: {
-      ok = parseDecimal(
-        p,
-        q,
-        columnSlot(col, CSV_C_PRECISION),
-        columnSlot(col, CSV_C_SCALE),
-        values + (<usize> rows << 3),
-      );
-      break;
-    }
-    case CSV_TYPE_BOOLEAN: {
-      const v = parseBoolean(p, q);
-      ok = v >= 0;
-      if (v == 1) setBit(values, rows);
-      break;
-    }
-    case CSV_TYPE_DATE: {
-      ok = parseDate(p, q, values + (<usize> rows << 2));
-      break;
-    }
-    case CSV_TYPE_TIMESTAMP: {
-      ok = parseTimestamp(p, q, values + (<usize> rows << 3));
-      break;
-    }
-    default:
-      break;
-  }
-  if (!ok) fieldError(CSV_RULE_TYPE, field, quoted ? cs : start, quoted ? ce : end);
-  return true;
-}
-
-/** Writes a reject record; false when the buffer is full. */
+/** Writes a reject record. The host sizes the buffer for one per row, so it only fails on a host bug. */
 function addReject(line: i32, field: i32, rule: i32, start: u32, end: u32): bool {
   if (rejects >= rejectCapacity) return false;
-  const r = rejectsPtr + (<usize> (rejects * <u32> CSV_REJECT_SLOTS) << 2);
+  const r = rejectsPtr + (<usize>(rejects * <u32>CSV_REJECT_SLOTS) << 2);
   store<i32>(r, line);
   store<i32>(r, field, 4);
   store<i32>(r, rule, 8);
-  store<i32>(r, <i32> start, 12);
-  store<i32>(r, <i32> (end - start), 16);
+  store<i32>(r, <i32>start, 12);
+  store<i32>(r, <i32>(end - start), 16);
   rejects++;
   return true;
 }
 
+/** Sixteen bytes at a time, overshooting into the spare bytes both regions have (short strings are the norm). */
+// @ts-ignore: decorator
+@inline function copyBytes(dst: usize, src: usize, n: u32): void {
+  for (let k: u32 = 0; k < n; k += 16) v128.store(dst + k, v128.load(src + k));
+}
+
+/** Copies [s, e) to dst, turning each doubled quote into one; returns the bytes written. */
+function copyUnescaped(dst: usize, s: u32, e: u32): u32 {
+  let w: u32 = 0;
+  for (let k = s; k < e; k++) {
+    const b = load<u8>(input + k);
+    store<u8>(dst + w, b);
+    w++;
+    // Inside a quoted field every quote is the first of a doubled pair.
+    if (<u32>b == quote) k++;
+  }
+  return w;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Stage 1: structure.
+
+/** Records field `field` of batch row `batched`: raw bytes [start, end), content [cs, ce) when quoted. */
+// @ts-ignore: decorator
+@inline function recordField(field: i32, start: u32, end: u32, quoted: bool, cs: u32, ce: u32, escapes: bool): void {
+  if (quoted && end != ce + 1) {
+    fieldError(CSV_RULE_QUOTE, field, start, end);
+  } else if (end - start > maxField) {
+    fieldError(CSV_RULE_FIELD_SIZE, field, start, start + min(end - start, <u32> CSV_REJECT_VALUE_LIMIT));
+  }
+  const stride = fieldsMode ? <i32> rowCapacity : fieldCount;
+  if (field < stride) {
+    const s = quoted ? cs : start;
+    const e = quoted ? ce : end;
+    const hi = <u64> e | (quoted ? QUOTED_BIT >> 32 : 0) | (escapes ? ESCAPES_BIT >> 32 : 0);
+    store<u64>(index + ((<usize> batched * <usize> stride + <usize> field) << 3), <u64> s | (hi << 32));
+  }
+}
+
 /**
- * Ends the row [rowStart, rowEnd) (terminator excluded) that has `fields` fields. Keeps it or rejects it.
- * Returns a `CSV_STOP_*` code: `CSV_STOP_END` to go on.
+ * Ends the row [rowStart, rowEnd) (terminator excluded) with `fields` fields: rejects it, or adds it to
+ * the batch. Returns false only when a buffer is full, which the host's sizing rules out.
  */
-function endRow(rowStart: u32, rowEnd: u32, fields: i32, line: i32, badUtf8: bool, lastEmpty: bool): i32 {
+function endRow(rowStart: u32, rowEnd: u32, fields: i32, line: i32, badUtf8: bool, lastEmpty: bool): bool {
   let rule = errRule;
   let field = errField;
   let vs = errStart;
@@ -454,28 +380,13 @@ function endRow(rowStart: u32, rowEnd: u32, fields: i32, line: i32, badUtf8: boo
     vs = rowStart;
     ve = rowEnd;
   }
-  if (fieldsMode) {
-    // The header's problems are reported like a row's; the host decides whether it can go on.
-    if (rule != 0) addReject(line, field, rule, vs, ve);
-    return CSV_STOP_FIELDS_DONE;
-  }
-  if (rule != 0) {
-    resetRow(rows);
-    return addReject(line, field, rule, vs, ve) ? CSV_STOP_END : CSV_STOP_REJECTS_FULL;
-  }
-  if (rows >= rowCapacity) {
-    resetRow(rows);
-    return CSV_STOP_ROWS_FULL;
-  }
-  store<i32>(linesPtr + (<usize> rows << 2), line);
-  rows++;
-  return CSV_STOP_END;
+  if (rule != 0) return addReject(line, field, rule, vs, ve);
+  // The host sizes the row buffers from the line breaks in the input, so this only fails on a host bug.
+  if (!fieldsMode && rows + batched >= rowCapacity) return false;
+  if (!fieldsMode) store<i32>(linesPtr + ((<usize> rows + <usize> batched) << 2), line);
+  batched++;
+  return true;
 }
-
-// Line bookkeeping shared by the skip scanner and the main loop.
-let line: i32 = 1;
-let lineStart: i32 = 0;
-let pendingCr: bool = false;
 
 /**
  * Scans an oversized row being skipped, from `pos`, with the same quote rules as the main loop but no
@@ -551,6 +462,292 @@ function skipRow(state: usize, pos: u32, len: u32, final: bool): i32 {
   return -1;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Stage 2: values, one column at a time over the rows of a batch.
+
+// @ts-ignore: decorator
+@inline function entryAt(field: i32, row: u32): u64 {
+  return load<u64>(index + ((<usize> row * <usize> fieldCount + <usize> field) << 3));
+}
+
+// @ts-ignore: decorator
+@inline function markBad(row: u32, field: i32): void {
+  const p = BAD_FIELD + (<usize> row << 2);
+  const was = load<i32>(p);
+  if (was < 0 || field < was) store<i32>(p, field);
+}
+
+/** Bounds of a typed value: spaces and tabs around it do not count, like `Number()` ignores them. */
+let trimEnd: u32 = 0;
+
+// @ts-ignore: decorator
+@inline function trimStart(s: u32, e: u32): u32 {
+  while (e > s) {
+    const b = load<u8>(input + e - 1);
+    if (b != 0x20 && b != 0x09) break;
+    e--;
+  }
+  while (s < e) {
+    const b = load<u8>(input + s);
+    if (b != 0x20 && b != 0x09) break;
+    s++;
+  }
+  trimEnd = e;
+  return s;
+}
+
+function decodeStrings(col: usize, field: i32, n: u32): void {
+  const validity = <usize> columnSlot(col, CSV_C_VALIDITY);
+  const offsets = <usize> columnSlot(col, CSV_C_VALUES) + (<usize> rows << 2);
+  const data = <usize> columnSlot(col, CSV_C_DATA) - <usize> columnSlot(col, CSV_C_DATA_BASE);
+  let off = load<i32>(offsets);
+  for (let r: u32 = 0; r < n; r++) {
+    const entry = entryAt(field, r);
+    const s = <u32> entry;
+    const e = <u32> ((entry >> 32) & END_MASK);
+    if ((entry & QUOTED_BIT) == 0 && isNull(s, e)) {
+      clearBit(validity, rows + r);
+    } else if ((entry & ESCAPES_BIT) == 0) {
+      copyBytes(data + <usize> off, input + s, e - s);
+      off += <i32> (e - s);
+    } else {
+      off += <i32> copyUnescaped(data + <usize> off, s, e);
+    }
+    store<i32>(offsets + ((<usize> r + 1) << 2), off);
+  }
+}
+
+/** Room the batch's values of a string column need (an upper bound: unescaping only shrinks). */
+function stringBytes(field: i32, n: u32): u64 {
+  let total: u64 = 0;
+  for (let r: u32 = 0; r < n; r++) {
+    const entry = entryAt(field, r);
+    total += <u64> ((<u32> ((entry >> 32) & END_MASK)) - <u32> entry);
+  }
+  return total;
+}
+
+function decodeInt64s(col: usize, field: i32, n: u32, type: i32): void {
+  const validity = <usize> columnSlot(col, CSV_C_VALIDITY);
+  const values = <usize> columnSlot(col, CSV_C_VALUES) + (<usize> rows << 3);
+  const precision = columnSlot(col, CSV_C_PRECISION);
+  const scale = columnSlot(col, CSV_C_SCALE);
+  for (let r: u32 = 0; r < n; r++) {
+    const entry = entryAt(field, r);
+    const s = trimStart(<u32> entry, <u32> ((entry >> 32) & END_MASK));
+    const e = trimEnd;
+    const dst = values + (<usize> r << 3);
+    if (isNull(s, e)) {
+      clearBit(validity, rows + r);
+      store<i64>(dst, 0);
+      continue;
+    }
+    const ok = type == CSV_TYPE_INT64
+      ? parseInt64(input + s, input + e, dst)
+      : parseDecimal(input + s, input + e, precision, scale, dst);
+    if (!ok) markBad(r, field);
+  }
+}
+
+function decodeFloat64s(col: usize, field: i32, n: u32): void {
+  const validity = <usize> columnSlot(col, CSV_C_VALIDITY);
+  const values = <usize> columnSlot(col, CSV_C_VALUES) + (<usize> rows << 3);
+  for (let r: u32 = 0; r < n; r++) {
+    const entry = entryAt(field, r);
+    const s = trimStart(<u32> entry, <u32> ((entry >> 32) & END_MASK));
+    const e = trimEnd;
+    const dst = values + (<usize> r << 3);
+    if (isNull(s, e)) {
+      clearBit(validity, rows + r);
+      store<f64>(dst, 0);
+      continue;
+    }
+    if (parseFloat64(input + s, input + e)) store<f64>(dst, parsedFloat);
+    else markBad(r, field);
+  }
+}
+
+function decodeBooleans(col: usize, field: i32, n: u32): void {
+  const validity = <usize> columnSlot(col, CSV_C_VALIDITY);
+  const values = <usize> columnSlot(col, CSV_C_VALUES);
+  for (let r: u32 = 0; r < n; r++) {
+    const entry = entryAt(field, r);
+    const s = trimStart(<u32> entry, <u32> ((entry >> 32) & END_MASK));
+    const e = trimEnd;
+    if (isNull(s, e)) {
+      clearBit(validity, rows + r);
+      continue;
+    }
+    const v = parseBoolean(input + s, input + e);
+    if (v == 1) setBit(values, rows + r);
+    else if (v < 0) markBad(r, field);
+  }
+}
+
+/** Dates and timestamps. Consecutive rows mostly share a date, so the last date's days are reused. */
+function decodeTimes(col: usize, field: i32, n: u32, type: i32): void {
+  const validity = <usize> columnSlot(col, CSV_C_VALIDITY);
+  const values = <usize> columnSlot(col, CSV_C_VALUES);
+  let lastLo: u64 = 0;
+  let lastHi: u16 = 0;
+  let lastDays: i32 = i32.MIN_VALUE;
+  for (let r: u32 = 0; r < n; r++) {
+    const entry = entryAt(field, r);
+    const s = trimStart(<u32> entry, <u32> ((entry >> 32) & END_MASK));
+    const e = trimEnd;
+    if (isNull(s, e)) {
+      clearBit(validity, rows + r);
+      if (type == CSV_TYPE_DATE) store<i32>(values + ((<usize> rows + <usize> r) << 2), 0);
+      else store<i64>(values + ((<usize> rows + <usize> r) << 3), 0);
+      continue;
+    }
+    let days = i32.MIN_VALUE;
+    if (e - s >= 10) {
+      const p = input + s;
+      const lo = load<u64>(p);
+      const hi = load<u16>(p, 8);
+      if (lo == lastLo && hi == lastHi && lastDays != i32.MIN_VALUE) {
+        days = lastDays;
+      } else {
+        days = dateAt(p);
+        lastLo = lo;
+        lastHi = hi;
+        lastDays = days;
+      }
+    }
+    let ok = days != i32.MIN_VALUE;
+    if (type == CSV_TYPE_DATE) {
+      ok = ok && e - s == 10;
+      if (ok) store<i32>(values + ((<usize> rows + <usize> r) << 2), days);
+    } else if (ok) {
+      ok = parseTimestampAfterDate(input + s, input + e, days, values + ((<usize> rows + <usize> r) << 3));
+    }
+    if (!ok) markBad(r, field);
+  }
+}
+
+/** Moves the kept rows of a batch (those with no type error) together, in every column and in `lines`. */
+function squeeze(n: u32): u32 {
+  let kept: u32 = 0;
+  for (let r: u32 = 0; r < n; r++) {
+    if (load<i32>(BAD_FIELD + (<usize> r << 2)) < 0) kept++;
+  }
+  for (let c: i32 = 0; c < columnCount; c++) {
+    const col = columns + (<usize> (c * CSV_COLUMN_SLOTS) << 2);
+    const type = columnSlot(col, CSV_C_TYPE);
+    const validity = <usize> columnSlot(col, CSV_C_VALIDITY);
+    const values = <usize> columnSlot(col, CSV_C_VALUES);
+    const data = <usize> columnSlot(col, CSV_C_DATA) - <usize> columnSlot(col, CSV_C_DATA_BASE);
+    let k: u32 = 0;
+    let srcStart = type == CSV_TYPE_STRING ? load<i32>(values + (<usize> rows << 2)) : 0;
+    let dstEnd = srcStart;
+    for (let r: u32 = 0; r < n; r++) {
+      const from = rows + r;
+      let srcEnd: i32 = 0;
+      if (type == CSV_TYPE_STRING) srcEnd = load<i32>(values + ((<usize> from + 1) << 2));
+      if (load<i32>(BAD_FIELD + (<usize> r << 2)) < 0) {
+        const to = rows + k;
+        if (getBit(validity, from)) setBit(validity, to);
+        else clearBit(validity, to);
+        if (type == CSV_TYPE_STRING) {
+          const len = srcEnd - srcStart;
+          memory.copy(data + <usize> dstEnd, data + <usize> srcStart, <usize> len);
+          dstEnd += len;
+          store<i32>(values + ((<usize> to + 1) << 2), dstEnd);
+        } else if (type == CSV_TYPE_BOOLEAN) {
+          if (getBit(values, from)) setBit(values, to);
+          else clearBit(values, to);
+        } else if (type == CSV_TYPE_DATE) {
+          store<i32>(values + (<usize> to << 2), load<i32>(values + (<usize> from << 2)));
+        } else {
+          store<i64>(values + (<usize> to << 3), load<i64>(values + (<usize> from << 3)));
+        }
+        k++;
+      }
+      srcStart = srcEnd;
+    }
+    // The vacated rows go back to what the host filled in, for the next batch.
+    for (let to = rows + kept; to < rows + n; to++) {
+      setBit(validity, to);
+      if (type == CSV_TYPE_BOOLEAN) clearBit(values, to);
+    }
+  }
+  let k: u32 = 0;
+  for (let r: u32 = 0; r < n; r++) {
+    if (load<i32>(BAD_FIELD + (<usize> r << 2)) < 0) {
+      store<i32>(linesPtr + ((<usize> rows + k) << 2), load<i32>(linesPtr + ((<usize> rows + r) << 2)));
+      k++;
+    }
+  }
+  return kept;
+}
+
+/**
+ * Stage 2 for the `batched` rows of the batch: decodes every column, rejects rows with type errors, and
+ * adds the rest to the output. Returns false, having changed nothing, when a string column's data region
+ * cannot take the batch (`fullColumn`, `fullNeed` tell which and how much).
+ */
+function flushBatch(): bool {
+  const n = batched;
+  if (n == 0) return true;
+  for (let c: i32 = 0; c < columnCount; c++) {
+    const col = columns + (<usize> (c * CSV_COLUMN_SLOTS) << 2);
+    if (columnSlot(col, CSV_C_TYPE) != CSV_TYPE_STRING) continue;
+    const field = load<i32>(columnFields + (<usize> c << 2));
+    const need = stringBytes(field, n);
+    const used = <u64> (load<i32>(<usize> columnSlot(col, CSV_C_VALUES) + (<usize> rows << 2)) - columnSlot(col, CSV_C_DATA_BASE));
+    if (used + need > <u64> <u32> columnSlot(col, CSV_C_DATA_CAPACITY)) {
+      fullColumn = c;
+      fullNeed = <u32> min(need, <u64> 0x7fffffff);
+      return false;
+    }
+  }
+  memory.fill(BAD_FIELD, 0xff, <usize> n << 2);
+  for (let c: i32 = 0; c < columnCount; c++) {
+    const col = columns + (<usize> (c * CSV_COLUMN_SLOTS) << 2);
+    const field = load<i32>(columnFields + (<usize> c << 2));
+    const type = columnSlot(col, CSV_C_TYPE);
+    if (type == CSV_TYPE_STRING) decodeStrings(col, field, n);
+    else if (type == CSV_TYPE_INT64 || type == CSV_TYPE_DECIMAL) decodeInt64s(col, field, n, type);
+    else if (type == CSV_TYPE_FLOAT64) decodeFloat64s(col, field, n);
+    else if (type == CSV_TYPE_BOOLEAN) decodeBooleans(col, field, n);
+    else decodeTimes(col, field, n, type);
+  }
+  let bad = false;
+  for (let r: u32 = 0; r < n; r++) {
+    const field = load<i32>(BAD_FIELD + (<usize> r << 2));
+    if (field >= 0) {
+      bad = true;
+      const entry = entryAt(field, r);
+      addReject(load<i32>(linesPtr + ((<usize> rows + <usize> r) << 2)), field, CSV_RULE_TYPE, <u32> entry, <u32> ((entry >> 32) & END_MASK));
+    }
+  }
+  rows += bad ? squeeze(n) : n;
+  batched = 0;
+  return true;
+}
+
+/** Fields mode: the recorded fields of the row become the entries of string column 0. */
+function flushFields(count: i32): void {
+  const n = <u32> min(count, <i32> rowCapacity);
+  const offsets = <usize> columnSlot(columns, CSV_C_VALUES);
+  const data = <usize> columnSlot(columns, CSV_C_DATA);
+  let off: i32 = 0;
+  store<i32>(offsets, 0);
+  for (let f: u32 = 0; f < n; f++) {
+    const entry = load<u64>(index + (<usize> f << 3));
+    const s = <u32> entry;
+    const e = <u32> ((entry >> 32) & END_MASK);
+    if ((entry & ESCAPES_BIT) == 0) {
+      copyBytes(data + <usize> off, input + s, e - s);
+      off += <i32> (e - s);
+    } else {
+      off += <i32> copyUnescaped(data + <usize> off, s, e);
+    }
+    store<i32>(offsets + ((<usize> f + 1) << 2), off);
+  }
+}
+
 /** Stores the carried line state for a call that consumed `consumed` bytes, and the outputs. */
 function finishCall(state: usize, consumed: u32, stop: i32): void {
   setSlot(state, CSV_S_CONSUMED, <i32> consumed);
@@ -562,6 +759,33 @@ function finishCall(state: usize, consumed: u32, stop: i32): void {
   setSlot(state, CSV_S_REJECTS, <i32> rejects);
   setSlot(state, CSV_S_FULL_COLUMN, fullColumn);
   setSlot(state, CSV_S_FULL_NEED, <i32> fullNeed);
+}
+
+// Where the current batch started, to give it back whole when stage 2 finds no room for it.
+let batchPos: u32 = 0;
+let batchLine: i32 = 0;
+let batchLineStart: i32 = 0;
+let batchRejects: u32 = 0;
+let batchCr: bool = false;
+
+// @ts-ignore: decorator
+@inline function markBatch(pos: u32, cr: bool): void {
+  batchPos = pos;
+  batchLine = line;
+  batchLineStart = lineStart;
+  batchRejects = rejects;
+  batchCr = cr;
+}
+
+/** Gives the current batch back: the next call starts where it started. */
+function rollBack(state: usize): i32 {
+  batched = 0;
+  rejects = batchRejects;
+  line = batchLine;
+  lineStart = batchLineStart;
+  pendingCr = batchCr && batchPos == <u32> slot(state, CSV_S_INPUT_LEN);
+  finishCall(state, batchPos, CSV_STOP_DATA_FULL);
+  return STATUS_OK;
 }
 
 /**
@@ -588,7 +812,7 @@ export function csv_parse(state: usize): i32 {
   fieldCount = slot(state, CSV_S_FIELDS);
   columnCount = slot(state, CSV_S_COLUMNS);
   columns = <usize> slot(state, CSV_S_COLUMNS_PTR);
-  fieldMap = <usize> slot(state, CSV_S_FIELD_MAP_PTR);
+  columnFields = <usize> slot(state, CSV_S_COLUMN_FIELDS_PTR);
   nullTokens = <usize> slot(state, CSV_S_NULLS_PTR);
   nullTokensLen = <u32> slot(state, CSV_S_NULLS_LEN);
   nullLengths = <u32> slot(state, CSV_S_NULLS_LENGTHS);
@@ -601,20 +825,24 @@ export function csv_parse(state: usize): i32 {
   rejectsPtr = <usize> slot(state, CSV_S_REJECTS_PTR);
   rejectCapacity = <u32> slot(state, CSV_S_REJECT_CAPACITY);
   rejects = <u32> slot(state, CSV_S_REJECTS);
+  index = <usize> slot(state, CSV_S_INDEX_PTR);
+  batchRows = fieldsMode ? 1 : <u32> slot(state, CSV_S_BATCH_ROWS);
+  batched = 0;
   fullColumn = -1;
   fullNeed = 0;
   line = slot(state, CSV_S_LINE);
   lineStart = slot(state, CSV_S_LINE_START);
   pendingCr = slot(state, CSV_S_PENDING_CR) != 0;
-  if (input == 0 || rows > rowCapacity || (!fieldsMode && (fieldCount <= 0 || columnCount < 0))) {
+  if (input == 0 || index == 0 || rows > rowCapacity || batchRows == 0 || batchRows > <u32> CSV_MAX_BATCH_ROWS) {
     return STATUS_BAD_STATE;
   }
-
+  if (!fieldsMode && (fieldCount <= 0 || columnCount < 0)) return STATUS_BAD_STATE;
   if (len == 0 && !final) {
     // Nothing to read; in particular a pending CR stays pending.
     finishCall(state, 0, CSV_STOP_END);
     return STATUS_OK;
   }
+
   let pos: u32 = 0;
   if (pendingCr) {
     pendingCr = false;
@@ -672,11 +900,13 @@ export function csv_parse(state: usize): i32 {
   let rowBadUtf8 = false;
   let validated = pos;
   let skipNext: u64 = 0;
-  let stop = CSV_STOP_END;
   let needMore = false;
-  let crAtEnd = false;
-  let consumedAtStop: u32 = 0;
+  let fieldsDone = false;
+  let fieldsEnd: u32 = 0;
+  // A row skipped just above may have ended in a CR that was the last byte.
+  let crAtEnd = pendingCr;
   errRule = 0;
+  markBatch(pos, crAtEnd);
 
   let b = pos;
   let halt = false;
@@ -686,30 +916,10 @@ export function csv_parse(state: usize): i32 {
     const v1 = v128.load(p, 16);
     const v2 = v128.load(p, 32);
     const v3 = v128.load(p, 48);
-    const m0 = i8x16.bitmask(
-      v128.or(
-        v128.or(i8x16.eq(v0, vDelim), i8x16.eq(v0, vQuote)),
-        v128.or(i8x16.eq(v0, vLf), i8x16.eq(v0, vCr)),
-      ),
-    );
-    const m1 = i8x16.bitmask(
-      v128.or(
-        v128.or(i8x16.eq(v1, vDelim), i8x16.eq(v1, vQuote)),
-        v128.or(i8x16.eq(v1, vLf), i8x16.eq(v1, vCr)),
-      ),
-    );
-    const m2 = i8x16.bitmask(
-      v128.or(
-        v128.or(i8x16.eq(v2, vDelim), i8x16.eq(v2, vQuote)),
-        v128.or(i8x16.eq(v2, vLf), i8x16.eq(v2, vCr)),
-      ),
-    );
-    const m3 = i8x16.bitmask(
-      v128.or(
-        v128.or(i8x16.eq(v3, vDelim), i8x16.eq(v3, vQuote)),
-        v128.or(i8x16.eq(v3, vLf), i8x16.eq(v3, vCr)),
-      ),
-    );
+    const m0 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v0, vDelim), i8x16.eq(v0, vQuote)), v128.or(i8x16.eq(v0, vLf), i8x16.eq(v0, vCr))));
+    const m1 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v1, vDelim), i8x16.eq(v1, vQuote)), v128.or(i8x16.eq(v1, vLf), i8x16.eq(v1, vCr))));
+    const m2 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v2, vDelim), i8x16.eq(v2, vQuote)), v128.or(i8x16.eq(v2, vLf), i8x16.eq(v2, vCr))));
+    const m3 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v3, vDelim), i8x16.eq(v3, vQuote)), v128.or(i8x16.eq(v3, vLf), i8x16.eq(v3, vCr))));
     let mask = <u64> <u32> m0 | (<u64> <u32> m1 << 16) | (<u64> <u32> m2 << 32) | (<u64> <u32> m3 << 48);
     const rest = len - b;
     if (rest < 64) mask &= (<u64> 1 << <u64> rest) - 1;
@@ -758,11 +968,7 @@ export function csv_parse(state: usize): i32 {
         continue;
       }
       if (c == delimiter) {
-        if (!endField(field, fieldStart, i, qs == Q_AFTER, cs, ce, escapes)) {
-          stop = CSV_STOP_DATA_FULL;
-          halt = true;
-          break;
-        }
+        recordField(field, fieldStart, i, qs == Q_AFTER, cs, ce, escapes);
         field++;
         fieldStart = i + 1;
         qs = Q_UNQUOTED;
@@ -798,30 +1004,28 @@ export function csv_parse(state: usize): i32 {
       const badRow = rowBadUtf8 || (bad & upTo) != 0;
       bad &= ~upTo;
       rowBadUtf8 = false;
-      if (field != 0 || fieldStart != i || qs != Q_UNQUOTED) {
-        if (!endField(field, fieldStart, i, qs == Q_AFTER, cs, ce, escapes)) {
-          stop = CSV_STOP_DATA_FULL;
-          halt = true;
-          break;
-        }
-        stop = endRow(rowStart, i, field + 1, rowLine, badRow, fieldStart == i && qs == Q_UNQUOTED);
-        if (stop != CSV_STOP_END) {
-          if (stop == CSV_STOP_FIELDS_DONE) {
-            setSlot(state, CSV_S_FIELD_COUNT, field + 1);
-            setSlot(state, CSV_S_ERROR_LINE, rowLine);
-            line++;
-            lineStart = <i32> termEnd;
-            crAtEnd = crHere;
-            consumedAtStop = termEnd;
-          }
-          halt = true;
-          break;
-        }
-      }
-      // A blank line (no bytes before the terminator) is not a row.
       line++;
       lineStart = <i32> termEnd;
       crAtEnd = crHere;
+      // A blank line (no bytes before the terminator) is not a row.
+      if (field != 0 || fieldStart != i || qs != Q_UNQUOTED) {
+        recordField(field, fieldStart, i, qs == Q_AFTER, cs, ce, escapes);
+        if (!endRow(rowStart, i, field + 1, rowLine, badRow, fieldStart == i && qs == Q_UNQUOTED)) {
+          return STATUS_BAD_STATE;
+        }
+        if (fieldsMode) {
+          fieldsDone = true;
+          fieldsEnd = termEnd;
+          setSlot(state, CSV_S_FIELD_COUNT, field + 1);
+          setSlot(state, CSV_S_ERROR_LINE, rowLine);
+          halt = true;
+          break;
+        }
+        if (batched == batchRows) {
+          if (!flushBatch()) return rollBack(state);
+          markBatch(termEnd, crHere);
+        }
+      }
       rowStart = termEnd;
       rowLine = line;
       fieldStart = termEnd;
@@ -835,71 +1039,49 @@ export function csv_parse(state: usize): i32 {
     b += 64;
   }
 
-  if (stop != CSV_STOP_END) {
-    if (stop == CSV_STOP_FIELDS_DONE) {
-      pendingCr = crAtEnd;
-      finishCall(state, consumedAtStop, stop);
-      return STATUS_OK;
-    }
-    // The row at rowStart is not kept: it starts the next call.
-    resetRow(rows);
-    line = rowLine;
-    lineStart = <i32> rowStart;
-    finishCall(state, rowStart, stop);
+  if (fieldsDone) {
+    // Even a rejected header row gets its entries: without a header, only its width is wanted.
+    flushFields(<i32> slot(state, CSV_S_FIELD_COUNT));
+    pendingCr = crAtEnd;
+    finishCall(state, fieldsEnd, CSV_STOP_FIELDS_DONE);
     return STATUS_OK;
   }
-  if (final && !needMore) {
-    if (qs == Q_IN) {
-      setSlot(state, CSV_S_ERROR_LINE, quoteLine);
-      setSlot(state, CSV_S_ERROR_COLUMN, quoteColumn);
-      line = rowLine;
-      lineStart = <i32> rowStart;
-      finishCall(state, rowStart, CSV_STOP_END);
-      return STATUS_UNTERMINATED_QUOTE;
+  if (final && !needMore && qs != Q_IN && rowStart < len) {
+    // The last row has no terminator; the end of input ends it.
+    recordField(field, fieldStart, len, qs == Q_AFTER, cs, ce, escapes);
+    if (!endRow(rowStart, len, field + 1, rowLine, rowBadUtf8, fieldStart == len && qs == Q_UNQUOTED)) {
+      return STATUS_BAD_STATE;
     }
-    if (rowStart < len) {
-      // The last row has no terminator; the end of input ends it.
-      let end = CSV_STOP_END;
-      if (!endField(field, fieldStart, len, qs == Q_AFTER, cs, ce, escapes)) {
-        end = CSV_STOP_DATA_FULL;
-      } else {
-        end = endRow(rowStart, len, field + 1, rowLine, rowBadUtf8, fieldStart == len && qs == Q_UNQUOTED);
-      }
-      if (end == CSV_STOP_FIELDS_DONE) {
-        setSlot(state, CSV_S_FIELD_COUNT, field + 1);
-        setSlot(state, CSV_S_ERROR_LINE, rowLine);
-        finishCall(state, len, end);
-        return STATUS_OK;
-      }
-      if (end != CSV_STOP_END) {
-        resetRow(rows);
-        line = rowLine;
-        lineStart = <i32> rowStart;
-        finishCall(state, rowStart, end);
-        return STATUS_OK;
-      }
+    if (fieldsMode) {
+      flushFields(field + 1);
+      setSlot(state, CSV_S_FIELD_COUNT, field + 1);
+      setSlot(state, CSV_S_ERROR_LINE, rowLine);
+      finishCall(state, len, CSV_STOP_FIELDS_DONE);
+      return STATUS_OK;
     }
-    pendingCr = false;
-    finishCall(state, len, CSV_STOP_END);
-    return STATUS_OK;
+    rowStart = len;
+    crAtEnd = false;
+  }
+  if (!fieldsMode && !flushBatch()) return rollBack(state);
+  if (final && !needMore && qs == Q_IN) {
+    setSlot(state, CSV_S_ERROR_LINE, quoteLine);
+    setSlot(state, CSV_S_ERROR_COLUMN, quoteColumn);
+    line = rowLine;
+    lineStart = <i32> rowStart;
+    finishCall(state, rowStart, CSV_STOP_END);
+    return STATUS_UNTERMINATED_QUOTE;
   }
   if (rowStart == len) {
     // Every row ended; a CR as the very last byte may still be followed by an LF in the next chunk.
-    pendingCr = crAtEnd;
+    pendingCr = crAtEnd && !final;
     finishCall(state, len, CSV_STOP_END);
     return STATUS_OK;
   }
-  resetRow(rows);
   if (!fieldsMode && len - rowStart > maxRow) {
     // The incomplete row is already too long: reject it now and skip the rest of it as it arrives,
     // so the host never carries more than `maxRow` bytes.
     const cut = min(len - rowStart, min(maxRow + 1, <u32> CSV_REJECT_VALUE_LIMIT));
-    if (!addReject(rowLine, -1, CSV_RULE_ROW_SIZE, rowStart, rowStart + cut)) {
-      line = rowLine;
-      lineStart = <i32> rowStart;
-      finishCall(state, rowStart, CSV_STOP_REJECTS_FULL);
-      return STATUS_OK;
-    }
+    if (!addReject(rowLine, -1, CSV_RULE_ROW_SIZE, rowStart, rowStart + cut)) return STATUS_BAD_STATE;
     let mode = SKIP_IN_FIELD;
     if (qs == Q_IN) mode = needMore ? SKIP_QUOTE_IN_QUOTES : SKIP_IN_QUOTES;
     else if (qs == Q_UNQUOTED && fieldStart == len) mode = SKIP_FIELD_START;

@@ -155,8 +155,11 @@ export function parseBoolean(s: usize, e: usize): i32 {
   return m == 4 || m == 6 || m == 9 || m == 11 ? 30 : 31;
 }
 
-/** Days since the epoch of `YYYY-MM-DD` at p (10 bytes, which the caller guarantees), or i32.MIN_VALUE. */
-function dateAt(p: usize): i32 {
+/**
+ * Days since the epoch of `YYYY-MM-DD` at p (10 bytes, which the caller guarantees), or `i32.MIN_VALUE`
+ * when they are not a valid date.
+ */
+export function dateAt(p: usize): i32 {
   if (load<u8>(p, 4) != 0x2d || load<u8>(p, 7) != 0x2d) return i32.MIN_VALUE;
   const hi = twoDigits(p);
   const lo = twoDigits(p + 2);
@@ -177,17 +180,23 @@ export function parseDate(s: usize, e: usize, dst: usize): bool {
   return true;
 }
 
+/** An ISO 8601 timestamp (see {@link parseTimestampAfterDate}) as int64 µs since the epoch, UTC. */
+export function parseTimestamp(s: usize, e: usize, dst: usize): bool {
+  if (e - s < 10) return false;
+  const days = dateAt(s);
+  if (days == i32.MIN_VALUE) return false;
+  return parseTimestampAfterDate(s, e, days, dst);
+}
+
 /**
  * ISO 8601 timestamp as int64 microseconds since the epoch, UTC:
  * `YYYY-MM-DD` then optionally (`T`, `t` or a space) `hh:mm[:ss[.f{1,9}]]` then optionally `Z`, `z`,
  * `±hh:mm`, `±hhmm` or `±hh`. No offset means UTC; a date alone is midnight UTC. Fraction digits past the
  * sixth (nanoseconds) are truncated.
+ *
+ * The date part (the first 10 bytes, e - s >= 10) was already decoded by {@link dateAt} into `days`.
  */
-export function parseTimestamp(s: usize, e: usize, dst: usize): bool {
-  const n = e - s;
-  if (n < 10) return false;
-  const days = dateAt(s);
-  if (days == i32.MIN_VALUE) return false;
+export function parseTimestampAfterDate(s: usize, e: usize, days: i32, dst: usize): bool {
   let seconds = <i64>days * SECONDS_PER_DAY;
   let micros: i64 = 0;
   let i = s + 10;

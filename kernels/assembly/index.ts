@@ -4,3 +4,4 @@ export * from "./records";
 export * from "./testing";
 export * from "./validate";
 export * from "./csv";
+export * from "./ndjson";

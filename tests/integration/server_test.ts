@@ -87,6 +87,10 @@ Deno.test("weir serve answers healthz and readyz on the embedded default, then d
     assert.equal(body.status, "ready");
     assert.equal(body.dependencies.store.status, "up");
     assert.equal(body.dependencies.store.kind, "pglite");
+    assert.equal(body.dependencies.pool.status, "up");
+    const metrics = await (await fetch(`${weir.url}/metrics`)).text();
+    assert.match(metrics, /^weir_pool_workers 1$/m);
+    assert.match(metrics, /^weir_pool_completed [1-9]/m, "the readiness check ran a job through the pool");
   } finally {
     weir.child.kill("SIGTERM");
   }
