@@ -8,6 +8,8 @@ import { createLogger } from "./observability/logger.ts";
 import { ConfigError, CsvSyntaxError, KernelError, PipelineError } from "./pipeline/errors.ts";
 import { WEIR_VERSION } from "./routes/version.ts";
 import { serve } from "./server/serve.ts";
+import { demoDataCommand } from "./cli/demo_data.ts";
+import { sniffCommand } from "./cli/sniff.ts";
 
 const USAGE = `weir ${WEIR_VERSION}: data pipelines on Deno
 
@@ -15,6 +17,9 @@ Usage: weir <command> [options]
 
 Commands:
   serve            Serve the HTTP API (default)
+  check [FILE]     Validate weir.yaml (or FILE) without starting anything
+  sniff FILE|-     Guess a CSV file's dialect, header and column types
+  demo-data        Write a sample orders CSV for the example pipeline to stdout (--rows N, --seed S)
   version          Print the version
   help             Print this help
 
@@ -31,6 +36,15 @@ export async function main(args: string[]): Promise<number> {
       await serve(config, createLogger({ level: config.WEIR_LOG_LEVEL, fields: { service: "weir" } }));
       return 0;
     }
+    case "check": {
+      // Loaded on demand: it pulls in every component's module, which serving does not need up front.
+      const { checkCommand } = await import("./cli/check.ts");
+      return await checkCommand(rest);
+    }
+    case "sniff":
+      return await sniffCommand(rest);
+    case "demo-data":
+      return await demoDataCommand(rest);
     case "version":
     case "--version":
       console.log(WEIR_VERSION);
@@ -48,7 +62,8 @@ export async function main(args: string[]): Promise<number> {
 
 /** One clear line for the errors weir raises on purpose; the stack only for what nobody expected. */
 function describeFatal(error: unknown): string {
-  const known = error instanceof ConfigError || error instanceof PipelineError || error instanceof KernelError ||
+  const known = error instanceof ConfigError || error instanceof PipelineError ||
+    error instanceof KernelError ||
     error instanceof CsvSyntaxError;
   if (known) return `weir: ${error.message}`;
   if (error instanceof Error) return `weir: unexpected error: ${error.message}\n${error.stack ?? ""}`;

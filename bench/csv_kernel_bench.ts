@@ -102,8 +102,12 @@ if (import.meta.main) {
     const r = await runCsvKernelBench(data, { fields });
     if (r.rows !== file.rows) throw new Error(`Expected ${file.rows} rows, parsed ${r.rows}`);
     console.log(
-      `csv kernel ${name}: ${r.mbPerSecond.toFixed(0)} MB/s, ${(r.rowsPerSecond / 1e6).toFixed(2)} M rows/s ` +
-        `(${(r.bytes / 1e6).toFixed(0)} MB, ${r.rows} rows, ${r.rejects} rejects, runs ${r.runsMs.map((t) => t.toFixed(0)).join("/")} ms)`,
+      `csv kernel ${name}: ${r.mbPerSecond.toFixed(0)} MB/s, ${
+        (r.rowsPerSecond / 1e6).toFixed(2)
+      } M rows/s ` +
+        `(${(r.bytes / 1e6).toFixed(0)} MB, ${r.rows} rows, ${r.rejects} rejects, runs ${
+          r.runsMs.map((t) => t.toFixed(0)).join("/")
+        } ms)`,
     );
   }
 }

@@ -22,97 +22,107 @@ import type { KernelCore, KernelFunction } from "./core.ts";
 import { KERNEL_STATUS } from "./status.ts";
 
 /** Layout version of the state block, mirrored from the module's `CSV_ABI_VERSION`. */
-export const CSV_ABI_VERSION = 1;
+export const CSV_ABI_VERSION = 2;
 
 /** State block slots (i32 index), mirrored from the module's `CSV_S_*` exports (checked by a test). */
-export const CSV_STATE = Object.freeze({
-  ABI: 0,
-  DELIMITER: 1,
-  QUOTE: 2,
-  FLAGS: 3,
-  MAX_FIELD: 4,
-  MAX_ROW: 5,
-  FIELDS: 6,
-  COLUMNS: 7,
-  COLUMNS_PTR: 8,
-  COLUMN_FIELDS_PTR: 9,
-  NULLS_PTR: 10,
-  NULLS_LEN: 11,
-  NULLS_LENGTHS: 12,
-  LINE: 13,
-  LINE_START: 14,
-  STARTED: 15,
-  PENDING_CR: 16,
-  SKIPPING: 17,
-  SKIP_MODE: 18,
-  SKIP_PREV_CR: 19,
-  QUOTE_LINE: 20,
-  QUOTE_COLUMN: 21,
-  INPUT_PTR: 22,
-  INPUT_LEN: 23,
-  FINAL: 24,
-  ROW_CAPACITY: 25,
-  ROWS: 26,
-  LINES_PTR: 27,
-  REJECTS_PTR: 28,
-  REJECT_CAPACITY: 29,
-  REJECTS: 30,
-  CONSUMED: 31,
-  STOP: 32,
-  FULL_COLUMN: 33,
-  FULL_NEED: 34,
-  ERROR_LINE: 35,
-  ERROR_COLUMN: 36,
-  FIELD_COUNT: 37,
-  INDEX_PTR: 38,
-  BATCH_ROWS: 39,
-} as const);
+export const CSV_STATE = Object.freeze(
+  {
+    ABI: 0,
+    DELIMITER: 1,
+    QUOTE: 2,
+    FLAGS: 3,
+    MAX_FIELD: 4,
+    MAX_ROW: 5,
+    FIELDS: 6,
+    COLUMNS: 7,
+    COLUMNS_PTR: 8,
+    COLUMN_FIELDS_PTR: 9,
+    NULLS_PTR: 10,
+    NULLS_LEN: 11,
+    NULLS_LENGTHS: 12,
+    LINE: 13,
+    LINE_START: 14,
+    STARTED: 15,
+    PENDING_CR: 16,
+    SKIPPING: 17,
+    SKIP_MODE: 18,
+    SKIP_PREV_CR: 19,
+    QUOTE_LINE: 20,
+    QUOTE_COLUMN: 21,
+    INPUT_PTR: 22,
+    INPUT_LEN: 23,
+    FINAL: 24,
+    ROW_CAPACITY: 25,
+    ROWS: 26,
+    LINES_PTR: 27,
+    REJECTS_PTR: 28,
+    REJECT_CAPACITY: 29,
+    REJECTS: 30,
+    CONSUMED: 31,
+    STOP: 32,
+    FULL_COLUMN: 33,
+    FULL_NEED: 34,
+    ERROR_LINE: 35,
+    ERROR_COLUMN: 36,
+    FIELD_COUNT: 37,
+    INDEX_PTR: 38,
+    BATCH_ROWS: 39,
+  } as const,
+);
 
 /** Slots in a state block, mirrored from `CSV_STATE_SLOTS`. */
 export const CSV_STATE_SLOTS = 48;
 
 /** Column descriptor slots, mirrored from the module's `CSV_C_*` exports. */
-export const CSV_COLUMN = Object.freeze({
-  TYPE: 0,
-  PRECISION: 1,
-  SCALE: 2,
-  VALIDITY: 3,
-  VALUES: 4,
-  DATA: 5,
-  DATA_CAPACITY: 6,
-  DATA_BASE: 7,
-} as const);
+export const CSV_COLUMN = Object.freeze(
+  {
+    TYPE: 0,
+    PRECISION: 1,
+    SCALE: 2,
+    VALIDITY: 3,
+    VALUES: 4,
+    DATA: 5,
+    DATA_CAPACITY: 6,
+    DATA_BASE: 7,
+  } as const,
+);
 
 /** Slots in a column descriptor, mirrored from `CSV_COLUMN_SLOTS`. */
 export const CSV_COLUMN_SLOTS = 8;
 
 /** Column type codes, mirrored from the module's `CSV_TYPE_*` exports. */
-export const CSV_TYPE = Object.freeze({
-  STRING: 0,
-  INT64: 1,
-  FLOAT64: 2,
-  DECIMAL: 3,
-  BOOLEAN: 4,
-  DATE: 5,
-  TIMESTAMP: 6,
-} as const);
+export const CSV_TYPE = Object.freeze(
+  {
+    STRING: 0,
+    INT64: 1,
+    FLOAT64: 2,
+    DECIMAL: 3,
+    BOOLEAN: 4,
+    DATE: 5,
+    TIMESTAMP: 6,
+  } as const,
+);
 
 /** Reject rule codes, mirrored from the module's `CSV_RULE_*` exports. */
-export const CSV_RULE = Object.freeze({
-  RAGGED: 1,
-  TYPE: 2,
-  UTF8: 3,
-  QUOTE: 4,
-  FIELD_SIZE: 5,
-  ROW_SIZE: 6,
-} as const);
+export const CSV_RULE = Object.freeze(
+  {
+    RAGGED: 1,
+    TYPE: 2,
+    UTF8: 3,
+    QUOTE: 4,
+    FIELD_SIZE: 5,
+    ROW_SIZE: 6,
+  } as const,
+);
 
 /** Why a call returned, mirrored from the module's `CSV_STOP_*` exports. */
-export const CSV_STOP = Object.freeze({
-  END: 0,
-  DATA_FULL: 2,
-  FIELDS_DONE: 3,
-} as const);
+export const CSV_STOP = Object.freeze(
+  {
+    END: 0,
+    DATA_FULL: 2,
+    FIELDS_DONE: 3,
+  } as const,
+);
 
 /** Most rows the kernel parses per batch, mirrored from `CSV_MAX_BATCH_ROWS`. */
 export const CSV_MAX_BATCH_ROWS = 4096;
@@ -188,7 +198,10 @@ export interface CsvChunkResult {
 
 /** A streaming CSV parser for one input. */
 export interface CsvParser {
-  /** Parses the complete rows of everything pushed so far; an incomplete last row waits for more. */
+  /**
+   * Parses the complete rows of everything pushed so far; an incomplete last row waits for more. Chunks of a
+   * few MiB work best; a chunk plus the carried row may not exceed 1 GiB (`RangeError`).
+   */
   push(chunk: Uint8Array): CsvChunkResult;
   /**
    * Ends the input and parses the last row.
@@ -218,6 +231,8 @@ const DEFAULT_ROW_BYTES = 2 << 20;
 const INPUT_PAD = 64;
 const DATA_PAD = 16;
 const HEADER_FIELDS_MAX = 65_536;
+// Field bounds are 30-bit in the kernel's index.
+const MAX_CALL_INPUT = (1 << 30) - 1024;
 // Stage 2 works on a batch of rows whose field index (8 bytes per field) should stay in L2 cache.
 const INDEX_BYTES = 256 << 10;
 
@@ -235,7 +250,9 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 function oneByte(text: string, what: string): number {
-  if (text.length !== 1 || text.charCodeAt(0) > 255) throw new RangeError(`The ${what} must be one byte: ${text}`);
+  if (text.length !== 1 || text.charCodeAt(0) > 255) {
+    throw new RangeError(`The ${what} must be one byte: ${text}`);
+  }
   const b = text.charCodeAt(0);
   if (b === 10 || b === 13) throw new RangeError(`The ${what} cannot be CR or LF`);
   return b;
@@ -297,8 +314,13 @@ class CsvStreamParser implements CsvParser {
     this.#header = options.header ?? true;
     this.#declared = options.columns;
     for (const f of this.#declared ?? []) {
-      if (f.type === "decimal" && !(f.precision >= 1 && f.precision <= 18 && f.scale >= 0 && f.scale <= f.precision)) {
-        throw new RangeError(`Decimal column ${f.name} needs 1 <= precision <= 18 and 0 <= scale <= precision`);
+      if (
+        f.type === "decimal" &&
+        !(f.precision >= 1 && f.precision <= 18 && f.scale >= 0 && f.scale <= f.precision)
+      ) {
+        throw new RangeError(
+          `Decimal column ${f.name} needs 1 <= precision <= 18 and 0 <= scale <= precision`,
+        );
       }
     }
     const tokens = options.nullTokens ?? (this.#declared ? [""] : []);
@@ -317,7 +339,9 @@ class CsvStreamParser implements CsvParser {
     const fieldBytes = options.limits?.fieldBytes ?? DEFAULT_FIELD_BYTES;
     this.#maxRow = options.limits?.rowBytes ?? DEFAULT_ROW_BYTES;
     for (const n of [fieldBytes, this.#maxRow]) {
-      if (!Number.isInteger(n) || n < 1 || n > 0x7fff_0000) throw new RangeError(`A size limit must be 1..2^31: ${n}`);
+      if (!Number.isInteger(n) || n < 1 || n > 0x7fff_0000) {
+        throw new RangeError(`A size limit must be 1..2^31: ${n}`);
+      }
     }
     const s = this.#state;
     s[CSV_STATE.ABI] = CSV_ABI_VERSION;
@@ -337,6 +361,9 @@ class CsvStreamParser implements CsvParser {
 
   push(chunk: Uint8Array): CsvChunkResult {
     if (this.#finished) throw new KernelError("CSV parser is finished", { reason: "closed" });
+    if (this.#tail.length + chunk.length > MAX_CALL_INPUT) {
+      throw new RangeError(`A CSV chunk is at most ${MAX_CALL_INPUT} bytes: ${chunk.length}`);
+    }
     return this.#run(chunk, false);
   }
 
@@ -364,7 +391,10 @@ class CsvStreamParser implements CsvParser {
       });
       const missing = declared.filter((_, i) => !seen.has(i)).map((f) => f.name);
       if (missing.length > 0) {
-        throw new CsvSyntaxError(`CSV header lacks declared columns: ${missing.join(", ")}`, { line, column: 1 });
+        throw new CsvSyntaxError(`CSV header lacks declared columns: ${missing.join(", ")}`, {
+          line,
+          column: 1,
+        });
       }
       this.#fields = [...declared];
       this.#fieldMap = map;
@@ -426,16 +456,28 @@ class CsvStreamParser implements CsvParser {
     const linesPtr = core.alloc(rowCapacity * 4);
     // A row is rejected at most once, so this many records always suffice.
     const rejectsPtr = core.alloc(rowCapacity * CSV_REJECT_SLOTS * 4);
-    const slots: Slot[] = fields.map((field) => {
+    const strings = fields.filter((f) => f.type === "string").length;
+    const slots: Slot[] = fields.map((field, c) => {
       const code = TYPE_CODES[field.type];
       const bitmapBytes = (rowCapacity + 7) >> 3;
-      const slot: Slot = { field, code, validity: core.alloc(bitmapBytes), values: 0, data: 0, dataCapacity: 0, dataBase: 0, parts: [] };
+      const slot: Slot = {
+        field,
+        code,
+        validity: core.alloc(bitmapBytes),
+        values: 0,
+        data: 0,
+        dataCapacity: 0,
+        dataBase: 0,
+        parts: [],
+      };
       if (code === CSV_TYPE.STRING) {
         slot.values = core.alloc((rowCapacity + 1) * 4);
-        slot.dataCapacity = this.#dataCapacity(fields.indexOf(field), rest, fields);
+        slot.dataCapacity = this.#dataCapacity(c, rest, strings);
         slot.data = core.alloc(slot.dataCapacity + DATA_PAD);
       } else {
-        slot.values = core.alloc(code === CSV_TYPE.BOOLEAN ? bitmapBytes : rowCapacity * (code === CSV_TYPE.DATE ? 4 : 8));
+        slot.values = core.alloc(
+          code === CSV_TYPE.BOOLEAN ? bitmapBytes : rowCapacity * (code === CSV_TYPE.DATE ? 4 : 8),
+        );
       }
       return slot;
     });
@@ -473,9 +515,9 @@ class CsvStreamParser implements CsvParser {
       offset += s[CSV_STATE.CONSUMED];
       if (status === KERNEL_STATUS.UNTERMINATED_QUOTE) {
         throw new CsvSyntaxError(
-          `CSV input ends inside a quoted field: the quote opened at line ${s[CSV_STATE.ERROR_LINE]}, column ${
-            s[CSV_STATE.ERROR_COLUMN]
-          } is never closed`,
+          `CSV input ends inside a quoted field: the quote opened at line ${
+            s[CSV_STATE.ERROR_LINE]
+          }, column ${s[CSV_STATE.ERROR_COLUMN]} is never closed`,
           { line: s[CSV_STATE.ERROR_LINE], column: s[CSV_STATE.ERROR_COLUMN] },
         );
       }
@@ -579,12 +621,18 @@ class CsvStreamParser implements CsvParser {
       if (rule === "row_size") throw tooLong();
       // Without a header the row is data and is judged again like any other; only its width counts here.
       if (this.#header) {
-        throw new CsvSyntaxError(`CSV header is malformed: ${rule} at line ${r[0]}`, { line: r[0], column: 1 });
+        throw new CsvSyntaxError(`CSV header is malformed: ${rule} at line ${r[0]}`, {
+          line: r[0],
+          column: 1,
+        });
       }
     }
     const offs = this.#i32(offsets, count + 1).slice();
     const bytes = core.view(data, offs[count]).slice();
-    const names = Array.from({ length: count }, (_, i) => decoder.decode(bytes.subarray(offs[i], offs[i + 1])));
+    const names = Array.from(
+      { length: count },
+      (_, i) => decoder.decode(bytes.subarray(offs[i], offs[i + 1])),
+    );
     if (this.#header) {
       this.#resolve(names, headerLine);
       return s[CSV_STATE.CONSUMED];
@@ -598,7 +646,18 @@ class CsvStreamParser implements CsvParser {
   #call(statePtr: number): number {
     const s = this.#state;
     this.#i32(statePtr, CSV_STATE_SLOTS).set(s);
-    const status = this.#core.check(this.#parse(statePtr), "csv_parse");
+    let raw: number;
+    try {
+      raw = this.#parse(statePtr);
+    } catch (error) {
+      // A trap is a kernel bug; this parser's state can no longer be trusted, and neither can the instance.
+      this.#finished = true;
+      if (error instanceof WebAssembly.RuntimeError) {
+        throw new KernelError("CSV kernel trapped", { reason: "trap", cause: error });
+      }
+      throw error;
+    }
+    const status = this.#core.check(raw, "csv_parse");
     s.set(this.#i32(statePtr, CSV_STATE_SLOTS));
     return status;
   }
@@ -625,8 +684,7 @@ class CsvStreamParser implements CsvParser {
   }
 
   /** Initial string data room for column `c`: its share of the last input, with slack, within the input. */
-  #dataCapacity(c: number, inputLen: number, fields: readonly Field[]): number {
-    const strings = fields.filter((f) => f.type === "string").length;
+  #dataCapacity(c: number, inputLen: number, strings: number): number {
     const share = this.#dataShare.get(c) ?? 2 / strings;
     return Math.min(inputLen, Math.ceil(inputLen * share * 1.25) + 4096);
   }
@@ -690,12 +748,21 @@ class CsvStreamParser implements CsvParser {
     const bitmapBytes = (rows + 7) >> 3;
     slots.forEach((slot, c) => {
       const f = slot.field;
-      const validityView = rows === 0 ? new Uint8Array(0) : new Uint8Array(buffer, slot.validity, bitmapBytes);
+      const validityView = rows === 0
+        ? new Uint8Array(0)
+        : new Uint8Array(buffer, slot.validity, bitmapBytes);
       const nullCount = countNulls(validityView, rows);
-      const base = { name: f.name, length: rows, nullCount, ...(nullCount > 0 ? { validity: validityView.slice() } : {}) };
+      const base = {
+        name: f.name,
+        length: rows,
+        nullCount,
+        ...(nullCount > 0 ? { validity: validityView.slice() } : {}),
+      };
       switch (f.type) {
         case "string": {
-          const offsets = rows === 0 ? new Int32Array(1) : new Int32Array(buffer, slot.values, rows + 1).slice();
+          const offsets = rows === 0
+            ? new Int32Array(1)
+            : new Int32Array(buffer, slot.values, rows + 1).slice();
           const total = offsets[rows];
           const tailBytes = total - slot.dataBase;
           let data: Uint8Array;
@@ -715,13 +782,25 @@ class CsvStreamParser implements CsvParser {
           break;
         }
         case "boolean":
-          columns[f.name] = { type: "boolean", values: new Uint8Array(buffer, slot.values, bitmapBytes).slice(), ...base };
+          columns[f.name] = {
+            type: "boolean",
+            values: new Uint8Array(buffer, slot.values, bitmapBytes).slice(),
+            ...base,
+          };
           break;
         case "date":
-          columns[f.name] = { type: "date", values: new Int32Array(buffer, slot.values, rows).slice(), ...base };
+          columns[f.name] = {
+            type: "date",
+            values: new Int32Array(buffer, slot.values, rows).slice(),
+            ...base,
+          };
           break;
         case "float64":
-          columns[f.name] = { type: "float64", values: new Float64Array(buffer, slot.values, rows).slice(), ...base };
+          columns[f.name] = {
+            type: "float64",
+            values: new Float64Array(buffer, slot.values, rows).slice(),
+            ...base,
+          };
           break;
         case "decimal":
           columns[f.name] = {
@@ -734,7 +813,11 @@ class CsvStreamParser implements CsvParser {
           break;
         case "int64":
         case "timestamp":
-          columns[f.name] = { type: f.type, values: new BigInt64Array(buffer, slot.values, rows).slice(), ...base };
+          columns[f.name] = {
+            type: f.type,
+            values: new BigInt64Array(buffer, slot.values, rows).slice(),
+            ...base,
+          };
           break;
       }
     });
@@ -761,7 +844,13 @@ function emptyBatch(fields: readonly Field[]): Batch {
         columns[f.name] = { type: "float64", values: new Float64Array(0), ...base };
         break;
       case "decimal":
-        columns[f.name] = { type: "decimal", precision: f.precision, scale: f.scale, values: new BigInt64Array(0), ...base };
+        columns[f.name] = {
+          type: "decimal",
+          precision: f.precision,
+          scale: f.scale,
+          values: new BigInt64Array(0),
+          ...base,
+        };
         break;
       case "int64":
       case "timestamp":

@@ -27,9 +27,29 @@ export interface CorpusDocument {
 }
 
 const encoder = new TextEncoder();
-const WORDS = ["alpha", "beta", "x", "42", "-3.5", "NULL", "2024-01-02", "true", "a b", " pad ", "é", "中文", "😀", "ž"];
+const WORDS = [
+  "alpha",
+  "beta",
+  "x",
+  "42",
+  "-3.5",
+  "NULL",
+  "2024-01-02",
+  "true",
+  "a b",
+  " pad ",
+  "é",
+  "中文",
+  "😀",
+  "ž",
+];
 const DELIMITERS = [",", ";", "\t", "|", ":", "^"];
-const INVALID_UTF8 = [[0xff], [0x80], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80]];
+const INVALID_UTF8 = [[0xff], [0x80], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [
+  0xf4,
+  0x90,
+  0x80,
+  0x80,
+]];
 
 /** Generates document `seed` of the corpus. */
 export function corpusDocument(seed: number): CorpusDocument {
@@ -89,7 +109,10 @@ export function corpusDocument(seed: number): CorpusDocument {
       line++;
     }
   };
-  const emit = (fields: string[], options: { trailing: boolean; invalid?: { field: number; bytes: number[] } }) => {
+  const emit = (
+    fields: string[],
+    options: { trailing: boolean; invalid?: { field: number; bytes: number[] } },
+  ) => {
     let text = "";
     const rendered = fields.map(render);
     for (let i = 0; i < rendered.length; i++) {
@@ -136,7 +159,9 @@ export function corpusDocument(seed: number): CorpusDocument {
       // A lone empty field would render as a blank line, which is not a row at all.
       if (fields.length === 1 && fields[0] === "") fields[0] = "x";
     }
-    const invalidBytes = invalid ? { field: Math.floor(random() * fields.length), bytes: pick(INVALID_UTF8) } : undefined;
+    const invalidBytes = invalid
+      ? { field: Math.floor(random() * fields.length), bytes: pick(INVALID_UTF8) }
+      : undefined;
     const rowTrailing = trailing && !ragged;
     const start = emit(fields, { trailing: rowTrailing, invalid: invalidBytes });
     records.push({ fields: rowTrailing ? [...fields, ""] : fields, utf8: !invalid });

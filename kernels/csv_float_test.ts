@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createCsvParser } from "./csv.ts";
 import { csvTestCore, seededRandom } from "./csv_testing.ts";
-import { powerOfFive, pow5Source } from "./pow5_table.ts";
+import { pow5Source, powerOfFive } from "./pow5_table.ts";
 
 const core = await csvTestCore();
 const encoder = new TextEncoder();
@@ -48,13 +48,44 @@ function someDouble(random: () => number): number {
 function trickyFloats(seed: number, count: number): string[] {
   const random = seededRandom(seed);
   const out: string[] = [
-    "0", "-0", "0.0", "00000.00000e-5", "1", "-1", "0.1", "0.2", "0.3", "1e23", "8.98846567431158e307",
-    "1.7976931348623157e308", "1.7976931348623158e308", "1.7976931348623159e308", "1e309", "2e-323",
-    "4.9406564584124654e-324", "2.4703282292062327e-324", "2.4703282292062328e-324", "2.2250738585072011e-308",
-    "2.2250738585072012e-308", "2.2250738585072014e-308", "9007199254740993", "9007199254740992.5",
-    "9007199254740993.0000000000000000000001", "18014398509481985", "123456789012345678901234567890",
-    "0.000000000000000000000000000000000000000000001", "7.038531e-26", "1448997445238699",
-    "3.4028235677973366e38", "2.5e-324", "5e-324", "1e-400", "1e+400", ".5e1", "5.e-1", "+.1",
+    "0",
+    "-0",
+    "0.0",
+    "00000.00000e-5",
+    "1",
+    "-1",
+    "0.1",
+    "0.2",
+    "0.3",
+    "1e23",
+    "8.98846567431158e307",
+    "1.7976931348623157e308",
+    "1.7976931348623158e308",
+    "1.7976931348623159e308",
+    "1e309",
+    "2e-323",
+    "4.9406564584124654e-324",
+    "2.4703282292062327e-324",
+    "2.4703282292062328e-324",
+    "2.2250738585072011e-308",
+    "2.2250738585072012e-308",
+    "2.2250738585072014e-308",
+    "9007199254740993",
+    "9007199254740992.5",
+    "9007199254740993.0000000000000000000001",
+    "18014398509481985",
+    "123456789012345678901234567890",
+    "0.000000000000000000000000000000000000000000001",
+    "7.038531e-26",
+    "1448997445238699",
+    "3.4028235677973366e38",
+    "2.5e-324",
+    "5e-324",
+    "1e-400",
+    "1e+400",
+    ".5e1",
+    "5.e-1",
+    "+.1",
   ];
   const push = (s: string) => out.push(random() < 0.5 ? s : `-${s}`);
   while (out.length < count) {
@@ -82,7 +113,11 @@ function trickyFloats(seed: number, count: number): string[] {
         push(`${randomDigits(random, 1 + Math.floor(random() * 20))}e-${300 + Math.floor(random() * 45)}`);
         break;
       case 5: // long mantissas, up to 800 digits
-        push(`${randomDigits(random, 20 + Math.floor(random() * (random() < 0.9 ? 40 : 780)))}e${Math.floor(random() * 700) - 400}`);
+        push(
+          `${randomDigits(random, 20 + Math.floor(random() * (random() < 0.9 ? 40 : 780)))}e${
+            Math.floor(random() * 700) - 400
+          }`,
+        );
         break;
       case 6: // Clinger's range and just outside it
         push(`${randomDigits(random, 1 + Math.floor(random() * 17))}e${Math.floor(random() * 60) - 30}`);
@@ -90,7 +125,9 @@ function trickyFloats(seed: number, count: number): string[] {
       case 7: { // decimal point anywhere, leading and trailing zeros
         const d = randomDigits(random, 1 + Math.floor(random() * 25));
         const at = Math.floor(random() * (d.length + 1));
-        push(`000${d.slice(0, at)}.${d.slice(at)}000E${random() < 0.5 ? "+" : "-"}${Math.floor(random() * 30)}`);
+        push(
+          `000${d.slice(0, at)}.${d.slice(at)}000E${random() < 0.5 ? "+" : "-"}${Math.floor(random() * 30)}`,
+        );
         break;
       }
       default: // integers around 2^53 and 2^64
@@ -111,7 +148,9 @@ Deno.test("float64 columns parse exactly like Number() on 200k tricky strings", 
   assert.ok(col.type === "float64");
   const wrong: string[] = [];
   texts.forEach((t, i) => {
-    if (!Object.is(col.values[i], Number(t)) && wrong.length < 5) wrong.push(`${t} -> ${col.values[i]}, not ${Number(t)}`);
+    if (!Object.is(col.values[i], Number(t)) && wrong.length < 5) {
+      wrong.push(`${t} -> ${col.values[i]}, not ${Number(t)}`);
+    }
   });
   assert.deepStrictEqual(wrong, []);
 });

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import type { Field } from "../pipeline/batch.ts";
 import { CsvSyntaxError, KernelError } from "../pipeline/errors.ts";
-import { compileKernels } from "./mod.ts";
+import { compileKernels, instantiateKernels } from "./mod.ts";
 import {
+  createCsvParser,
   CSV_ABI_VERSION,
   CSV_COLUMN,
   CSV_COLUMN_SLOTS,
@@ -14,7 +15,6 @@ import {
   CSV_STATE_SLOTS,
   CSV_STOP,
   CSV_TYPE,
-  createCsvParser,
   type CsvParserOptions,
 } from "./csv.ts";
 import { type CsvOutcome, csvTestCore, parseChunks, seededRandom } from "./csv_testing.ts";
@@ -41,7 +41,9 @@ Deno.test("CSV layout constants mirror the module's exports", async () => {
   const read = (prefix: string) => {
     const out: Record<string, number> = {};
     for (const [name, value] of Object.entries(exports)) {
-      if (name.startsWith(prefix) && value instanceof WebAssembly.Global) out[name.slice(prefix.length)] = Number(value.value);
+      if (name.startsWith(prefix) && value instanceof WebAssembly.Global) {
+        out[name.slice(prefix.length)] = Number(value.value);
+      }
     }
     return out;
   };
@@ -54,12 +56,22 @@ Deno.test("CSV layout constants mirror the module's exports", async () => {
   assert.deepStrictEqual({ ...CSV_FLAG }, read("CSV_FLAG_"));
   assert.deepStrictEqual(
     [CSV_ABI_VERSION, CSV_STATE_SLOTS, CSV_COLUMN_SLOTS, CSV_REJECT_SLOTS],
-    [read("CSV_").ABI_VERSION, read("CSV_").STATE_SLOTS, read("CSV_").COLUMN_SLOTS, read("CSV_").REJECT_SLOTS],
+    [
+      read("CSV_").ABI_VERSION,
+      read("CSV_").STATE_SLOTS,
+      read("CSV_").COLUMN_SLOTS,
+      read("CSV_").REJECT_SLOTS,
+    ],
   );
 });
 
 Deno.test("CSV parser reads the real-world dialect", async (t) => {
-  const cases: { name: string; text: string | Uint8Array; options?: CsvParserOptions; want: ReturnType<typeof summary> }[] = [
+  const cases: {
+    name: string;
+    text: string | Uint8Array;
+    options?: CsvParserOptions;
+    want: ReturnType<typeof summary>;
+  }[] = [
     {
       name: "LF rows with a header",
       text: "a,b\n1,2\n3,4\n",
@@ -119,7 +131,11 @@ Deno.test("CSV parser reads the real-world dialect", async (t) => {
     {
       name: "ragged rows are rejected, the rest goes on",
       text: "a,b,c\n1,2,3\n4,5\n6,7,8,9\n10,11,12",
-      want: { rows: [["1", "2", "3"], ["10", "11", "12"]], lines: [2, 5], rejects: ["3:-:ragged:4,5", "4:-:ragged:6,7,8,9"] },
+      want: {
+        rows: [["1", "2", "3"], ["10", "11", "12"]],
+        lines: [2, 5],
+        rejects: ["3:-:ragged:4,5", "4:-:ragged:6,7,8,9"],
+      },
     },
     {
       name: "quoted fields with delimiters, doubled quotes and newlines",
@@ -192,7 +208,7 @@ Deno.test("CSV parser reads the real-world dialect", async (t) => {
     },
     {
       name: "multi-byte UTF-8 passes",
-      text: "a,b\nžluťoučký,中文\n😀,\"é\"\n",
+      text: 'a,b\nžluťoučký,中文\n😀,"é"\n',
       want: { rows: [["žluťoučký", "中文"], ["😀", "é"]], lines: [2, 3], rejects: [] },
     },
     {
@@ -254,7 +270,11 @@ Deno.test("CSV parser rejects rows that are not UTF-8", async (t) => {
   ];
   for (const c of cases) {
     await t.step(c.name, () => {
-      const bytes = new Uint8Array([...encoder.encode("a,b\nok,1\nx"), ...c.bytes, ...encoder.encode(",2\n€,3")]);
+      const bytes = new Uint8Array([
+        ...encoder.encode("a,b\nok,1\nx"),
+        ...c.bytes,
+        ...encoder.encode(",2\n€,3"),
+      ]);
       const o = parse(bytes);
       assert.deepStrictEqual(o.rows, [["ok", "1"], ["€", "3"]]);
       assert.deepStrictEqual(o.rejects.map((r) => [r.line, r.column, r.rule]), [[3, null, "utf8"]]);
@@ -266,8 +286,13 @@ Deno.test("CSV parser rejects rows that are not UTF-8", async (t) => {
   });
   await t.step("an invalid byte deep in a long row spanning blocks", () => {
     const long = "y".repeat(150);
-    const o = parse(new Uint8Array([...encoder.encode(`a\n${long}`), 0xff, ...encoder.encode(`${long}\nz\n`)]));
-    assert.deepStrictEqual({ rows: o.rows, rejects: o.rejects.map((r) => r.line) }, { rows: [["z"]], rejects: [2] });
+    const o = parse(
+      new Uint8Array([...encoder.encode(`a\n${long}`), 0xff, ...encoder.encode(`${long}\nz\n`)]),
+    );
+    assert.deepStrictEqual({ rows: o.rows, rejects: o.rejects.map((r) => r.line) }, {
+      rows: [["z"]],
+      rejects: [2],
+    });
   });
 });
 
@@ -290,6 +315,9 @@ Deno.test("CSV parser decodes typed columns", async (t) => {
     { name: "int64 max", column: "i", text: "9223372036854775807", want: 9223372036854775807n },
     { name: "int64 min", column: "i", text: "-9223372036854775808", want: -9223372036854775808n },
     { name: "int64 surrounding spaces", column: "i", text: "  5 ", want: 5n },
+    { name: "int64 eight digits", column: "i", text: "98765432", want: 98765432n },
+    { name: "int64 nine digits", column: "i", text: "-987654321", want: -987654321n },
+    { name: "int64 eight digits with leading zeros", column: "i", text: "00000007", want: 7n },
     { name: "float64 plain", column: "f", text: "1.5", want: 1.5 },
     { name: "float64 exponent", column: "f", text: "-2.5E-3", want: -0.0025 },
     { name: "float64 leading dot", column: "f", text: ".5", want: 0.5 },
@@ -305,6 +333,8 @@ Deno.test("CSV parser decodes typed columns", async (t) => {
     { name: "decimal integer", column: "d", text: "1234", want: "1234.00" },
     { name: "decimal extra zeros", column: "d", text: "1.2300", want: "1.23" },
     { name: "decimal leading dot", column: "d", text: ".5", want: "0.50" },
+    { name: "decimal at full precision", column: "d", text: "-9999.99", want: "-9999.99" },
+    { name: "decimal with leading zeros", column: "d", text: "000012.5", want: "12.50" },
     { name: "boolean true", column: "b", text: "TRUE", want: true },
     { name: "boolean yes", column: "b", text: "Yes", want: true },
     { name: "boolean 1", column: "b", text: "1", want: true },
@@ -314,18 +344,68 @@ Deno.test("CSV parser decodes typed columns", async (t) => {
     { name: "date", column: "day", text: "2024-02-29", want: "2024-02-29" },
     { name: "date before the epoch", column: "day", text: "1900-03-01", want: "1900-03-01" },
     { name: "date year 0000", column: "day", text: "0000-01-01", want: "0000-01-01" },
-    { name: "timestamp with Z", column: "ts", text: "2024-01-02T03:04:05Z", want: "2024-01-02T03:04:05.000000Z" },
-    { name: "timestamp with space", column: "ts", text: "2024-01-02 03:04:05", want: "2024-01-02T03:04:05.000000Z" },
-    { name: "timestamp micros", column: "ts", text: "2024-01-02T03:04:05.123456Z", want: "2024-01-02T03:04:05.123456Z" },
-    { name: "timestamp nanos truncated", column: "ts", text: "2024-01-02T03:04:05.123456789Z", want: "2024-01-02T03:04:05.123456Z" },
-    { name: "timestamp one fraction digit", column: "ts", text: "2024-01-02T03:04:05.1", want: "2024-01-02T03:04:05.100000Z" },
-    { name: "timestamp +hh:mm", column: "ts", text: "2024-01-02T03:04:05+05:30", want: "2024-01-01T21:34:05.000000Z" },
-    { name: "timestamp -hhmm", column: "ts", text: "2024-01-02T23:00:00-0130", want: "2024-01-03T00:30:00.000000Z" },
+    {
+      name: "timestamp with Z",
+      column: "ts",
+      text: "2024-01-02T03:04:05Z",
+      want: "2024-01-02T03:04:05.000000Z",
+    },
+    {
+      name: "timestamp with space",
+      column: "ts",
+      text: "2024-01-02 03:04:05",
+      want: "2024-01-02T03:04:05.000000Z",
+    },
+    {
+      name: "timestamp micros",
+      column: "ts",
+      text: "2024-01-02T03:04:05.123456Z",
+      want: "2024-01-02T03:04:05.123456Z",
+    },
+    {
+      name: "timestamp nanos truncated",
+      column: "ts",
+      text: "2024-01-02T03:04:05.123456789Z",
+      want: "2024-01-02T03:04:05.123456Z",
+    },
+    {
+      name: "timestamp one fraction digit",
+      column: "ts",
+      text: "2024-01-02T03:04:05.1",
+      want: "2024-01-02T03:04:05.100000Z",
+    },
+    {
+      name: "timestamp +hh:mm",
+      column: "ts",
+      text: "2024-01-02T03:04:05+05:30",
+      want: "2024-01-01T21:34:05.000000Z",
+    },
+    {
+      name: "timestamp -hhmm",
+      column: "ts",
+      text: "2024-01-02T23:00:00-0130",
+      want: "2024-01-03T00:30:00.000000Z",
+    },
     { name: "timestamp +hh", column: "ts", text: "2024-01-02T03:00+01", want: "2024-01-02T02:00:00.000000Z" },
-    { name: "timestamp without seconds", column: "ts", text: "2024-01-02T03:04", want: "2024-01-02T03:04:00.000000Z" },
+    {
+      name: "timestamp without seconds",
+      column: "ts",
+      text: "2024-01-02T03:04",
+      want: "2024-01-02T03:04:00.000000Z",
+    },
     { name: "timestamp date only", column: "ts", text: "2024-01-02", want: "2024-01-02T00:00:00.000000Z" },
-    { name: "timestamp before the epoch", column: "ts", text: "1969-12-31T23:59:59.999999Z", want: "1969-12-31T23:59:59.999999Z" },
-    { name: "timestamp lower-case t and z", column: "ts", text: "2024-01-02t03:04:05z", want: "2024-01-02T03:04:05.000000Z" },
+    {
+      name: "timestamp before the epoch",
+      column: "ts",
+      text: "1969-12-31T23:59:59.999999Z",
+      want: "1969-12-31T23:59:59.999999Z",
+    },
+    {
+      name: "timestamp lower-case t and z",
+      column: "ts",
+      text: "2024-01-02t03:04:05z",
+      want: "2024-01-02T03:04:05.000000Z",
+    },
     { name: "string keeps spaces", column: "s", text: " x ", want: " x " },
     { name: "empty is null", column: "i", text: "", want: null },
     { name: "spaces only is null", column: "f", text: "  ", want: null },
@@ -340,7 +420,11 @@ Deno.test("CSV parser decodes typed columns", async (t) => {
     await t.step(c.name, () => {
       const index = TYPED.findIndex((f) => f.name === c.column);
       const cells = TYPED.map((_, i) => (i === index ? c.text : ""));
-      const o = parse(`${cells.join(",")}\n`, { header: false, columns: TYPED, nullTokens: ["", "NA", "\\N"] });
+      const o = parse(`${cells.join(",")}\n`, {
+        header: false,
+        columns: TYPED,
+        nullTokens: ["", "NA", "\\N"],
+      });
       assert.deepStrictEqual(o.rejects, []);
       assert.deepStrictEqual(o.rows[0][index], c.want);
     });
@@ -363,6 +447,12 @@ Deno.test("CSV parser rejects values that do not fit their type", async (t) => {
     { column: "f", text: "--1" },
     { column: "f", text: "infinit" },
     { column: "d", text: "1.234" },
+    { column: "d", text: "10000.5" },
+    { column: "d", text: "12.3x" },
+    { column: "d", text: "1.2.3" },
+    { column: "i", text: "1234567x" },
+    { column: "i", text: "/0123456" },
+    { column: "i", text: "12:45" },
     { column: "d", text: "10000" },
     { column: "d", text: "1e2" },
     { column: "d", text: "." },
@@ -387,9 +477,12 @@ Deno.test("CSV parser rejects values that do not fit their type", async (t) => {
     await t.step(`${c.column} ${JSON.stringify(c.text)}`, () => {
       const index = TYPED.findIndex((f) => f.name === c.column);
       const cells = TYPED.map((_, i) => (i === index ? c.text : ""));
-      const o = parse(`${TYPED.map((f) => f.name).join(",")}\n1,1,1,1,2024-01-01,2024-01-01,x\n${cells.join(",")}\n`, {
-        columns: TYPED,
-      });
+      const o = parse(
+        `${TYPED.map((f) => f.name).join(",")}\n1,1,1,1,2024-01-01,2024-01-01,x\n${cells.join(",")}\n`,
+        {
+          columns: TYPED,
+        },
+      );
       assert.equal(o.rows.length, 1);
       assert.deepStrictEqual(o.rejects, [{ line: 3, column: c.column, rule: "type", value: c.text }]);
     });
@@ -404,7 +497,10 @@ Deno.test("CSV parser maps a header onto declared columns", async (t) => {
   const columns: Field[] = [{ name: "id", type: "int64" }, { name: "name", type: "string" }];
   await t.step("by name, in any order, dropping extra fields", () => {
     const o = parse("extra,name,id\nx,ann,1\ny,bob,2\n", { columns });
-    assert.deepStrictEqual({ names: o.names, rows: o.rows }, { names: ["id", "name"], rows: [[1n, "ann"], [2n, "bob"]] });
+    assert.deepStrictEqual({ names: o.names, rows: o.rows }, {
+      names: ["id", "name"],
+      rows: [[1n, "ann"], [2n, "bob"]],
+    });
   });
   await t.step("a missing declared column is a syntax error on the header line", () => {
     const o = parse("\nid,other\n1,2\n", { columns });
@@ -432,11 +528,19 @@ Deno.test("CSV parser gives the same output for every way of cutting the input",
     { name: "CRLF, BOM, quotes and blank lines", text: '\ufeffa,b\r\n"x\r\ny","z"""\r\n\r\n1,2\r\n"",\r\n' },
     { name: "lone CR", text: 'a,b\r1,"2\r3"\r\r4,5\r' },
     { name: "doubled quotes at every position", text: 'a\n""""\n"a""b"\n"""c"\n""\n' },
-    { name: "typed columns", text: "i,ts\n1,2024-01-01T00:00:00Z\n-2,2024-01-01 00:00:00.5+01:00\nx,\n", options: { columns: [{ name: "i", type: "int64" }, { name: "ts", type: "timestamp" }] } },
+    {
+      name: "typed columns",
+      text: "i,ts\n1,2024-01-01T00:00:00Z\n-2,2024-01-01 00:00:00.5+01:00\nx,\n",
+      options: { columns: [{ name: "i", type: "int64" }, { name: "ts", type: "timestamp" }] },
+    },
     { name: "untyped without a header", text: "1,2\r\n3,4\r\n", options: { header: false } },
     { name: "UTF-8 split anywhere", text: "a,b\n€uro,😀\nžž,\xff\n" },
     { name: "unterminated quote", text: 'a\n"x\n' },
-    { name: "row limit skip across chunks", text: 'a,b\n1,"22222\n22",3\n4,5\n', options: { limits: { rowBytes: 6 } } },
+    {
+      name: "row limit skip across chunks",
+      text: 'a,b\n1,"22222\n22",3\n4,5\n',
+      options: { limits: { rowBytes: 6 } },
+    },
   ];
   for (const input of inputs) {
     await t.step(input.name, () => {
@@ -454,10 +558,11 @@ Deno.test("CSV parser gives the same output for every way of cutting the input",
   }
 });
 
-Deno.test("CSV parser drains its outputs when they fill up", async (t) => {
-  await t.step("more rejects than one call holds", () => {
+Deno.test("CSV parser keeps every reject and grows string columns that outgrow their room", async (t) => {
+  await t.step("thousands of rejects in one chunk", () => {
     const n = 3000;
-    const text = "a,b\n" + Array.from({ length: n }, (_, i) => (i % 3 === 0 ? `${i},${i}\n` : `${i}\n`)).join("");
+    const text = "a,b\n" +
+      Array.from({ length: n }, (_, i) => (i % 3 === 0 ? `${i},${i}\n` : `${i}\n`)).join("");
     const o = parse(text);
     assert.equal(o.rows.length, n / 3);
     assert.equal(o.rejects.length, n - n / 3);
@@ -479,6 +584,30 @@ Deno.test("CSV parser drains its outputs when they fill up", async (t) => {
   });
 });
 
+Deno.test("CSV parser joins string data drained in the middle of a chunk", () => {
+  const parser = createCsvParser(core, {});
+  // The first chunk teaches the parser that column a is small, so the second starts with little room.
+  parser.push(encoder.encode("a,b\n" + "x,yyyyyyyyyyyyyyyyyyyy\n".repeat(5000)));
+  const small = Array.from({ length: 5000 }, (_, i) => `s${i % 10},y\n`).join("");
+  const big = Array.from({ length: 5000 }, (_, i) => `${"B".repeat(40)}${i},y\n`).join("");
+  const r = parser.push(encoder.encode(small + big));
+  parser.finish();
+  const col = r.batch.columns.a;
+  assert.ok(col.type === "string");
+  const want = [
+    ...Array.from({ length: 5000 }, (_, i) => `s${i % 10}`),
+    ...Array.from({ length: 5000 }, (_, i) => `${"B".repeat(40)}${i}`),
+  ];
+  assert.equal(col.offsets[10000], col.data.length);
+  assert.deepStrictEqual(
+    Array.from(
+      { length: 10000 },
+      (_, i) => new TextDecoder().decode(col.data.subarray(col.offsets[i], col.offsets[i + 1])),
+    ),
+    want,
+  );
+});
+
 Deno.test("CSV parser skips an oversized row without carrying it", () => {
   const parser = createCsvParser(core, { limits: { rowBytes: 64 } });
   const results = [
@@ -488,7 +617,11 @@ Deno.test("CSV parser skips an oversized row without carrying it", () => {
   ];
   assert.throws(() => parser.finish(), (e) => e instanceof CsvSyntaxError && e.line === 5 && e.column === 1);
   assert.deepStrictEqual(results.map((r) => r.batch.length), [0, 0, 1]);
-  assert.deepStrictEqual(results[0].rejects.map((r) => [r.line, r.rule, r.value.length]), [[2, "row_size", 65]]);
+  assert.deepStrictEqual(results[0].rejects.map((r) => [r.line, r.rule, r.value.length]), [[
+    2,
+    "row_size",
+    65,
+  ]]);
   assert.deepStrictEqual(results[2].batch.lines, Int32Array.of(4));
 });
 
@@ -503,7 +636,10 @@ Deno.test("CSV parser checks its options", async (t) => {
     { name: "two-byte delimiter", options: { delimiter: ";;" } },
     { name: "LF delimiter", options: { delimiter: "\n" } },
     { name: "quote equal to the delimiter", options: { quote: "," } },
-    { name: "decimal precision above 18", options: { columns: [{ name: "d", type: "decimal", precision: 19, scale: 2 }] } },
+    {
+      name: "decimal precision above 18",
+      options: { columns: [{ name: "d", type: "decimal", precision: 19, scale: 2 }] },
+    },
     { name: "zero row limit", options: { limits: { rowBytes: 0 } } },
   ];
   for (const c of cases) {
@@ -528,13 +664,27 @@ Deno.test("CSV parser drops rows with bad values from every column type and keep
     (i) => [i % 3 ? `"s,${i}"` : `s${i}`, i % 3 ? `s,${i}` : `s${i}`],
     (i) => (i % 2 ? ["yes", true] : ["false", false]),
     (i) => [`${i}.25`, i + 0.25],
-    (i) => [`2024-03-${String(1 + (i % 28)).padStart(2, "0")}`, `2024-03-${String(1 + (i % 28)).padStart(2, "0")}`],
+    (
+      i,
+    ) => [
+      `2024-03-${String(1 + (i % 28)).padStart(2, "0")}`,
+      `2024-03-${String(1 + (i % 28)).padStart(2, "0")}`,
+    ],
     (i) => [`${i}.5`, `${i}.50`],
-    (i) => [`2024-03-01T00:00:${String(i % 60).padStart(2, "0")}Z`, `2024-03-01T00:00:${String(i % 60).padStart(2, "0")}.000000Z`],
+    (
+      i,
+    ) => [
+      `2024-03-01T00:00:${String(i % 60).padStart(2, "0")}Z`,
+      `2024-03-01T00:00:${String(i % 60).padStart(2, "0")}.000000Z`,
+    ],
     (i) => [`t${i}`, `t${i}`],
   ];
   const badText = ["x1", null, "maybe", "1e", "2024-02-30", "1.234", "2024-03-01T25:00Z", null];
-  const want: { rows: unknown[][]; lines: number[]; rejects: string[] } = { rows: [], lines: [], rejects: [] };
+  const want: { rows: unknown[][]; lines: number[]; rejects: string[] } = {
+    rows: [],
+    lines: [],
+    rejects: [],
+  };
   let text = fields.map((f) => f.name).join(",") + "\n";
   for (let i = 0; i < 20_000; i++) {
     const line = i + 2;
@@ -569,4 +719,12 @@ Deno.test("CSV parser drops rows with bad values from every column type and keep
   const got = summary(parse(text, { columns: fields }, [1 << 16, 1 << 17, 777]));
   assert.equal(got.rows.length, want.rows.length);
   assert.deepStrictEqual(got, want);
+});
+
+Deno.test("instantiateKernels exposes the CSV parser", async () => {
+  const kernels = instantiateKernels(await compileKernels());
+  const parser = kernels.createCsvParser({ columns: [{ name: "n", type: "int64" }] });
+  const { batch } = parser.push(encoder.encode("n\n41\n"));
+  parser.finish();
+  assert.deepStrictEqual([...(batch.columns.n.type === "int64" ? batch.columns.n.values : [])], [41n]);
 });

@@ -15,6 +15,7 @@ import { KernelError } from "../pipeline/errors.ts";
 import { KernelCore } from "./core.ts";
 import { type RecordKernels, recordKernels } from "./records.ts";
 import { type JsonKernels, jsonKernels } from "./ndjson.ts";
+import { type CsvKernels, csvKernels } from "./csv.ts";
 
 export { type RecordKernels, type RecordScan, type RecordScanOptions, RecordScanState } from "./records.ts";
 export {
@@ -26,6 +27,15 @@ export {
   type JsonReject,
   type JsonRule,
 } from "./ndjson.ts";
+export {
+  type CsvChunkResult,
+  type CsvKernels,
+  type CsvLimits,
+  type CsvParser,
+  type CsvParserOptions,
+  type CsvReject,
+  type CsvRule,
+} from "./csv.ts";
 export { KERNEL_STATUS, type KernelStatus, type KernelStatusName, kernelStatusName } from "./status.ts";
 
 /**
@@ -77,7 +87,7 @@ export interface TestKernels {
 }
 
 /** Every kernel of one instance, as typed functions. */
-export interface Kernels extends RecordKernels, JsonKernels, TestKernels {
+export interface Kernels extends RecordKernels, JsonKernels, CsvKernels, TestKernels {
   /** Bytes of the instance's linear memory (it grows to the largest job and stays there). */
   memoryBytes(): number;
 }
@@ -101,6 +111,7 @@ export function instantiateKernels(module: WebAssembly.Module): Kernels {
   return {
     ...recordKernels(core),
     ...jsonKernels(core),
+    ...csvKernels(core),
     testTrap: (when) => void trap(when ? 1 : 0),
     testSpin: (ms) => spin(Math.max(0, Math.min(Math.round(ms), 0xffff_ffff))) >>> 0,
     memoryBytes: () => core.memoryBytes,

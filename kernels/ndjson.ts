@@ -42,69 +42,79 @@ import { KERNEL_STATUS } from "./status.ts";
 export const JSON_ABI_VERSION = 1;
 
 /** State block slots (i32 index), mirrored from the module's `JSON_S_*` exports (checked by a test). */
-export const JSON_STATE = Object.freeze({
-  ABI: 0,
-  MODE: 1,
-  COLUMNS: 2,
-  COLUMNS_PTR: 3,
-  HASH_PTR: 4,
-  HASH_MASK: 5,
-  SCRATCH_PTR: 6,
-  LINE: 7,
-  STARTED: 8,
-  OUTER: 9,
-  INPUT_PTR: 10,
-  INPUT_LEN: 11,
-  FINAL: 12,
-  ROW_CAPACITY: 13,
-  ROWS: 14,
-  LINES_PTR: 15,
-  REJECTS_PTR: 16,
-  REJECT_CAPACITY: 17,
-  REJECTS: 18,
-  CONSUMED: 19,
-  STOP: 20,
-} as const);
+export const JSON_STATE = Object.freeze(
+  {
+    ABI: 0,
+    MODE: 1,
+    COLUMNS: 2,
+    COLUMNS_PTR: 3,
+    HASH_PTR: 4,
+    HASH_MASK: 5,
+    SCRATCH_PTR: 6,
+    LINE: 7,
+    STARTED: 8,
+    OUTER: 9,
+    INPUT_PTR: 10,
+    INPUT_LEN: 11,
+    FINAL: 12,
+    ROW_CAPACITY: 13,
+    ROWS: 14,
+    LINES_PTR: 15,
+    REJECTS_PTR: 16,
+    REJECT_CAPACITY: 17,
+    REJECTS: 18,
+    CONSUMED: 19,
+    STOP: 20,
+    MAX_RECORD: 21,
+  } as const,
+);
 
 /** Slots in a state block, mirrored from `JSON_STATE_SLOTS`. */
 export const JSON_STATE_SLOTS = 24;
 
 /** Column descriptor slots, mirrored from the module's `JSON_C_*` exports. */
-export const JSON_COLUMN = Object.freeze({
-  TYPE: 0,
-  PRECISION: 1,
-  SCALE: 2,
-  REQUIRED: 3,
-  KEY_PTR: 4,
-  KEY_LEN: 5,
-  VALIDITY: 6,
-  VALUES: 7,
-  DATA: 8,
-  DATA_CAPACITY: 9,
-  CELL: 10,
-  VALUE_START: 11,
-  VALUE_LEN: 12,
-  SCRATCH: 13,
-  KEY_LO: 14,
-  KEY_HI: 15,
-} as const);
+export const JSON_COLUMN = Object.freeze(
+  {
+    TYPE: 0,
+    PRECISION: 1,
+    SCALE: 2,
+    REQUIRED: 3,
+    KEY_PTR: 4,
+    KEY_LEN: 5,
+    VALIDITY: 6,
+    VALUES: 7,
+    DATA: 8,
+    DATA_CAPACITY: 9,
+    CELL: 10,
+    VALUE_START: 11,
+    VALUE_LEN: 12,
+    SCRATCH: 13,
+    KEY_LO: 14,
+    KEY_HI: 15,
+  } as const,
+);
 
 /** Slots in a column descriptor, mirrored from `JSON_COLUMN_SLOTS`. */
 export const JSON_COLUMN_SLOTS = 16;
 
 /** Column type codes, mirrored from the module's `JSON_TYPE_*` exports. */
-export const JSON_TYPE = Object.freeze({
-  STRING: 0,
-  INT64: 1,
-  FLOAT64: 2,
-  DECIMAL: 3,
-  BOOLEAN: 4,
-  DATE: 5,
-  TIMESTAMP: 6,
-} as const);
+export const JSON_TYPE = Object.freeze(
+  {
+    STRING: 0,
+    INT64: 1,
+    FLOAT64: 2,
+    DECIMAL: 3,
+    BOOLEAN: 4,
+    DATE: 5,
+    TIMESTAMP: 6,
+  } as const,
+);
 
 /** Reject rule codes, mirrored from the module's `JSON_RULE_*` exports. */
-export const JSON_RULE = Object.freeze({ JSON: 1, TYPE: 2, REQUIRED: 3, UTF8: 4 } as const);
+export const JSON_RULE = Object.freeze({ JSON: 1, TYPE: 2, REQUIRED: 3, UTF8: 4, SIZE: 5 } as const);
+
+/** Values of `size` rejects are cut to this many bytes, mirrored from `JSON_REJECT_VALUE_LIMIT`. */
+export const JSON_REJECT_VALUE_LIMIT = 1024;
 
 /** Why a call returned, mirrored from the module's `JSON_STOP_*` exports. */
 export const JSON_STOP = Object.freeze({ END: 0, REJECTS_FULL: 1, ROWS_FULL: 2 } as const);
@@ -116,26 +126,28 @@ export const JSON_MODE = Object.freeze({ NDJSON: 0, ARRAY: 1 } as const);
 export const JSON_REJECT_SLOTS = 5;
 
 /** Why a record was rejected. */
-export type JsonRule = "json" | "type" | "required" | "utf8";
+export type JsonRule = "json" | "type" | "required" | "utf8" | "size";
 
 const RULE_NAMES: Record<number, JsonRule> = {
   [JSON_RULE.JSON]: "json",
   [JSON_RULE.TYPE]: "type",
   [JSON_RULE.REQUIRED]: "required",
   [JSON_RULE.UTF8]: "utf8",
+  [JSON_RULE.SIZE]: "size",
 };
 
 /** A rejected record: where it starts, which column failed (null for the whole record), why, and the text. */
 export interface JsonReject {
   /** 1-based line where the record starts in the input. */
   line: number;
-  /** The column whose value failed, or null when the whole record failed (json, utf8). */
+  /** The column whose value failed, or null when the whole record failed (json, utf8, size). */
   column: string | null;
   /** The rule the record broke. */
   rule: JsonRule;
   /**
    * The offending JSON text as written: the value (strings with their quotes; `null` for a null
-   * required value; empty for a missing one), or the whole record for `json` and `utf8`.
+   * required value; empty for a missing one), or the whole record for `json` and `utf8`, or its first
+   * 1 KiB for `size`.
    */
   value: string;
 }
@@ -154,6 +166,12 @@ export interface JsonParserOptions {
   format?: "ndjson" | "array";
   /** The columns, matched to keys by name. */
   columns: readonly JsonColumn[];
+  /**
+   * Largest record in bytes (NDJSON: the line; arrays: the trimmed element); a longer one is rejected
+   * with rule `size`. In NDJSON an overlong line is rejected as soon as that many bytes of it arrived, and
+   * the rest is skipped as it comes, so memory stays bounded. Default 8 MiB.
+   */
+  maxRecordBytes?: number;
 }
 
 /** What one call produced: the complete records of the input so far, and the rejected ones. */
@@ -198,6 +216,7 @@ export function createJsonParser(core: KernelCore, options: JsonParserOptions): 
 const INPUT_PAD = 64;
 const DATA_PAD = 16;
 const REJECTS_PER_CALL = 1024;
+const DEFAULT_MAX_RECORD = 8 << 20;
 // Input per kernel call: the string regions are sized by it, so a huge push is cut into slices.
 const SLICE_BYTES = 4 << 20;
 
@@ -245,17 +264,29 @@ class JsonStreamParser implements JsonParser {
   #tail: Uint8Array = new Uint8Array(0);
   #finished = false;
   #slice = SLICE_BYTES;
+  #maxRecord: number;
+  /** NDJSON: an overlong line was rejected and its rest is being skipped up to its LF. */
+  #skipping = false;
 
   constructor(core: KernelCore, options: JsonParserOptions) {
     this.#core = core;
     this.#parse = core.fn("json_parse");
     this.#countRows = core.fn("json_count_rows");
+    this.#maxRecord = options.maxRecordBytes ?? DEFAULT_MAX_RECORD;
+    if (!Number.isInteger(this.#maxRecord) || this.#maxRecord < 1 || this.#maxRecord > 0x7fff_0000) {
+      throw new RangeError(`maxRecordBytes must be an integer in 1..2^31: ${this.#maxRecord}`);
+    }
     const seen = new Set<string>();
     for (const c of options.columns) {
       if (seen.has(c.name)) throw new RangeError(`Column ${c.name} is declared twice`);
       seen.add(c.name);
-      if (c.type === "decimal" && !(c.precision >= 1 && c.precision <= 18 && c.scale >= 0 && c.scale <= c.precision)) {
-        throw new RangeError(`Decimal column ${c.name} needs 1 <= precision <= 18 and 0 <= scale <= precision`);
+      if (
+        c.type === "decimal" &&
+        !(c.precision >= 1 && c.precision <= 18 && c.scale >= 0 && c.scale <= c.precision)
+      ) {
+        throw new RangeError(
+          `Decimal column ${c.name} needs 1 <= precision <= 18 and 0 <= scale <= precision`,
+        );
       }
     }
     // The batch schema carries plain fields; `required` is the reader's business.
@@ -296,6 +327,7 @@ class JsonStreamParser implements JsonParser {
     s[JSON_STATE.ABI] = JSON_ABI_VERSION;
     s[JSON_STATE.MODE] = options.format === "array" ? JSON_MODE.ARRAY : JSON_MODE.NDJSON;
     s[JSON_STATE.LINE] = 1;
+    s[JSON_STATE.MAX_RECORD] = this.#maxRecord;
   }
 
   get fields(): readonly Field[] {
@@ -316,6 +348,13 @@ class JsonStreamParser implements JsonParser {
   #run(chunk: Uint8Array, final: boolean): JsonChunkResult {
     const batches: Batch[] = [];
     const rejects: JsonReject[] = [];
+    if (this.#skipping) {
+      const lf = chunk.indexOf(10);
+      if (lf < 0) return { batch: emptyBatch(this.#fields), rejects };
+      chunk = chunk.subarray(lf + 1);
+      this.#state[JSON_STATE.LINE]++;
+      this.#skipping = false;
+    }
     // Nothing carried and nothing new: no record can end here, so the kernel has nothing to do.
     if (this.#tail.length === 0 && chunk.length === 0) return { batch: emptyBatch(this.#fields), rejects };
     // The input is the carried tail followed by the chunk; both are copied straight into the arena.
@@ -347,6 +386,20 @@ class JsonStreamParser implements JsonParser {
       this.#tail = new Uint8Array(head.length + rest.length);
       this.#tail.set(head);
       this.#tail.set(rest, head.length);
+    }
+    const ndjson = this.#state[JSON_STATE.MODE] === JSON_MODE.NDJSON;
+    const long = this.#tail.length > Math.max(this.#maxRecord, JSON_REJECT_VALUE_LIMIT);
+    // A line of nothing but whitespace is blank, not a record, however long it gets.
+    if (ndjson && !final && long && this.#tail.some((b) => b !== 0x20 && b !== 0x09 && b !== 0x0d)) {
+      // The line is too long whatever follows: reject it now, as the kernel would, and skip the rest.
+      rejects.push({
+        line: this.#state[JSON_STATE.LINE],
+        column: null,
+        rule: "size",
+        value: decoder.decode(this.#tail.subarray(0, JSON_REJECT_VALUE_LIMIT)),
+      });
+      this.#tail = new Uint8Array(0);
+      this.#skipping = true;
     }
     return { batch: batches.length === 1 ? batches[0] : concatBatches(this.#fields, batches), rejects };
   }
@@ -380,14 +433,23 @@ class JsonStreamParser implements JsonParser {
     const bitmapBytes = (rowCapacity + 7) >> 3;
     const slots: Slot[] = fields.map((field) => {
       const code = TYPE_CODES[field.type];
-      const slot: Slot = { field, code, validity: core.alloc(bitmapBytes), values: 0, data: 0, dataCapacity: 0 };
+      const slot: Slot = {
+        field,
+        code,
+        validity: core.alloc(bitmapBytes),
+        values: 0,
+        data: 0,
+        dataCapacity: 0,
+      };
       if (code === JSON_TYPE.STRING) {
         slot.values = core.alloc((rowCapacity + 1) * 4);
         // A value's decoded bytes never outnumber its bytes in the input, nor do a column's in a call.
         slot.dataCapacity = len;
         slot.data = core.alloc(len + DATA_PAD);
       } else {
-        slot.values = core.alloc(code === JSON_TYPE.BOOLEAN ? bitmapBytes : rowCapacity * (code === JSON_TYPE.DATE ? 4 : 8));
+        slot.values = core.alloc(
+          code === JSON_TYPE.BOOLEAN ? bitmapBytes : rowCapacity * (code === JSON_TYPE.DATE ? 4 : 8),
+        );
       }
       return slot;
     });
@@ -403,7 +465,9 @@ class JsonStreamParser implements JsonParser {
       d[JSON_COLUMN.SCALE] = f.type === "decimal" ? f.scale : 0;
       d[JSON_COLUMN.REQUIRED] = this.#required[c] ? 1 : 0;
       d[JSON_COLUMN.KEY_PTR] = keysPtr + this.#keyOffsets[c];
-      d[JSON_COLUMN.KEY_LEN] = c + 1 < fields.length ? this.#keyOffsets[c + 1] - this.#keyOffsets[c] : this.#keys.length - this.#keyOffsets[c];
+      d[JSON_COLUMN.KEY_LEN] = c + 1 < fields.length
+        ? this.#keyOffsets[c + 1] - this.#keyOffsets[c]
+        : this.#keys.length - this.#keyOffsets[c];
       d[JSON_COLUMN.VALIDITY] = slot.validity;
       d[JSON_COLUMN.VALUES] = slot.values;
       d[JSON_COLUMN.DATA] = slot.data;
@@ -435,14 +499,19 @@ class JsonStreamParser implements JsonParser {
       s.set(this.#i32(statePtr, JSON_STATE_SLOTS));
       core.check(status, "json_parse");
       if (status !== KERNEL_STATUS.OK) {
-        throw new KernelError(`Kernel json_parse returned an unexpected status: ${status}`, { reason: "status", status });
+        throw new KernelError(`Kernel json_parse returned an unexpected status: ${status}`, {
+          reason: "status",
+          status,
+        });
       }
       this.#collectRejects(rejectsPtr, input + offset, rejects);
       offset += s[JSON_STATE.CONSUMED];
       const stop = s[JSON_STATE.STOP];
       if (stop === JSON_STOP.END) break;
       if (stop !== JSON_STOP.REJECTS_FULL) {
-        throw new KernelError(`Kernel json_parse stopped unexpectedly: stop code ${stop}`, { reason: "status" });
+        throw new KernelError(`Kernel json_parse stopped unexpectedly: stop code ${stop}`, {
+          reason: "status",
+        });
       }
     }
     return { consumed: offset, batch: this.#batch(slots, s[JSON_STATE.ROWS], linesPtr) };
@@ -458,7 +527,10 @@ class JsonStreamParser implements JsonParser {
     const r = this.#i32(ptr, n * JSON_REJECT_SLOTS).slice();
     const mem = this.#core.view(0, 0).buffer;
     for (let i = 0; i < n; i++) {
-      const [line, column, code, off, length] = r.subarray(i * JSON_REJECT_SLOTS, (i + 1) * JSON_REJECT_SLOTS);
+      const [line, column, code, off, length] = r.subarray(
+        i * JSON_REJECT_SLOTS,
+        (i + 1) * JSON_REJECT_SLOTS,
+      );
       out.push({
         line,
         column: column < 0 ? null : this.#fields[column].name,
@@ -478,7 +550,12 @@ class JsonStreamParser implements JsonParser {
       const f = slot.field;
       const validityView = new Uint8Array(buffer, slot.validity, bitmapBytes);
       const nullCount = countNulls(validityView, rows);
-      const base = { name: f.name, length: rows, nullCount, ...(nullCount > 0 ? { validity: validityView.slice() } : {}) };
+      const base = {
+        name: f.name,
+        length: rows,
+        nullCount,
+        ...(nullCount > 0 ? { validity: validityView.slice() } : {}),
+      };
       switch (f.type) {
         case "string": {
           const offsets = new Int32Array(buffer, slot.values, rows + 1).slice();
@@ -487,13 +564,25 @@ class JsonStreamParser implements JsonParser {
           break;
         }
         case "boolean":
-          columns[f.name] = { type: "boolean", values: new Uint8Array(buffer, slot.values, bitmapBytes).slice(), ...base };
+          columns[f.name] = {
+            type: "boolean",
+            values: new Uint8Array(buffer, slot.values, bitmapBytes).slice(),
+            ...base,
+          };
           break;
         case "date":
-          columns[f.name] = { type: "date", values: new Int32Array(buffer, slot.values, rows).slice(), ...base };
+          columns[f.name] = {
+            type: "date",
+            values: new Int32Array(buffer, slot.values, rows).slice(),
+            ...base,
+          };
           break;
         case "float64":
-          columns[f.name] = { type: "float64", values: new Float64Array(buffer, slot.values, rows).slice(), ...base };
+          columns[f.name] = {
+            type: "float64",
+            values: new Float64Array(buffer, slot.values, rows).slice(),
+            ...base,
+          };
           break;
         case "decimal":
           columns[f.name] = {
@@ -506,7 +595,11 @@ class JsonStreamParser implements JsonParser {
           break;
         case "int64":
         case "timestamp":
-          columns[f.name] = { type: f.type, values: new BigInt64Array(buffer, slot.values, rows).slice(), ...base };
+          columns[f.name] = {
+            type: f.type,
+            values: new BigInt64Array(buffer, slot.values, rows).slice(),
+            ...base,
+          };
           break;
       }
     }
@@ -519,12 +612,21 @@ function emptyBatch(fields: readonly Field[]): Batch {
   const columns: Record<string, Column> = {};
   for (const f of fields) {
     const base = { name: f.name, length: 0, nullCount: 0 };
-    if (f.type === "string") columns[f.name] = { ...base, type: "string", offsets: new Int32Array(1), data: new Uint8Array(0) };
-    else if (f.type === "boolean") columns[f.name] = { ...base, type: "boolean", values: new Uint8Array(0) };
-    else if (f.type === "date") columns[f.name] = { ...base, type: "date", values: new Int32Array(0) };
-    else if (f.type === "float64") columns[f.name] = { ...base, type: "float64", values: new Float64Array(0) };
-    else if (f.type === "decimal") {
-      columns[f.name] = { ...base, type: "decimal", precision: f.precision, scale: f.scale, values: new BigInt64Array(0) };
+    if (f.type === "string") {
+      columns[f.name] = { ...base, type: "string", offsets: new Int32Array(1), data: new Uint8Array(0) };
+    } else if (f.type === "boolean") {
+      columns[f.name] = { ...base, type: "boolean", values: new Uint8Array(0) };
+    } else if (f.type === "date") columns[f.name] = { ...base, type: "date", values: new Int32Array(0) };
+    else if (f.type === "float64") {
+      columns[f.name] = { ...base, type: "float64", values: new Float64Array(0) };
+    } else if (f.type === "decimal") {
+      columns[f.name] = {
+        ...base,
+        type: "decimal",
+        precision: f.precision,
+        scale: f.scale,
+        values: new BigInt64Array(0),
+      };
     } else columns[f.name] = { ...base, type: f.type, values: new BigInt64Array(0) };
   }
   return { schema: { fields }, length: 0, lines: new Int32Array(0), columns };
@@ -577,7 +679,11 @@ function concatBatches(fields: readonly Field[], batches: readonly Batch[]): Bat
     const parts = batches.map((b) => b.columns[f.name]);
     const nullCount = parts.reduce((n, c) => n + c.nullCount, 0);
     const validity = nullCount > 0
-      ? concatBits(parts.map((c) => c.validity ?? new Uint8Array((c.length + 7) >> 3).fill(0xff)), lengths, length)
+      ? concatBits(
+        parts.map((c) => c.validity ?? new Uint8Array((c.length + 7) >> 3).fill(0xff)),
+        lengths,
+        length,
+      )
       : undefined;
     const base = { name: f.name, length, nullCount, ...(validity ? { validity } : {}) };
     const first = parts[0];

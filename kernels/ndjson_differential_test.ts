@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import {
+  CORPUS_COLUMNS,
   corpusDocument,
   corpusLine,
-  CORPUS_COLUMNS,
   expectNdjson,
   expectRecord,
   type JsonOutcome,
@@ -112,8 +112,10 @@ const FUZZ_ALPHABET = encoder.encode('{}[]",:\\ \n\r\t0123456789-+.eEtrufalsn"id
 function fuzzInput(rnd: () => number): Uint8Array {
   if (rnd() < 0.4) {
     const n = Math.floor(rnd() * 64);
-    return Uint8Array.from({ length: n }, () =>
-      rnd() < 0.9 ? FUZZ_ALPHABET[Math.floor(rnd() * FUZZ_ALPHABET.length)] : Math.floor(rnd() * 256));
+    return Uint8Array.from(
+      { length: n },
+      () => rnd() < 0.9 ? FUZZ_ALPHABET[Math.floor(rnd() * FUZZ_ALPHABET.length)] : Math.floor(rnd() * 256),
+    );
   }
   const bytes = [...corpusLine(rnd, CORPUS_COLUMNS).bytes];
   if (rnd() < 0.5) bytes.push(10, ...corpusLine(rnd, CORPUS_COLUMNS).bytes);
@@ -157,7 +159,10 @@ Deno.test("JSON reader survives a seeded fuzz run and still agrees with JSON.par
     const array = parseJsonChunks(core, input, { format: "array", columns: CORPUS_COLUMNS });
     if (i % 4 === 0) {
       const cuts = randomCuts(rnd, input.length);
-      assert.deepStrictEqual(parseJsonChunks(core, input, { format: "array", columns: CORPUS_COLUMNS }, cuts), array);
+      assert.deepStrictEqual(
+        parseJsonChunks(core, input, { format: "array", columns: CORPUS_COLUMNS }, cuts),
+        array,
+      );
       assert.deepStrictEqual(parseJsonChunks(core, input, { columns: CORPUS_COLUMNS }, cuts), ndjson);
     }
   }

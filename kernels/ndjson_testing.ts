@@ -128,8 +128,31 @@ const TIMESTAMPS = [
   '"1969-12-31T23:59:59.999999Z"',
   '"2026\\u002d01-01T00:00:00Z"',
 ];
-const BAD_TIMESTAMPS = ['"2026-01-01T25:00:00Z"', '"not a date"', '"2026-01-01T10:20:30.Z"', "1700000000", "null"];
-const STRING_CHARS = ["a", "b", "Z", " ", '"', "\\", "/", "\n", "\t", "\u0001", "é", "中", "😀", "\ud800", "\udc00", "\u007f"];
+const BAD_TIMESTAMPS = [
+  '"2026-01-01T25:00:00Z"',
+  '"not a date"',
+  '"2026-01-01T10:20:30.Z"',
+  "1700000000",
+  "null",
+];
+const STRING_CHARS = [
+  "a",
+  "b",
+  "Z",
+  " ",
+  '"',
+  "\\",
+  "/",
+  "\n",
+  "\t",
+  "\u0001",
+  "é",
+  "中",
+  "😀",
+  "\ud800",
+  "\udc00",
+  "\u007f",
+];
 const BAD_JSON = [
   '{"id":1,}',
   '{"id" 1}',
@@ -180,7 +203,9 @@ function nested(rnd: () => number, depth = 0): unknown {
   if (depth > 2 || r < 0.3) return pick(rnd, [1, -2.5, "x", "é\n", true, null]);
   if (r < 0.65) return Array.from({ length: Math.floor(rnd() * 3) }, () => nested(rnd, depth + 1));
   const o: Record<string, unknown> = {};
-  for (let i = Math.floor(rnd() * 3); i > 0; i--) o[pick(rnd, ["a", "b", "id", "k\u00e9"])] = nested(rnd, depth + 1);
+  for (let i = Math.floor(rnd() * 3); i > 0; i--) {
+    o[pick(rnd, ["a", "b", "id", "k\u00e9"])] = nested(rnd, depth + 1);
+  }
   return o;
 }
 
@@ -361,13 +386,16 @@ export function expectRecord(
   const sources = new Map<object, Map<string, string>>();
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text, function (this: object, key: string, value: unknown, context?: { source?: string }) {
-      if (context?.source !== undefined) {
-        if (!sources.has(this)) sources.set(this, new Map());
-        sources.get(this)!.set(key, context.source);
-      }
-      return value;
-    });
+    parsed = JSON.parse(
+      text,
+      function (this: object, key: string, value: unknown, context?: { source?: string }) {
+        if (context?.source !== undefined) {
+          if (!sources.has(this)) sources.set(this, new Map());
+          sources.get(this)!.set(key, context.source);
+        }
+        return value;
+      },
+    );
   } catch {
     return whole("json");
   }
@@ -381,7 +409,10 @@ export function expectRecord(
     const source = sources.get(object)?.get(c.name);
     if (!present || v === null) {
       if (c.required) {
-        return { kind: "reject", reject: { line, column: c.name, rule: "required", value: present ? "null" : "" } };
+        return {
+          kind: "reject",
+          reject: { line, column: c.name, rule: "required", value: present ? "null" : "" },
+        };
       }
       values.push(null);
       continue;

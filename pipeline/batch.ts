@@ -267,7 +267,9 @@ export function batchFromRows(
         for (let i = 0; i < n; i++) {
           const v = present(i);
           if (v === undefined) continue;
-          values[i] = f.type === "timestamp" && typeof v === "string" ? parseTimestampText(v) : BigInt(v as bigint);
+          values[i] = f.type === "timestamp" && typeof v === "string"
+            ? parseTimestampText(v)
+            : BigInt(v as bigint);
         }
         columns[f.name] = { type: f.type, values, ...finish() };
         break;
@@ -294,7 +296,9 @@ export function batchFromRows(
         const values = new Int32Array(n);
         for (let i = 0; i < n; i++) {
           const v = present(i);
-          if (v !== undefined) values[i] = typeof v === "string" ? Date.parse(`${v}T00:00:00Z`) / 86_400_000 : Number(v);
+          if (v !== undefined) {
+            values[i] = typeof v === "string" ? Date.parse(`${v}T00:00:00Z`) / 86_400_000 : Number(v);
+          }
         }
         columns[f.name] = { type: "date", values, ...finish() };
         break;

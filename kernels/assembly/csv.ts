@@ -26,7 +26,7 @@ import { parsedFloat, parseFloat64 } from "./float";
 import { utf8BadMask, validateUtf8 } from "./utf8";
 
 /** Layout version of the state block; the host writes it to `CSV_S_ABI` and the kernel checks it. */
-export const CSV_ABI_VERSION: i32 = 1;
+export const CSV_ABI_VERSION: i32 = 2;
 
 // ---- State block: i32 slots (the byte offset is slot × 4). ----
 // Configuration, written once by the host.
@@ -109,7 +109,7 @@ export const CSV_S_ERROR_LINE: i32 = 35;
 export const CSV_S_ERROR_COLUMN: i32 = 36;
 /** Slot: with `CSV_STOP_FIELDS_DONE`, the number of fields in the row. */
 export const CSV_S_FIELD_COUNT: i32 = 37;
-/** Slot: pointer to the field index: `CSV_S_BATCH_ROWS` × `CSV_S_FIELDS` u64 (fields mode: row capacity). */
+/** Slot: pointer to the field index: `CSV_S_FIELDS` × `CSV_S_BATCH_ROWS` u64 (fields mode: row capacity). */
 export const CSV_S_INDEX_PTR: i32 = 38;
 /** Slot: rows per batch, 1..`CSV_MAX_BATCH_ROWS`. */
 export const CSV_S_BATCH_ROWS: i32 = 39;
@@ -225,6 +225,8 @@ let fullColumn: i32 = 0;
 let fullNeed: u32 = 0;
 let index: usize = 0;
 let batchRows: u32 = 0;
+// Fields per row kept in the index: the expected count (fields mode: the header's room).
+let storedFields: i32 = 0;
 // Rows of the current batch that passed stage 1.
 let batched: u32 = 0;
 // The first field-level problem of the row being parsed (rule 0: none yet).
@@ -345,12 +347,12 @@ function copyUnescaped(dst: usize, s: u32, e: u32): u32 {
   } else if (end - start > maxField) {
     fieldError(CSV_RULE_FIELD_SIZE, field, start, start + min(end - start, <u32> CSV_REJECT_VALUE_LIMIT));
   }
-  const stride = fieldsMode ? <i32> rowCapacity : fieldCount;
-  if (field < stride) {
+  // Column-major (all rows of field 0, then field 1, ...): stage 2 then reads each column sequentially.
+  if (field < storedFields) {
     const s = quoted ? cs : start;
     const e = quoted ? ce : end;
     const hi = <u64> e | (quoted ? QUOTED_BIT >> 32 : 0) | (escapes ? ESCAPES_BIT >> 32 : 0);
-    store<u64>(index + ((<usize> batched * <usize> stride + <usize> field) << 3), <u64> s | (hi << 32));
+    store<u64>(index + ((<usize> field * <usize> batchRows + <usize> batched) << 3), <u64> s | (hi << 32));
   }
 }
 
@@ -467,7 +469,7 @@ function skipRow(state: usize, pos: u32, len: u32, final: bool): i32 {
 
 // @ts-ignore: decorator
 @inline function entryAt(field: i32, row: u32): u64 {
-  return load<u64>(index + ((<usize> row * <usize> fieldCount + <usize> field) << 3));
+  return load<u64>(index + ((<usize> field * <usize> batchRows + <usize> row) << 3));
 }
 
 // @ts-ignore: decorator
@@ -683,20 +685,23 @@ function squeeze(n: u32): u32 {
 }
 
 /**
- * Stage 2 for the `batched` rows of the batch: decodes every column, rejects rows with type errors, and
- * adds the rest to the output. Returns false, having changed nothing, when a string column's data region
- * cannot take the batch (`fullColumn`, `fullNeed` tell which and how much).
+ * Stage 2 for the `batched` rows of the batch, whose bytes span `span` input bytes: decodes every column,
+ * rejects rows with type errors, and adds the rest to the output. Returns false, having changed nothing,
+ * when a string column's data region cannot take the batch (`fullColumn`, `fullNeed` tell which and how
+ * much).
  */
-function flushBatch(): bool {
+function flushBatch(span: u32): bool {
   const n = batched;
   if (n == 0) return true;
   for (let c: i32 = 0; c < columnCount; c++) {
     const col = columns + (<usize> (c * CSV_COLUMN_SLOTS) << 2);
     if (columnSlot(col, CSV_C_TYPE) != CSV_TYPE_STRING) continue;
-    const field = load<i32>(columnFields + (<usize> c << 2));
-    const need = stringBytes(field, n);
     const used = <u64> (load<i32>(<usize> columnSlot(col, CSV_C_VALUES) + (<usize> rows << 2)) - columnSlot(col, CSV_C_DATA_BASE));
-    if (used + need > <u64> <u32> columnSlot(col, CSV_C_DATA_CAPACITY)) {
+    const capacity = <u64> <u32> columnSlot(col, CSV_C_DATA_CAPACITY);
+    // The batch's rows span `span` input bytes, which bounds any one column's text: usually enough.
+    if (used + <u64> span <= capacity) continue;
+    const need = stringBytes(load<i32>(columnFields + (<usize> c << 2)), n);
+    if (used + need > capacity) {
       fullColumn = c;
       fullNeed = <u32> min(need, <u64> 0x7fffffff);
       return false;
@@ -827,6 +832,7 @@ export function csv_parse(state: usize): i32 {
   rejects = <u32> slot(state, CSV_S_REJECTS);
   index = <usize> slot(state, CSV_S_INDEX_PTR);
   batchRows = fieldsMode ? 1 : <u32> slot(state, CSV_S_BATCH_ROWS);
+  storedFields = fieldsMode ? <i32> rowCapacity : fieldCount;
   batched = 0;
   fullColumn = -1;
   fullNeed = 0;
@@ -1022,7 +1028,7 @@ export function csv_parse(state: usize): i32 {
           break;
         }
         if (batched == batchRows) {
-          if (!flushBatch()) return rollBack(state);
+          if (!flushBatch(termEnd - batchPos)) return rollBack(state);
           markBatch(termEnd, crHere);
         }
       }
@@ -1062,7 +1068,7 @@ export function csv_parse(state: usize): i32 {
     rowStart = len;
     crAtEnd = false;
   }
-  if (!fieldsMode && !flushBatch()) return rollBack(state);
+  if (!fieldsMode && !flushBatch(len - batchPos)) return rollBack(state);
   if (final && !needMore && qs == Q_IN) {
     setSlot(state, CSV_S_ERROR_LINE, quoteLine);
     setSlot(state, CSV_S_ERROR_COLUMN, quoteColumn);

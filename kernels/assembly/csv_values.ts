@@ -22,6 +22,24 @@ const SECONDS_PER_DAY: i64 = 86_400;
 }
 
 /**
+ * The value of the n (1..8) ASCII digits at p, or -1 when one is not a digit. Branch-free: the usual loop
+ * mispredicts its exit on every number whose length differs from the last one's. Reads 8 bytes at p (the
+ * input always has spare bytes after it).
+ */
+// @ts-ignore: decorator
+@inline function eightDigits(p: usize, n: u32): i64 {
+  const keep = (<u64> 8 - <u64> n) << 3;
+  // The n digits move to the top bytes; '0's fill the bytes below, which then count as leading zeros.
+  let x = (load<u64>(p) << keep) | (keep == 0 ? 0 : (<u64> 0x3030303030303030 >> (<u64> 64 - keep)));
+  const ok = ((x & 0xf0f0f0f0f0f0f0f0) | (((x + 0x0606060606060606) & 0xf0f0f0f0f0f0f0f0) >> 4)) == 0x3333333333333333;
+  x -= 0x3030303030303030;
+  x = x * 10 + (x >> 8);
+  x = (((x & 0x000000ff000000ff) * (100 + (<u64> 1000000 << 32))) +
+    (((x >> 16) & 0x000000ff000000ff) * (1 + (<u64> 10000 << 32)))) >> 32;
+  return ok ? <i64> x : -1;
+}
+
+/**
  * `[+-]?[0-9]+` within the int64 range. Up to 18 digits cannot overflow, so the common case is one loop
  * with a digit check; longer texts skip leading zeros and check the bound.
  */
@@ -34,6 +52,12 @@ export function parseInt64(s: usize, e: usize, dst: usize): bool {
     neg = c0 == 0x2d;
     i++;
     if (i == e) return false;
+  }
+  if (e - i <= 8) {
+    const v = eightDigits(i, <u32> (e - i));
+    if (v < 0) return false;
+    store<i64>(dst, neg ? -v : v);
+    return true;
   }
   if (e - i > 18) {
     while (i < e && load<u8>(i) == 0x30) i++;
@@ -76,6 +100,23 @@ export function parseDecimal(s: usize, e: usize, precision: i32, scale: i32, dst
   if (c0 == 0x2d || c0 == 0x2b) {
     neg = c0 == 0x2d;
     i++;
+  }
+  // Common case: 1..8 integer digits, a point, then 1..scale (<= 8) fraction digits.
+  const n = <u32> (e - i);
+  if (n >= 3 && n <= 17) {
+    let dot: u32 = 1;
+    while (dot < n && load<u8>(i + dot) != 0x2e) dot++;
+    const frac = n - dot - 1;
+    if (dot < n && dot <= 8 && frac >= 1 && frac <= <u32> scale && frac <= 8) {
+      const whole = eightDigits(i, dot);
+      const part = eightDigits(i + dot + 1, frac);
+      if (whole >= 0 && part >= 0 && whole < load<i64>(POW10_I64 + (<usize> (precision - scale) << 3))) {
+        const v = whole * load<i64>(POW10_I64 + (<usize> scale << 3)) +
+          part * load<i64>(POW10_I64 + (<usize> (<u32> scale - frac) << 3));
+        store<i64>(dst, neg ? -v : v);
+        return true;
+      }
+    }
   }
   let any = false;
   while (i < e && load<u8>(i) == 0x30) {

@@ -65,6 +65,8 @@ export const JSON_S_REJECTS: i32 = 18;
 export const JSON_S_CONSUMED: i32 = 19;
 /** Slot (out): why the call returned (`JSON_STOP_*`). */
 export const JSON_S_STOP: i32 = 20;
+/** Slot: largest record in bytes (NDJSON: the line without its LF; arrays: the trimmed element). */
+export const JSON_S_MAX_RECORD: i32 = 21;
 /** Slots in a state block. */
 export const JSON_STATE_SLOTS: i32 = 24;
 
@@ -145,6 +147,10 @@ export const JSON_RULE_TYPE: i32 = 2;
 export const JSON_RULE_REQUIRED: i32 = 3;
 /** Rule: the record is not valid UTF-8. */
 export const JSON_RULE_UTF8: i32 = 4;
+/** Rule: the record is longer than `JSON_S_MAX_RECORD`; its value is cut to `JSON_REJECT_VALUE_LIMIT`. */
+export const JSON_RULE_SIZE: i32 = 5;
+/** Values of size rejects are cut to this many bytes. */
+export const JSON_REJECT_VALUE_LIMIT: i32 = 1024;
 
 /** Stop: the input is consumed up to an incomplete record (or to its end). */
 export const JSON_STOP_END: i32 = 0;
@@ -178,6 +184,7 @@ let linesPtr: usize = 0;
 let rejectsPtr: usize = 0;
 let rejectCapacity: u32 = 0;
 let rejects: u32 = 0;
+let maxRecord: u32 = 0;
 // The column the previous key matched; the next key is predicted to be the one after it.
 let lastColumn: i32 = -1;
 // Set by scanString: the string held a backslash escape.
@@ -750,6 +757,10 @@ function clearCells(): void {
  * code: `JSON_STOP_END` to go on.
  */
 function record(s: u32, e: u32, line: i32, valueEnd: u32): i32 {
+  if (e - s > maxRecord) {
+    const cut = min(valueEnd - s, <u32>JSON_REJECT_VALUE_LIMIT);
+    return addReject(line, -1, JSON_RULE_SIZE, s, cut) ? JSON_STOP_END : JSON_STOP_REJECTS_FULL;
+  }
   const endPtr = input + e;
   const saved = load<u8>(endPtr);
   store<u8>(endPtr, 0);
@@ -1044,6 +1055,7 @@ export function json_parse(state: usize): i32 {
   rejectsPtr = <usize>slot(state, JSON_S_REJECTS_PTR);
   rejectCapacity = <u32>slot(state, JSON_S_REJECT_CAPACITY);
   rejects = <u32>slot(state, JSON_S_REJECTS);
+  maxRecord = <u32>slot(state, JSON_S_MAX_RECORD);
   overflow = false;
   if (mode != JSON_MODE_NDJSON && mode != JSON_MODE_ARRAY) return STATUS_BAD_ARGUMENT;
   if (input == 0 || columnCount < 0 || rows > rowCapacity || hashTable == 0 || scratch == 0) return STATUS_BAD_STATE;

@@ -48,12 +48,26 @@ export interface FuzzOptions {
   progress?: (done: number) => void;
 }
 
-const ALPHABET = encode(',;\t|"\'\r\n\r\n  aZ09.-+eE:TZNUL\\x');
+const ALPHABET = encode(",;\t|\"'\r\n\r\n  aZ09.-+eE:TZNUL\\x");
 const HIGH = [0x80, 0xbf, 0xc2, 0xe2, 0xed, 0xef, 0xbb, 0xf0, 0xf4, 0xff];
 const TYPES: Field["type"][] = ["int64", "float64", "decimal", "boolean", "date", "timestamp", "string"];
 const SAMPLES = [
-  "1", "-9223372036854775808", "99999999999999999999", "1.5e308", "1e-320", ".5", "NaN", "2024-02-29",
-  "2024-01-02T03:04:05.123456789+05:30", "2024-01-02 03:04", "true", "no", "12.345", "NULL", "\\N", "",
+  "1",
+  "-9223372036854775808",
+  "99999999999999999999",
+  "1.5e308",
+  "1e-320",
+  ".5",
+  "NaN",
+  "2024-02-29",
+  "2024-01-02T03:04:05.123456789+05:30",
+  "2024-01-02 03:04",
+  "true",
+  "no",
+  "12.345",
+  "NULL",
+  "\\N",
+  "",
 ];
 
 // Mutation bases, generated once: documents that already exercise the whole dialect.
@@ -70,7 +84,9 @@ function randomInput(random: () => number, seed: number): Uint8Array {
     const n = Math.floor(random() * random() * 300);
     const out = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
-      out[i] = random() < 0.1 ? HIGH[Math.floor(random() * HIGH.length)] : ALPHABET[Math.floor(random() * ALPHABET.length)];
+      out[i] = random() < 0.1
+        ? HIGH[Math.floor(random() * HIGH.length)]
+        : ALPHABET[Math.floor(random() * ALPHABET.length)];
     }
     if (random() < 0.05) return new Uint8Array([0xef, 0xbb, 0xbf, ...out]);
     return out;
@@ -82,7 +98,9 @@ function randomInput(random: () => number, seed: number): Uint8Array {
     for (let e = 0; e < edits; e++) {
       const at = Math.floor(random() * (out.length + 1));
       const op = random();
-      const b = random() < 0.5 ? ALPHABET[Math.floor(random() * ALPHABET.length)] : Math.floor(random() * 256);
+      const b = random() < 0.5
+        ? ALPHABET[Math.floor(random() * ALPHABET.length)]
+        : Math.floor(random() * 256);
       if (op < 0.4) out.splice(at, 0, b);
       else if (op < 0.7) out.splice(at, 1);
       else if (op < 0.9) out[at] = b;
@@ -118,7 +136,9 @@ function randomOptions(random: () => number): CsvParserOptions {
     if (options.header) options.header = random() < 0.3;
     options.nullTokens = random() < 0.5 ? ["", "NULL", "\\N"] : [""];
   }
-  if (random() < 0.3) options.limits = { fieldBytes: 1 + Math.floor(random() * 40), rowBytes: 1 + Math.floor(random() * 80) };
+  if (random() < 0.3) {
+    options.limits = { fieldBytes: 1 + Math.floor(random() * 40), rowBytes: 1 + Math.floor(random() * 80) };
+  }
   return options;
 }
 
@@ -135,7 +155,15 @@ export async function fuzzCsv(options: FuzzOptions): Promise<FuzzReport> {
   const core = options.core ?? (await csvTestCore());
   const first = options.seed ?? 1;
   const compareRate = options.compareRate ?? 0.1;
-  const report: FuzzReport = { inputs: 0, rows: 0, rejects: 0, syntaxErrors: 0, compared: 0, memoryBytes: 0, failures: [] };
+  const report: FuzzReport = {
+    inputs: 0,
+    rows: 0,
+    rejects: 0,
+    syntaxErrors: 0,
+    compared: 0,
+    memoryBytes: 0,
+    failures: [],
+  };
   const fail = (seed: number, what: string) => {
     if (report.failures.length < 10) report.failures.push(`seed ${seed}: ${what}`);
   };
@@ -174,7 +202,9 @@ export async function fuzzCsv(options: FuzzOptions): Promise<FuzzReport> {
         for (const f of batch.schema.fields) {
           const c = batch.columns[f.name];
           if (!c || c.length !== batch.length) fail(seed, `column ${f.name} has the wrong length`);
-          if (c?.type === "string" && c.offsets[batch.length] !== c.data.length) fail(seed, "string offsets do not end at the data");
+          if (c?.type === "string" && c.offsets[batch.length] !== c.data.length) {
+            fail(seed, "string offsets do not end at the data");
+          }
         }
         for (const r of rejects) {
           if (!(r.line >= 1)) fail(seed, `reject at line ${r.line}`);
@@ -184,7 +214,9 @@ export async function fuzzCsv(options: FuzzOptions): Promise<FuzzReport> {
         report.compared++;
         const whole = parseChunks(core, bytes, opts);
         const chunked = parseChunks(core, bytes, opts, cuts);
-        if (JSON.stringify(whole, bigints) !== JSON.stringify(chunked, bigints)) fail(seed, `cuts ${cuts} change the output`);
+        if (JSON.stringify(whole, bigints) !== JSON.stringify(chunked, bigints)) {
+          fail(seed, `cuts ${cuts} change the output`);
+        }
       }
     } catch (e) {
       fail(seed, String(e));
@@ -208,7 +240,8 @@ if (import.meta.main) {
   const report = await fuzzCsv({
     count,
     seed,
-    progress: (n) => console.error(`fuzz: ${n} inputs, ${((performance.now() - started) / 1000).toFixed(1)} s`),
+    progress: (n) =>
+      console.error(`fuzz: ${n} inputs, ${((performance.now() - started) / 1000).toFixed(1)} s`),
   });
   console.log(JSON.stringify(report, null, 2));
   if (report.failures.length > 0) Deno.exit(1);

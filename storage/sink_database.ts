@@ -1,0 +1,225 @@
+/**
+ * {@linkcode SinkDatabase} over the two drivers the store uses: postgres.js (PostgreSQL) and PGlite (embedded).
+ * Sinks land rows through `COPY … FROM STDIN`; on PGlite, which has no socket to stream into, the same COPY
+ * reads `/dev/blob` instead, so a sink writes one statement and the adapter rewrites its source.
+ *
+ * @module
+ */
+
+import type { Writable } from "node:stream";
+import type postgres from "postgres";
+import type { PGlite, Transaction } from "@electric-sql/pglite";
+import type { SinkDatabase } from "../pipeline/component.ts";
+import { type SqlParam, type SqlQueryOptions, type SqlRow, storeErrorFromSqlState } from "./sql.ts";
+import { StoreError } from "./store.ts";
+
+const COMPONENT = "storage.sink_database";
+
+/** Options for {@linkcode createPostgresSinkDatabase}. */
+export interface PostgresSinkDatabaseOptions {
+  /** Names the database in error messages, without credentials. Default `PostgreSQL`. */
+  target?: string;
+}
+
+/**
+ * A sink database over a postgres.js pool. Each `transaction` reserves its own pooled connection, so
+ * concurrent transactions run in parallel (parallel COPY streams need a pool `max` of at least the streams).
+ *
+ * @example
+ * ```ts ignore
+ * import postgres from "postgres";
+ * import { createPostgresSinkDatabase } from "./sink_database.ts";
+ * const db = createPostgresSinkDatabase(postgres("postgres://127.0.0.1/test"));
+ * await db.copyFrom("COPY t (a) FROM STDIN (FORMAT csv)", new TextEncoder().encode("1\n"));
+ * ```
+ */
+export function createPostgresSinkDatabase(
+  sql: postgres.Sql,
+  options: PostgresSinkDatabaseOptions = {},
+): SinkDatabase {
+  return new PostgresSinkDatabase(sql, options.target ?? "PostgreSQL", false);
+}
+
+/** Options for {@linkcode createPgliteSinkDatabase}. */
+export interface PgliteSinkDatabaseOptions {
+  /** Names the database in error messages. Default `embedded database`. */
+  target?: string;
+}
+
+/**
+ * A sink database over PGlite. PGlite has one connection: concurrent transactions queue rather than run in
+ * parallel, which is still correct, only not faster.
+ */
+export function createPgliteSinkDatabase(pg: PGlite, options: PgliteSinkDatabaseOptions = {}): SinkDatabase {
+  return new PgliteSinkDatabase(pg, options.target ?? "embedded database", false);
+}
+
+type PgClient = postgres.Sql | postgres.TransactionSql;
+
+class PostgresSinkDatabase implements SinkDatabase {
+  readonly kind = "postgres" as const;
+  #client: PgClient;
+  #target: string;
+  #inTransaction: boolean;
+
+  constructor(client: PgClient, target: string, inTransaction: boolean) {
+    this.#client = client;
+    this.#target = target;
+    this.#inTransaction = inTransaction;
+  }
+
+  async query<R extends SqlRow = SqlRow>(
+    text: string,
+    params: readonly SqlParam[] = [],
+    options: SqlQueryOptions = {},
+  ): Promise<R[]> {
+    try {
+      const rows = await this.#client.unsafe(text, params as postgres.ParameterOrJSON<never>[], {
+        prepare: options.prepare ?? true,
+      });
+      return rows as unknown as R[];
+    } catch (error) {
+      throw toStoreError(error, this.#target);
+    }
+  }
+
+  async exec(script: string): Promise<void> {
+    try {
+      await this.#client.unsafe(script);
+    } catch (error) {
+      throw toStoreError(error, this.#target);
+    }
+  }
+
+  async copyFrom(statement: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
+    let stream: Writable;
+    try {
+      stream = await this.#client.unsafe(statement).writable();
+    } catch (error) {
+      throw toStoreError(error, this.#target);
+    }
+    try {
+      await new Promise<void>((resolve, reject) => {
+        stream.once("error", reject);
+        stream.once("finish", resolve);
+        (async () => {
+          if (data instanceof Uint8Array) {
+            stream.end(data);
+            return;
+          }
+          for await (const chunk of data) {
+            // Honour backpressure: a slow server must not make us buffer the whole batch twice.
+            if (!stream.write(chunk)) await new Promise((r) => stream.once("drain", r));
+          }
+          stream.end();
+        })().catch((error) => {
+          stream.destroy(error);
+          reject(error);
+        });
+      });
+    } catch (error) {
+      throw toStoreError(error, this.#target);
+    }
+  }
+
+  async transaction<T>(fn: (tx: SinkDatabase) => Promise<T>): Promise<T> {
+    if (this.#inTransaction) return fn(this);
+    try {
+      const result = await (this.#client as postgres.Sql).begin((tx) =>
+        fn(new PostgresSinkDatabase(tx, this.#target, true))
+      );
+      return result as T;
+    } catch (error) {
+      throw toStoreError(error, this.#target);
+    }
+  }
+}
+
+class PgliteSinkDatabase implements SinkDatabase {
+  readonly kind = "pglite" as const;
+  #db: PGlite | Transaction;
+  #target: string;
+  #inTransaction: boolean;
+
+  constructor(db: PGlite | Transaction, target: string, inTransaction: boolean) {
+    this.#db = db;
+    this.#target = target;
+    this.#inTransaction = inTransaction;
+  }
+
+  async query<R extends SqlRow = SqlRow>(text: string, params: readonly SqlParam[] = []): Promise<R[]> {
+    try {
+      return (await this.#db.query<R>(text, [...params])).rows;
+    } catch (error) {
+      throw toStoreError(error, this.#target);
+    }
+  }
+
+  async exec(script: string): Promise<void> {
+    try {
+      await this.#db.exec(script);
+    } catch (error) {
+      throw toStoreError(error, this.#target);
+    }
+  }
+
+  async copyFrom(statement: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
+    // PGlite reads COPY input from a Blob mounted at /dev/blob; it cannot stream, so chunks are gathered.
+    const parts: Uint8Array[] = [];
+    if (data instanceof Uint8Array) parts.push(data);
+    else for await (const chunk of data) parts.push(chunk);
+    const fromBlob = statement.replace(/\bFROM\s+STDIN\b/i, "FROM '/dev/blob'");
+    if (fromBlob === statement) {
+      throw new TypeError(`Expected a COPY … FROM STDIN statement: got ${statement.slice(0, 80)}`);
+    }
+    try {
+      await this.#db.query(fromBlob, [], { blob: new Blob(parts as BlobPart[]) });
+    } catch (error) {
+      throw toStoreError(error, this.#target);
+    }
+  }
+
+  async transaction<T>(fn: (tx: SinkDatabase) => Promise<T>): Promise<T> {
+    // One connection: a nested transaction() would wait for itself, so it joins instead.
+    if (this.#inTransaction) return fn(this);
+    try {
+      return await (this.#db as PGlite).transaction((tx) => fn(new PgliteSinkDatabase(tx, this.#target, true)));
+    } catch (error) {
+      throw toStoreError(error, this.#target);
+    }
+  }
+}
+
+// Error codes postgres.js and node:net use for a database that is not there (as in storage/postgres.ts).
+const UNREACHABLE = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "CONNECT_TIMEOUT",
+  "ECONNRESET",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+  "CONNECTION_CLOSED",
+  "CONNECTION_DESTROYED",
+]);
+
+function toStoreError(error: unknown, target: string): StoreError {
+  if (error instanceof StoreError) return error;
+  const code = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
+  const message = error instanceof Error ? error.message : String(error);
+  if (typeof code === "string" && UNREACHABLE.has(code)) {
+    return new StoreError(`Cannot reach ${target}: ${message}`, {
+      component: COMPONENT,
+      code: "unavailable",
+      retriable: true,
+      cause: error,
+    });
+  }
+  if (code === "CONNECTION_ENDED") {
+    return new StoreError(`Sink database is closed: ${message}`, { component: COMPONENT, code: "unavailable", cause: error });
+  }
+  return storeErrorFromSqlState(error, { component: COMPONENT, target }) ??
+    new StoreError(`Sink database query failed: ${message}`, { component: COMPONENT, code: "query", cause: error });
+}
