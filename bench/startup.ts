@@ -11,7 +11,9 @@
 const root = new URL("..", import.meta.url).pathname;
 const cold = Deno.args.includes("--cold");
 const port = 18000 + Math.floor(Math.random() * 1000);
-const dataDir = await Deno.makeTempDir({ prefix: "weir-startup-" });
+// Under ./data: `deno task weir` may write nowhere else.
+await Deno.mkdir(`${root}data`, { recursive: true });
+const dataDir = await Deno.makeTempDir({ dir: `${root}data`, prefix: "startup-" });
 const env: Record<string, string> = { PORT: String(port), WEIR_DATA_DIR: dataDir };
 if (cold) env.DENO_DIR = await Deno.makeTempDir({ prefix: "weir-startup-deno-" });
 if (!cold) {

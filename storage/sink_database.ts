@@ -56,6 +56,12 @@ export function createPgliteSinkDatabase(pg: PGlite, options: PgliteSinkDatabase
 
 type PgClient = postgres.Sql | postgres.TransactionSql;
 
+/** The parts of a postgres.js query that COPY FROM STDIN needs (`reject` is set per query by postgres.js). */
+interface PendingCopy {
+  writable(): Promise<Writable>;
+  reject: (error: unknown) => void;
+}
+
 class PostgresSinkDatabase implements SinkDatabase {
   readonly kind = "postgres" as const;
   #client: PgClient;
@@ -92,31 +98,46 @@ class PostgresSinkDatabase implements SinkDatabase {
   }
 
   async copyFrom(statement: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
+    // postgres.js resolves the query with the stream, and an error the server sends after the stream ended
+    // goes to the (already settled) query's reject: the stream then neither finishes nor errors. Wrapping
+    // that reject is the only way to see the server's message (e.g. the bad value) instead of hanging.
+    const query = this.#client.unsafe(statement) as unknown as PendingCopy;
+    let failCopy: (error: unknown) => void = () => {};
+    const failed = new Promise<never>((_, reject) => (failCopy = reject));
+    failed.catch(() => {});
+    const settle = query.reject;
+    query.reject = (error: unknown) => {
+      failCopy(error);
+      settle(error);
+    };
     let stream: Writable;
     try {
-      stream = await this.#client.unsafe(statement).writable();
+      stream = await query.writable();
     } catch (error) {
       throw toStoreError(error, this.#target);
     }
     try {
-      await new Promise<void>((resolve, reject) => {
-        stream.once("error", reject);
-        stream.once("finish", resolve);
-        (async () => {
-          if (data instanceof Uint8Array) {
-            stream.end(data);
-            return;
-          }
-          for await (const chunk of data) {
-            // Honour backpressure: a slow server must not make us buffer the whole batch twice.
-            if (!stream.write(chunk)) await new Promise((r) => stream.once("drain", r));
-          }
-          stream.end();
-        })().catch((error) => {
-          stream.destroy(error);
-          reject(error);
-        });
-      });
+      await Promise.race([
+        failed,
+        new Promise<void>((resolve, reject) => {
+          stream.once("error", reject);
+          stream.once("finish", resolve);
+          (async () => {
+            if (data instanceof Uint8Array) {
+              stream.end(data);
+              return;
+            }
+            for await (const chunk of data) {
+              // Honour backpressure: a slow server must not make us buffer the whole batch twice.
+              if (!stream.write(chunk)) await new Promise((r) => stream.once("drain", r));
+            }
+            stream.end();
+          })().catch((error) => {
+            stream.destroy(error);
+            reject(error);
+          });
+        }),
+      ]);
     } catch (error) {
       throw toStoreError(error, this.#target);
     }

@@ -61,7 +61,7 @@ Deno.test("sink database rolls a COPY back with its transaction", async (t) => {
       }),
       (error: unknown) => error instanceof StoreError && error.code === "invalid" && !error.retriable,
     );
-    assert.deepEqual(await db.query(`SELECT count(*)::int AS n FROM t`), [{ n: 0 }]);
+    assert.deepEqual([...await db.query(`SELECT count(*)::int AS n FROM t`)], [{ n: 0 }]);
   });
 });
 

@@ -271,12 +271,19 @@ class Checker {
 
   #negate(arg: Compiled, offset: number): Compiled {
     const t = arg.type;
-    if (!isNumeric(t) && t.type !== "interval") throw problem(`unary - needs a number, got ${typeName(t)}`, offset);
+    if (!isNumeric(t) && t.type !== "interval") {
+      throw problem(`unary - needs a number, got ${typeName(t)}`, offset);
+    }
     if (t.type === "float64") {
       return {
         type: t,
         offset,
-        run: (env) => floatArith("-", [{ kind: "f64", length: 1, values: Float64Array.of(0) }, arg.run(env) as F64Vec], env.n),
+        run: (env) =>
+          floatArith(
+            "-",
+            [{ kind: "f64", length: 1, values: Float64Array.of(0) }, arg.run(env) as F64Vec],
+            env.n,
+          ),
       };
     }
     const bounds = t.type === "decimal" ? decimalBounds(t.precision) : INT64_BOUNDS;
@@ -286,7 +293,11 @@ class Checker {
       offset,
       run: (env) =>
         t.type === "decimal"
-          ? intArith("-", [{ kind: "i64", length: 1, values: new BigInt64Array(1) }, arg.run(env) as I64Vec], { n: env.n, bounds })
+          ? intArith(
+            "-",
+            [{ kind: "i64", length: 1, values: new BigInt64Array(1) }, arg.run(env) as I64Vec],
+            { n: env.n, bounds },
+          )
           : negateInt(arg.run(env) as I64Vec, env.n),
     };
   }
@@ -499,7 +510,8 @@ export function arithmetic(
   const ta = a.type.type === "null" ? b.type : a.type;
   const tb = b.type.type === "null" ? a.type : b.type;
   if (ta.type === "null") return literal({ type: "null" }, a.offset);
-  const float = ta.type === "float64" || tb.type === "float64" || (op === "/" && ta.type === "int64" && tb.type === "int64");
+  const float = ta.type === "float64" || tb.type === "float64" ||
+    (op === "/" && ta.type === "int64" && tb.type === "int64");
   if (float) {
     const x = coerce(a, { type: "float64" });
     const y = coerce(b, { type: "float64" });
@@ -521,7 +533,9 @@ export function arithmetic(
     return {
       type,
       offset: a.offset,
-      run: run2((va, vb, n) => decimalDivide([va, vb], { n, shift, bounds: decimalBounds(MAX_PRECISION), op: "/" })),
+      run: run2((va, vb, n) =>
+        decimalDivide([va, vb], { n, shift, bounds: decimalBounds(MAX_PRECISION), op: "/" })
+      ),
     };
   }
   if (ta.type === "int64" && tb.type === "int64") {
@@ -534,7 +548,12 @@ export function arithmetic(
   if (op === "*") {
     const scale = x.scale + y.scale;
     if (scale > MAX_PRECISION) {
-      throw problem(`the product of ${typeName(ta)} and ${typeName(tb)} needs scale ${scale}: cast an operand to a smaller scale`, opOffset);
+      throw problem(
+        `the product of ${typeName(ta)} and ${
+          typeName(tb)
+        } needs scale ${scale}: cast an operand to a smaller scale`,
+        opOffset,
+      );
     }
     const precision = Math.min(MAX_PRECISION, Math.max(x.precision + y.precision, scale));
     return {
@@ -550,13 +569,22 @@ export function arithmetic(
     type: { type: "decimal", precision, scale },
     offset: a.offset,
     run: run2((va, vb, n) =>
-      intArith(op, [va, vb], { n, scaleA: scale - x.scale, scaleB: scale - y.scale, bounds: decimalBounds(precision) })
+      intArith(op, [va, vb], {
+        n,
+        scaleA: scale - x.scale,
+        scaleB: scale - y.scale,
+        bounds: decimalBounds(precision),
+      })
     ),
   };
 }
 
 /** date/timestamp ± interval, date ± int64 days, date − date (days); undefined when not temporal. */
-function temporalArithmetic(op: string, operands: [Compiled, Compiled], opOffset: number): Compiled | undefined {
+function temporalArithmetic(
+  op: string,
+  operands: [Compiled, Compiled],
+  opOffset: number,
+): Compiled | undefined {
   const [a, b] = operands;
   const [ta, tb] = [a.type.type, b.type.type];
   const temporal = (t: string) => t === "date" || t === "timestamp" || t === "interval";
@@ -568,7 +596,10 @@ function temporalArithmetic(op: string, operands: [Compiled, Compiled], opOffset
   const i64 = (c: Compiled, env: Env) => c.run(env) as I64Vec;
   if (op !== "+" && op !== "-") return fail();
   // timestamp ± interval, interval + timestamp, date ± interval (as a timestamp), interval ± interval.
-  if ((ta === "timestamp" || ta === "date") && tb === "interval" || (ta === "interval" && (tb === "timestamp" || tb === "date") && op === "+")) {
+  if (
+    (ta === "timestamp" || ta === "date") && tb === "interval" ||
+    (ta === "interval" && (tb === "timestamp" || tb === "date") && op === "+")
+  ) {
     const x = coerce(a, ta === "interval" ? a.type : { type: "timestamp" });
     const y = coerce(b, tb === "interval" ? b.type : { type: "timestamp" });
     return {
@@ -585,7 +616,8 @@ function temporalArithmetic(op: string, operands: [Compiled, Compiled], opOffset
     };
   }
   // date ± days and days + date: day arithmetic in int32, with the int64 operand range-checked.
-  const dateDays = (ta === "date" && (tb === "int64" || tb === "null")) || (op === "+" && tb === "date" && ta === "int64");
+  const dateDays = (ta === "date" && (tb === "int64" || tb === "null")) ||
+    (op === "+" && tb === "date" && ta === "int64");
   if (dateDays) {
     const [d, k] = ta === "date" ? [a, b] : [b, a];
     return {

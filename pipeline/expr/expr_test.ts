@@ -154,14 +154,39 @@ Deno.test("date functions compute in UTC, before the epoch too", async (t) => {
     ["hour(ts)", [13n, 23n, null, 0n]],
     ["minute(ts)", [45n, 59n, null, 0n]],
     ["second(ts)", [10n, 59n, null, 0n]],
-    ["date_trunc('hour', ts)", [d("2024-02-29T13:00:00.000000Z"), d("1969-12-31T23:00:00.000000Z"), null, d("2000-01-01T00:00:00.000000Z")]],
-    ["date_trunc('year', ts)", [d("2024-01-01T00:00:00.000000Z"), d("1969-01-01T00:00:00.000000Z"), null, d("2000-01-01T00:00:00.000000Z")]],
+    ["date_trunc('hour', ts)", [
+      d("2024-02-29T13:00:00.000000Z"),
+      d("1969-12-31T23:00:00.000000Z"),
+      null,
+      d("2000-01-01T00:00:00.000000Z"),
+    ]],
+    ["date_trunc('year', ts)", [
+      d("2024-01-01T00:00:00.000000Z"),
+      d("1969-01-01T00:00:00.000000Z"),
+      null,
+      d("2000-01-01T00:00:00.000000Z"),
+    ]],
     ["date_trunc('month', d)", ["2024-02-01", "1969-12-01", null, "2000-01-01"]],
     ["date_trunc('quarter', d)", ["2024-01-01", "1969-10-01", null, "2000-01-01"]],
     ["date_trunc('week', d)", ["2024-02-26", "1969-12-29", null, "1999-12-27"]],
-    ["ts + interval '1 day 2 hours'", [d("2024-03-01T15:45:10.123456Z"), d("1970-01-02T01:59:59.000000Z"), null, d("2000-01-02T02:00:00.000000Z")]],
-    ["ts - interval '1 second'", [d("2024-02-29T13:45:09.123456Z"), d("1969-12-31T23:59:58.000000Z"), null, d("1999-12-31T23:59:59.000000Z")]],
-    ["d + interval '90 minutes'", [d("2024-02-29T01:30:00.000000Z"), d("1969-12-31T01:30:00.000000Z"), null, d("2000-01-01T01:30:00.000000Z")]],
+    ["ts + interval '1 day 2 hours'", [
+      d("2024-03-01T15:45:10.123456Z"),
+      d("1970-01-02T01:59:59.000000Z"),
+      null,
+      d("2000-01-02T02:00:00.000000Z"),
+    ]],
+    ["ts - interval '1 second'", [
+      d("2024-02-29T13:45:09.123456Z"),
+      d("1969-12-31T23:59:58.000000Z"),
+      null,
+      d("1999-12-31T23:59:59.000000Z"),
+    ]],
+    ["d + interval '90 minutes'", [
+      d("2024-02-29T01:30:00.000000Z"),
+      d("1969-12-31T01:30:00.000000Z"),
+      null,
+      d("2000-01-01T01:30:00.000000Z"),
+    ]],
     ["d + 1", ["2024-03-01", "1970-01-01", null, "2000-01-02"]],
     ["d - 1", ["2024-02-28", "1969-12-30", null, "1999-12-31"]],
     // 2024-01-01 is day 19723 of the epoch; 1969-12-31 is day −1; 2000-01-01 is day 10957.
@@ -189,7 +214,12 @@ Deno.test("casts convert exactly and null what does not convert", async (t) => {
     ["cast('2024-02-30' as date)", all(null), 4],
     ["cast('2024-02-29 13:45:10+01:00' as timestamp)", all("2024-02-29T12:45:10.000000Z")],
     ["cast(ts as date)", ["2024-02-29", "1969-12-31", null, "2000-01-01"]],
-    ["cast(d as timestamp)", [d("2024-02-29T00:00:00.000000Z"), d("1969-12-31T00:00:00.000000Z"), null, d("2000-01-01T00:00:00.000000Z")]],
+    ["cast(d as timestamp)", [
+      d("2024-02-29T00:00:00.000000Z"),
+      d("1969-12-31T00:00:00.000000Z"),
+      null,
+      d("2000-01-01T00:00:00.000000Z"),
+    ]],
     ["cast(d as string)", ["2024-02-29", "1969-12-31", null, "2000-01-01"]],
     ["cast(ok as int64)", [1n, 0n, null, 1n]],
     ["cast(ok as string)", ["true", "false", null, "true"]],
@@ -307,12 +337,21 @@ Deno.test("compileExpression rejects bad expressions at load, naming the column 
 
 Deno.test("compileExpression reads quoted column names and keywords as names", () => {
   const batch = batchFromRows(
-    [{ name: "order id", type: "int64" }, { name: "end", type: "int64" }, { name: 'say "hi"', type: "string" }],
+    [{ name: "order id", type: "int64" }, { name: "end", type: "int64" }, {
+      name: 'say "hi"',
+      type: "string",
+    }],
     [[1n, 2n, "x"]],
   );
-  const expression = compileExpression(`"order id" + "end" || "say ""hi"""`, { schema: batch.schema, path: "t" });
+  const expression = compileExpression(`"order id" + "end" || "say ""hi"""`, {
+    schema: batch.schema,
+    path: "t",
+  });
   assert.equal(cellValue(expression.evaluateColumn(batch, { name: "v" }).column, 0), "3x");
-  assert.equal(compileExpression("CASE WHEN \"end\" > 1 THEN TRUE END", { schema: batch.schema, path: "t" }).type.type, "boolean");
+  assert.equal(
+    compileExpression('CASE WHEN "end" > 1 THEN TRUE END', { schema: batch.schema, path: "t" }).type.type,
+    "boolean",
+  );
 });
 
 Deno.test("evaluateFilter keeps only rows where the expression is true", async (t) => {

@@ -8,11 +8,11 @@ import type { Node } from "./syntax.ts";
 import {
   choose,
   compare,
-  datePart,
   type DatePart,
+  datePart,
+  dateTrunc,
   decimalBounds,
   decimalDivide,
-  dateTrunc,
   INT64_BOUNDS,
   mapRows,
   pow10n,
@@ -142,7 +142,11 @@ export function checkCall(name: string, site: CallSite): Compiled {
         const pick = new Int32Array(env.n);
         const s = c.length === 1 ? 0 : 1;
         for (let i = 0; i < env.n; i++) pick[i] = c.values[i * s] === 1 && bit(c.validity, i * s) ? 0 : 1;
-        return withConditionErrors(choose(kindOf(t), [yes.run(env), no.run(env)], { n: env.n, pick }), [c], env.n);
+        return withConditionErrors(
+          choose(kindOf(t), [yes.run(env), no.run(env)], { n: env.n, pick }),
+          [c],
+          env.n,
+        );
       });
     }
     case "nullif": {
@@ -173,8 +177,13 @@ export function checkCall(name: string, site: CallSite): Compiled {
         rtrim: (s: string) => s.trimEnd(),
       }[name];
       const [s] = args;
+      const caseShift = name === "lower" ? [0x41, 0x5a] : name === "upper" ? [0x61, 0x7a] : undefined;
       return make(STRING, (env) => {
         const v = s.run(env) as StrVec;
+        // ASCII-only text (the common case) changes case byte by byte, without decoding.
+        if (caseShift && isAscii(v.data)) {
+          return { ...v, data: shiftCase(v.data, caseShift[0], caseShift[1]) };
+        }
         return mapRows(v, "str", (i) => fn(stringAt(v, i)));
       });
     }
@@ -294,7 +303,10 @@ export function checkCall(name: string, site: CallSite): Compiled {
     }
     case "now":
       arity(0);
-      return make({ type: "timestamp" }, (env) => ({ kind: "i64", length: 1, values: BigInt64Array.of(env.now) }));
+      return make(
+        { type: "timestamp" },
+        (env) => ({ kind: "i64", length: 1, values: BigInt64Array.of(env.now) }),
+      );
     case "today":
       arity(0);
       return make({ type: "date" }, (env) => ({
@@ -312,7 +324,11 @@ export function checkCall(name: string, site: CallSite): Compiled {
     case "second": {
       arity(1);
       const timeOfDay = name === "hour" || name === "minute" || name === "second";
-      want(0, timeOfDay ? (t) => t.type === "timestamp" : isTemporal, timeOfDay ? "a timestamp" : "a date or timestamp");
+      want(
+        0,
+        timeOfDay ? (t) => t.type === "timestamp" : isTemporal,
+        timeOfDay ? "a timestamp" : "a date or timestamp",
+      );
       const [x] = args;
       const isTimestamp = x.type.type === "timestamp";
       return make(INT64, (env) => datePart(x.run(env), { part: name as DatePart, isTimestamp }));
@@ -326,8 +342,10 @@ export function checkCall(name: string, site: CallSite): Compiled {
       if (!isTimestamp && ["second", "minute", "hour"].includes(unit)) {
         throw problem(`date_trunc('${unit}', …) needs a timestamp, got date`, site.argNodes[0].offset);
       }
-      return make(x.type.type === "null" ? { type: "timestamp" } : x.type, (env) =>
-        dateTrunc(x.run(env), { unit: unit as TruncUnit, isTimestamp }));
+      return make(
+        x.type.type === "null" ? { type: "timestamp" } : x.type,
+        (env) => dateTrunc(x.run(env), { unit: unit as TruncUnit, isTimestamp }),
+      );
     }
     case "date_diff": {
       arity(3);
@@ -394,7 +412,10 @@ export function checkCall(name: string, site: CallSite): Compiled {
       const out: ExprType = { type: "decimal", precision: t.precision, scale: digits };
       const bounds = decimalBounds(t.precision);
       if (name === "round") {
-        return make(out, (env) => rescale(x.run(env) as I64Vec, { from: t.scale, to: digits, bounds, n: env.n }));
+        return make(
+          out,
+          (env) => rescale(x.run(env) as I64Vec, { from: t.scale, to: digits, bounds, n: env.n }),
+        );
       }
       const divisor = pow10n(t.scale);
       return make(out, (env) => {
@@ -433,7 +454,10 @@ function unitLiteral(site: CallSite, index: number, units: readonly string[]): s
   const node = site.argNodes[index];
   const unit = node?.k === "lit" && node.lit.type === "string" ? node.lit.value.toLowerCase() : undefined;
   if (unit === undefined || !units.includes(unit)) {
-    throw problem(`the unit must be one of ${units.map((u) => `'${u}'`).join(", ")}`, node?.offset ?? site.offset);
+    throw problem(
+      `the unit must be one of ${units.map((u) => `'${u}'`).join(", ")}`,
+      node?.offset ?? site.offset,
+    );
   }
   return unit;
 }
@@ -487,4 +511,19 @@ function includes(s: StrVec, i: number, t: StrVec, j: number): boolean {
     return true;
   }
   return false;
+}
+
+function isAscii(data: Uint8Array): boolean {
+  for (let i = 0; i < data.length; i++) if (data[i] >= 0x80) return false;
+  return true;
+}
+
+/** A copy of `data` with the ASCII letters in `from..to` switched to the other case. */
+function shiftCase(data: Uint8Array, from: number, to: number): Uint8Array {
+  const out = new Uint8Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const b = data[i];
+    out[i] = b >= from && b <= to ? b ^ 0x20 : b;
+  }
+  return out;
 }

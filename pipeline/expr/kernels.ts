@@ -25,8 +25,8 @@ import {
   MAX_EXACT,
   nullVec,
   outLength,
-  StringBuilder,
   stringAt,
+  StringBuilder,
   type StrVec,
   TWO32,
   unionErrors,
@@ -93,7 +93,9 @@ export function intArith(
 ): I64Vec {
   const [a, b] = operands;
   const len = outLength(options.n, operands);
-  if (isNullScalar(a) || isNullScalar(b)) return { ...nullVec("i64", len), errors: unionErrors(len, [a.errors, b.errors]) } as I64Vec;
+  if (isNullScalar(a) || isNullScalar(b)) {
+    return { ...nullVec("i64", len), errors: unionErrors(len, [a.errors, b.errors]) } as I64Vec;
+  }
   const validity = andValidity(len, operands);
   const faults = new Faults(len, validity);
   const out = new BigInt64Array(len);
@@ -125,7 +127,13 @@ export function intArith(
     if (big > max || big < min) faults.mark(i);
     else out[i] = big;
   }
-  return { kind: "i64", length: len, values: out, validity: faults.validity, errors: faults.errorsWith(operands) };
+  return {
+    kind: "i64",
+    length: len,
+    values: out,
+    validity: faults.validity,
+    errors: faults.errorsWith(operands),
+  };
 }
 
 type Halves = [lo: Uint32Array, hi: Int32Array, stride: number, factor: number];
@@ -136,7 +144,14 @@ type Halves = [lo: Uint32Array, hi: Int32Array, stride: number, factor: number];
  */
 function fastIntLoop(
   opCode: number,
-  args: { len: number; a: Halves; b: Halves; out: [Uint32Array, Int32Array]; validity?: Uint8Array; limit: number },
+  args: {
+    len: number;
+    a: Halves;
+    b: Halves;
+    out: [Uint32Array, Int32Array];
+    validity?: Uint8Array;
+    limit: number;
+  },
 ): number[] {
   const { len, validity, limit } = args;
   const [aLo, aHi, sa, fa] = args.a;
@@ -175,7 +190,9 @@ export function decimalDivide(
 ): I64Vec {
   const [a, b] = operands;
   const len = outLength(options.n, operands);
-  if (isNullScalar(a) || isNullScalar(b)) return { ...nullVec("i64", len), errors: unionErrors(len, [a.errors, b.errors]) } as I64Vec;
+  if (isNullScalar(a) || isNullScalar(b)) {
+    return { ...nullVec("i64", len), errors: unionErrors(len, [a.errors, b.errors]) } as I64Vec;
+  }
   const faults = new Faults(len, andValidity(len, operands));
   const out = new BigInt64Array(len);
   const factor = pow10n(options.shift);
@@ -191,7 +208,13 @@ export function decimalDivide(
     if (r > options.bounds.max || r < options.bounds.min) faults.mark(i);
     else out[i] = r;
   }
-  return { kind: "i64", length: len, values: out, validity: faults.validity, errors: faults.errorsWith(operands) };
+  return {
+    kind: "i64",
+    length: len,
+    values: out,
+    validity: faults.validity,
+    errors: faults.errorsWith(operands),
+  };
 }
 
 /** `x / y` rounded half away from zero. */
@@ -206,10 +229,16 @@ export function roundDiv(x: bigint, y: bigint): bigint {
 }
 
 /** `a op b` over doubles; `/ 0` and `% 0` are errors rather than Infinity or NaN. */
-export function floatArith(op: "+" | "-" | "*" | "/" | "%", operands: readonly [F64Vec, F64Vec], n: number): F64Vec {
+export function floatArith(
+  op: "+" | "-" | "*" | "/" | "%",
+  operands: readonly [F64Vec, F64Vec],
+  n: number,
+): F64Vec {
   const [a, b] = operands;
   const len = outLength(n, operands);
-  if (isNullScalar(a) || isNullScalar(b)) return { ...nullVec("f64", len), errors: unionErrors(len, [a.errors, b.errors]) } as F64Vec;
+  if (isNullScalar(a) || isNullScalar(b)) {
+    return { ...nullVec("f64", len), errors: unionErrors(len, [a.errors, b.errors]) } as F64Vec;
+  }
   const faults = new Faults(len, andValidity(len, operands));
   const out = new Float64Array(len);
   const av = a.values;
@@ -224,9 +253,23 @@ export function floatArith(op: "+" | "-" | "*" | "/" | "%", operands: readonly [
       if (bit(faults.validity, i)) faults.mark(i);
       continue;
     }
-    out[i] = opCode === 0 ? x + y : opCode === 1 ? x - y : opCode === 2 ? x * y : opCode === 3 ? x / y : x % y;
+    out[i] = opCode === 0
+      ? x + y
+      : opCode === 1
+      ? x - y
+      : opCode === 2
+      ? x * y
+      : opCode === 3
+      ? x / y
+      : x % y;
   }
-  return { kind: "f64", length: len, values: out, validity: faults.validity, errors: faults.errorsWith(operands) };
+  return {
+    kind: "f64",
+    length: len,
+    values: out,
+    validity: faults.validity,
+    errors: faults.errorsWith(operands),
+  };
 }
 
 /** An int64-stored vector (int64 or decimal of `scale`) as doubles. */
@@ -398,7 +441,11 @@ export function isNull(vec: Vec, options: { n: number; negated: boolean }): Bool
  * Row `i` of the result is row `i` of `sources[pick[i]]`, or null where `pick[i]` is −1: the kernel behind
  * IF, CASE and COALESCE. Errors of a source count only on the rows it was picked for.
  */
-export function choose(kind: Vec["kind"], sources: readonly Vec[], options: { n: number; pick: Int32Array }): Vec {
+export function choose(
+  kind: Vec["kind"],
+  sources: readonly Vec[],
+  options: { n: number; pick: Int32Array },
+): Vec {
   const { n, pick } = options;
   let validity: Uint8Array | undefined;
   let errors: Uint8Array | undefined;
@@ -504,7 +551,11 @@ export function cast(vec: Vec, options: { from: T; to: T; n: number }): Vec {
         });
       }
       case "boolean":
-        return mapRows(vec, "bool", (i) => (Number.isNaN(f.values[i]) ? undefined : f.values[i] !== 0 ? 1 : 0));
+        return mapRows(
+          vec,
+          "bool",
+          (i) => (Number.isNaN(f.values[i]) ? undefined : f.values[i] !== 0 ? 1 : 0),
+        );
     }
   }
   if (from.type === "boolean") {
@@ -534,7 +585,8 @@ export function canCast(from: T, to: T): boolean {
   const numeric = (t: T) => t.type === "int64" || t.type === "decimal" || t.type === "float64";
   if (numeric(from) && (numeric(to) || to.type === "boolean")) return true;
   if (from.type === "boolean" && numeric(to)) return true;
-  return (from.type === "date" && to.type === "timestamp") || (from.type === "timestamp" && to.type === "date");
+  return (from.type === "date" && to.type === "timestamp") ||
+    (from.type === "timestamp" && to.type === "date");
 }
 
 /** Whether two types are the same (decimals: same precision and scale). */
@@ -544,7 +596,10 @@ export function sameType(a: T, b: T): boolean {
 }
 
 /** Changes the scale of int64 storage; scaling down rounds half away from zero. */
-export function rescale(vec: I64Vec, options: { from: number; to: number; bounds: IntBounds; n: number }): I64Vec {
+export function rescale(
+  vec: I64Vec,
+  options: { from: number; to: number; bounds: IntBounds; n: number },
+): I64Vec {
   const { from, to, bounds, n } = options;
   if (to >= from) return intArith("+", [vec, zeroI64], { n, scaleA: to - from, bounds });
   const divisor = pow10n(from - to);
@@ -603,7 +658,13 @@ export function mapRows<K extends Vec["kind"]>(
     if (v === undefined) faults.mark(i);
     else out[i] = v as never;
   }
-  return { kind, length: len, values: out, validity: faults.validity, errors: faults.errorsWith([vec]) } as Vec;
+  return {
+    kind,
+    length: len,
+    values: out,
+    validity: faults.validity,
+    errors: faults.errorsWith([vec]),
+  } as Vec;
 }
 
 function toText(vec: Vec, from: T): StrVec {
@@ -628,7 +689,18 @@ function toText(vec: Vec, from: T): StrVec {
   return mapRows(vec, "str", text) as StrVec;
 }
 
-const BOOLEAN_TEXT: Record<string, number> = { true: 1, t: 1, yes: 1, y: 1, "1": 1, false: 0, f: 0, no: 0, n: 0, "0": 0 };
+const BOOLEAN_TEXT: Record<string, number> = {
+  true: 1,
+  t: 1,
+  yes: 1,
+  y: 1,
+  "1": 1,
+  false: 0,
+  f: 0,
+  no: 0,
+  n: 0,
+  "0": 0,
+};
 
 /** Parses text as `to`; surrounding whitespace is ignored. */
 export function parseText(text: string, to: T): bigint | number | undefined {
@@ -653,7 +725,9 @@ export function parseText(text: string, to: T): bigint | number | undefined {
     case "float64": {
       if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|infinity)$|^nan$/i.test(s)) return undefined;
       const lower = s.toLowerCase().replace(/^\+/, "");
-      if (lower.endsWith("inf") || lower.endsWith("infinity")) return lower.startsWith("-") ? -Infinity : Infinity;
+      if (lower.endsWith("inf") || lower.endsWith("infinity")) {
+        return lower.startsWith("-") ? -Infinity : Infinity;
+      }
       return Number(s);
     }
     case "boolean":
@@ -747,7 +821,11 @@ export function dateTrunc(vec: Vec, options: { unit: TruncUnit; isTimestamp: boo
     if (unit === "week") return days - ((days % 7) + 7 + 3) % 7;
     if (unit !== "month" && unit !== "quarter" && unit !== "year") return days;
     civilFromDays(days, civil);
-    const month = unit === "year" ? 1 : unit === "quarter" ? Math.floor((civil[1] - 1) / 3) * 3 + 1 : civil[1];
+    const month = unit === "year"
+      ? 1
+      : unit === "quarter"
+      ? Math.floor((civil[1] - 1) / 3) * 3 + 1
+      : civil[1];
     return daysFromCivil(civil[0], month, 1);
   };
   if (!isTimestamp) return mapRows(vec, "i32", (i) => truncDays((vec as I32Vec).values[i]));

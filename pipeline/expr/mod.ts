@@ -89,7 +89,10 @@ export class ExpressionError extends ConfigError {
   /** 1-based character column of the problem within the expression. */
   readonly column: number;
 
-  constructor(message: string, options: { path: string; expression: string; column: number; cause?: unknown }) {
+  constructor(
+    message: string,
+    options: { path: string; expression: string; column: number; cause?: unknown },
+  ) {
     super(message, { path: options.path, cause: options.cause });
     this.expression = options.expression;
     this.column = options.column;
@@ -168,7 +171,9 @@ class CompiledExpression implements Expression {
 
   evaluateColumn(batch: Batch, options: EvaluateOptions & { name: string }): Evaluation & { column: Column } {
     const stored = storableType(this.type);
-    if (typeof stored === "string") throw new TypeError(`Cannot store expression "${this.source}": ${stored}`);
+    if (typeof stored === "string") {
+      throw new TypeError(`Cannot store expression "${this.source}": ${stored}`);
+    }
     const env = this.#env(batch, options);
     const vec = this.#compiled.run(env);
     return {
@@ -192,7 +197,9 @@ class CompiledExpression implements Expression {
     let kept = 0;
     const { values, validity } = vec;
     for (let i = 0; i < env.n; i++) {
-      if (values[i] === 1 && (validity === undefined || ((validity[i >> 3] >> (i & 7)) & 1) === 1)) rows[kept++] = i;
+      if (values[i] === 1 && (validity === undefined || ((validity[i >> 3] >> (i & 7)) & 1) === 1)) {
+        rows[kept++] = i;
+      }
     }
     return { rows: rows.slice(0, kept), errors };
   }

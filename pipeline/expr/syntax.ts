@@ -48,7 +48,9 @@ function lex(source: string): Token[] {
     if (/[0-9]/.test(c) || (c === "." && /[0-9]/.test(source[i + 1] ?? ""))) {
       const m = /^(\d*)(\.\d*)?([eE][+-]?\d+)?/.exec(source.slice(i))!;
       i += m[0].length;
-      if (/[A-Za-z_]/.test(source[i] ?? "")) throw new SyntaxProblem(`unexpected "${source[i]}" after a number`, i);
+      if (/[A-Za-z_]/.test(source[i] ?? "")) {
+        throw new SyntaxProblem(`unexpected "${source[i]}" after a number`, i);
+      }
       tokens.push({ kind: m[3] ? "float" : m[2] ? "num" : "int", text: m[0], offset: start });
       continue;
     }
@@ -104,7 +106,21 @@ export type Literal =
   | { readonly type: "null" };
 
 /** A binary operator, after normalization (`==` is `=`, `<>` is `!=`). */
-export type BinaryOp = "+" | "-" | "*" | "/" | "%" | "||" | "=" | "!=" | "<" | "<=" | ">" | ">=" | "and" | "or";
+export type BinaryOp =
+  | "+"
+  | "-"
+  | "*"
+  | "/"
+  | "%"
+  | "||"
+  | "="
+  | "!="
+  | "<"
+  | "<="
+  | ">"
+  | ">="
+  | "and"
+  | "or";
 
 /** A node of the syntax tree; `offset` is where it starts in the source. */
 export type Node =
@@ -121,7 +137,13 @@ export type Node =
     readonly right: Node;
   }
   | { readonly k: "isnull"; readonly offset: number; readonly arg: Node; readonly negated: boolean }
-  | { readonly k: "in"; readonly offset: number; readonly arg: Node; readonly items: Node[]; readonly negated: boolean }
+  | {
+    readonly k: "in";
+    readonly offset: number;
+    readonly arg: Node;
+    readonly items: Node[];
+    readonly negated: boolean;
+  }
   | {
     readonly k: "between";
     readonly offset: number;
@@ -228,7 +250,9 @@ class Parser {
 
   #expectWord(word: string): Token {
     const t = this.#peek();
-    if (!this.#isWord(word)) throw new SyntaxProblem(`expected ${word.toUpperCase()}, got ${describe(t)}`, t.offset);
+    if (!this.#isWord(word)) {
+      throw new SyntaxProblem(`expected ${word.toUpperCase()}, got ${describe(t)}`, t.offset);
+    }
     return this.#next();
   }
 
@@ -273,7 +297,14 @@ class Parser {
     if (t.kind === "op" && ["=", "==", "!=", "<>", "<", "<=", ">", ">="].includes(t.text)) {
       this.#next();
       const op = (t.text === "==" ? "=" : t.text === "<>" ? "!=" : t.text) as BinaryOp;
-      const node: Node = { k: "bin", op, offset: left.offset, opOffset: t.offset, left, right: this.#concat() };
+      const node: Node = {
+        k: "bin",
+        op,
+        offset: left.offset,
+        opOffset: t.offset,
+        left,
+        right: this.#concat(),
+      };
       this.#noChain();
       return node;
     }
@@ -308,7 +339,9 @@ class Parser {
   /** `a < b < c` means nothing useful in SQL either: say so instead of comparing a boolean. */
   #noChain(): void {
     const t = this.#peek();
-    if (t.kind === "op" && ["=", "==", "!=", "<>", "<", "<=", ">", ">="].includes(t.text) || this.#isWord("is")) {
+    if (
+      t.kind === "op" && ["=", "==", "!=", "<>", "<", "<=", ">", ">="].includes(t.text) || this.#isWord("is")
+    ) {
       throw new SyntaxProblem("comparisons cannot be chained: join them with AND", t.offset);
     }
   }
@@ -350,7 +383,9 @@ class Parser {
       // Folding here lets -9223372036854775808 be written, and keeps literals scalars for the checker.
       if (arg.k === "lit" && (arg.lit.type === "int64" || arg.lit.type === "decimal")) {
         const value = -arg.lit.value;
-        if (arg.lit.type === "int64" && value < -(2n ** 63n)) throw new SyntaxProblem("integer is out of range", t.offset);
+        if (arg.lit.type === "int64" && value < -(2n ** 63n)) {
+          throw new SyntaxProblem("integer is out of range", t.offset);
+        }
         return { k: "lit", offset: t.offset, lit: { ...arg.lit, value } };
       }
       if (arg.k === "lit" && arg.lit.type === "float64") {
@@ -432,7 +467,9 @@ class Parser {
       case "interval": {
         this.#next();
         const text = this.#next();
-        if (text.kind !== "str") throw new SyntaxProblem("expected a string after INTERVAL, e.g. '1 day'", text.offset);
+        if (text.kind !== "str") {
+          throw new SyntaxProblem("expected a string after INTERVAL, e.g. '1 day'", text.offset);
+        }
         return { k: "lit", offset: t.offset, lit: { type: "interval", value: parseInterval(text) } };
       }
       case "date":
@@ -442,7 +479,9 @@ class Parser {
           this.#next();
           this.#next();
           const lit = word === "date" ? parseDateLiteral(next.text) : parseTimestampLiteral(next.text);
-          if (lit === undefined) throw new SyntaxProblem(`invalid ${word} literal '${next.text}'`, next.offset);
+          if (lit === undefined) {
+            throw new SyntaxProblem(`invalid ${word} literal '${next.text}'`, next.offset);
+          }
           return { k: "lit", offset: t.offset, lit };
         }
     }
@@ -461,7 +500,10 @@ class Parser {
       return { k: "call", offset: t.offset, name: word, args };
     }
     if (RESERVED.has(word)) {
-      throw new SyntaxProblem(`unexpected ${word.toUpperCase()} (quote a column with this name: "${t.text}")`, t.offset);
+      throw new SyntaxProblem(
+        `unexpected ${word.toUpperCase()} (quote a column with this name: "${t.text}")`,
+        t.offset,
+      );
     }
     this.#next();
     return { k: "col", offset: t.offset, name: t.text };
@@ -583,8 +625,9 @@ export function parseDateText(text: string): number | undefined {
  * and a zone (`Z`, `±HH`, `±HH:MM`, `±HHMM`; none means UTC). Fractions beyond µs are truncated.
  */
 export function parseTimestampText(text: string): bigint | undefined {
-  const m = /^(-?\d{4,6})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d\d(?::?\d\d)?)?$/i
-    .exec(text.trim());
+  const m =
+    /^(-?\d{4,6})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d\d(?::?\d\d)?)?$/i
+      .exec(text.trim());
   if (!m) return undefined;
   const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
   const [h, mi, s] = [Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)];
@@ -593,7 +636,8 @@ export function parseTimestampText(text: string): bigint | undefined {
   const zone = m[8];
   if (zone && zone.toUpperCase() !== "Z") {
     const digits = zone.slice(1).replace(":", "");
-    offsetMinutes = (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || 0)) * (zone[0] === "-" ? -1 : 1);
+    offsetMinutes = (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || 0)) *
+      (zone[0] === "-" ? -1 : 1);
   }
   const seconds = daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offsetMinutes * 60;
   const micros = BigInt((m[7] ?? "").padEnd(6, "0").slice(0, 6) || "0");
@@ -631,7 +675,9 @@ export function civilFromDays(days: number, out: Int32Array): void {
   const z = days + 719468;
   const era = Math.floor(z / 146097);
   const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
+  );
   const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
   const mp = Math.floor((5 * doy + 2) / 153);
   const d = doy - Math.floor((153 * mp + 2) / 5) + 1;

@@ -112,7 +112,7 @@ export function andValidity(n: number, vecs: readonly Vec[]): Uint8Array | undef
     const v = validityOver(vec, n);
     if (v === undefined) continue;
     if (out === undefined) out = v.slice();
-    else { for (let i = 0; i < out.length; i++) out[i] &= v[i]; }
+    else for (let i = 0; i < out.length; i++) out[i] &= v[i];
   }
   return out;
 }
@@ -315,7 +315,13 @@ export function vecToColumn(vec: Vec, options: { name: string; type: ColumnType;
     case "timestamp":
       return { ...base, type: type.type, values: (full as I64Vec).values };
     case "decimal":
-      return { ...base, type: "decimal", precision: type.precision, scale: type.scale, values: (full as I64Vec).values };
+      return {
+        ...base,
+        type: "decimal",
+        precision: type.precision,
+        scale: type.scale,
+        values: (full as I64Vec).values,
+      };
     case "float64":
       return { ...base, type: "float64", values: (full as F64Vec).values };
     case "date":

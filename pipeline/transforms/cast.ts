@@ -35,7 +35,9 @@ export const CastOptions = v.strictObject({
 /** `cast`'s config: `{ column: type }`, or the full form with options. */
 export const CastConfig = v.pipe(
   v.union([CastOptions, Types]),
-  v.description("Columns to convert, `{ column: type }`, or `{ columns: { column: type }, missing: error|ignore }`"),
+  v.description(
+    "Columns to convert, `{ column: type }`, or `{ columns: { column: type }, missing: error|ignore }`",
+  ),
 );
 
 /** The parsed config. */
@@ -71,7 +73,9 @@ export function buildCast(config: CastConfig, ctx: TransformContext): Transform 
       casts.set(name, compileExpression(source, { schema: ctx.input, path }));
     } catch (error) {
       if (!(error instanceof ExpressionError)) throw error;
-      throw new ConfigError(`Cannot cast column ${name} from ${typeName(field)} to ${typeName(to)}`, { path });
+      throw new ConfigError(`Cannot cast column ${name} from ${typeName(field)} to ${typeName(to)}`, {
+        path,
+      });
     }
   }
   const fields: Field[] = ctx.input.fields.map((f) => {
@@ -100,7 +104,9 @@ export function buildCast(config: CastConfig, ctx: TransformContext): Transform 
       }
       meters.batch(batch.length, batch.length);
       meters.errors(errors);
-      if (errors > 0) logger.warn("Values that did not convert became null", { pipeline: ctx.pipeline, failed });
+      if (errors > 0) {
+        logger.warn("Values that did not convert became null", { pipeline: ctx.pipeline, failed });
+      }
       return { schema, length: batch.length, lines: batch.lines, columns: out };
     },
   };

@@ -6,7 +6,7 @@
 
 import type { Schema } from "../batch.ts";
 import type { Redis } from "@upstash/redis";
-import type { ComponentContext } from "../component.ts";
+import type { ComponentContext, Transform, TransformSpec } from "../component.ts";
 import type { SqlExecutor } from "../../storage/sql.ts";
 import { ConfigError } from "../errors.ts";
 import { COMPONENT_INSTRUMENTS, COMPONENT_LABELS, type Labels } from "../../observability/metrics.ts";
@@ -62,6 +62,13 @@ export function configPath(name: string, ...rest: string[]): string {
 export function requireColumn(schema: Schema, column: string, options: { path: string; what: string }): void {
   if (!schema.fields.some((f) => f.name === column)) {
     const known = schema.fields.map((f) => f.name).join(", ");
-    throw new ConfigError(`Unknown column in ${options.what}: ${column} (columns: ${known})`, { path: options.path });
+    throw new ConfigError(`Unknown column in ${options.what}: ${column} (columns: ${known})`, {
+      path: options.path,
+    });
   }
 }
+
+/** A transform spec whose `build` needs only a {@linkcode TransformContext}, as every spec here does. */
+export type TransformDefinition<C> = Omit<TransformSpec<C>, "build"> & {
+  build(config: C, ctx: TransformContext): Transform | Promise<Transform>;
+};

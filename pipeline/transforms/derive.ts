@@ -56,7 +56,9 @@ export function buildDerive(config: DeriveConfig, ctx: TransformContext): Transf
     const path = configPath("derive", name);
     const exists = fields.some((f) => f.name === name);
     if (exists && !replace) {
-      throw new ConfigError(`Derived column already exists: ${name} (set replace: true to overwrite it)`, { path });
+      throw new ConfigError(`Derived column already exists: ${name} (set replace: true to overwrite it)`, {
+        path,
+      });
     }
     const expression = compileExpression(source, { schema: { fields }, path });
     const type = storableType(expression.type);
@@ -82,7 +84,8 @@ export function buildDerive(config: DeriveConfig, ctx: TransformContext): Transf
         columns[step.name] = result.column;
         if (result.errors > 0) failed[step.name] = result.errors;
         errors += result.errors;
-        current = { ...current, columns, schema: { fields: [...current.schema.fields, result.column] } };
+        // Later expressions read earlier columns by name; the schema they were checked against says their type.
+        current = { ...current, columns };
       }
       const out: Record<string, Column> = {};
       for (const f of fields) out[f.name] = columns[f.name];

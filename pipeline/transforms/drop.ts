@@ -16,7 +16,11 @@ import { ConfigError } from "../errors.ts";
 import { configPath, type TransformContext, transformMeters } from "./context.ts";
 import { Missing } from "./rename.ts";
 
-const Columns = v.pipe(v.array(v.pipe(v.string(), v.minLength(1))), v.minLength(1), v.description("Columns to remove"));
+const Columns = v.pipe(
+  v.array(v.pipe(v.string(), v.minLength(1))),
+  v.minLength(1),
+  v.description("Columns to remove"),
+);
 
 /** The full form of the config. */
 export const DropOptions = v.strictObject({
@@ -44,7 +48,9 @@ export function buildDrop(config: DropConfig, ctx: TransformContext): Transform 
   const names = new Set(ctx.input.fields.map((f) => f.name));
   for (const name of columns) {
     if (!names.has(name) && missing === "error") {
-      throw new ConfigError(`Cannot drop a column the input does not have: ${name}`, { path: configPath("drop", name) });
+      throw new ConfigError(`Cannot drop a column the input does not have: ${name}`, {
+        path: configPath("drop", name),
+      });
     }
   }
   const dropped = new Set(columns);

@@ -17,7 +17,11 @@ import { compileExpression, typeName } from "../expr/mod.ts";
 import { configPath, type TransformContext, transformMeters } from "./context.ts";
 import { takeRows } from "./take.ts";
 
-const Where = v.pipe(v.string(), v.minLength(1), v.description("A boolean expression: rows where it is true stay"));
+const Where = v.pipe(
+  v.string(),
+  v.minLength(1),
+  v.description("A boolean expression: rows where it is true stay"),
+);
 
 /** The full form of the config. */
 export const FilterOptions = v.strictObject({
@@ -48,7 +52,9 @@ export function buildFilter(config: FilterConfig, ctx: TransformContext): Transf
   const path = configPath("filter");
   const bare = compileExpression(where, { schema: ctx.input, path });
   if (bare.type.type !== "boolean") {
-    throw new ConfigError(`Filter must be a boolean expression: "${where}" is ${typeName(bare.type)}`, { path });
+    throw new ConfigError(`Filter must be a boolean expression: "${where}" is ${typeName(bare.type)}`, {
+      path,
+    });
   }
   // Keeping nulls is `where is not false`, which the expression language evaluates as well as any other.
   const expression = nulls === "keep"
@@ -62,7 +68,9 @@ export function buildFilter(config: FilterConfig, ctx: TransformContext): Transf
       const { rows, errors } = expression.evaluateFilter(batch);
       meters.batch(batch.length, rows.length);
       meters.errors(errors);
-      if (errors > 0) logger.warn("Filter expression gave null on errors", { pipeline: ctx.pipeline, errors });
+      if (errors > 0) {
+        logger.warn("Filter expression gave null on errors", { pipeline: ctx.pipeline, errors });
+      }
       return takeRows(batch, rows);
     },
   };

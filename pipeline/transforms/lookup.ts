@@ -38,7 +38,10 @@ export const LookupConfig = v.strictObject({
   table: describe(Name, "The PostgreSQL table to read, e.g. `countries`"),
   schema: describe(v.optional(Name, "public"), "The table's PostgreSQL schema"),
   key: describe(Name, "The table column to match"),
-  on: describe(v.optional(Name), "The input column whose value is looked up; default: the column named like `key`"),
+  on: describe(
+    v.optional(Name),
+    "The input column whose value is looked up; default: the column named like `key`",
+  ),
   columns: describe(v.pipe(v.array(Name), v.minLength(1)), "Table columns to add to each row"),
   prefix: describe(v.optional(v.string(), ""), "Prepended to the added columns' names, e.g. `country_`"),
   ttl: describe(
@@ -62,7 +65,11 @@ export type LookupConfig = v.InferOutput<typeof LookupConfig>;
 export const LOOKUP_INSTRUMENTS = {
   hits: { name: "weir.lookup.cache.hits", description: "Lookup keys found in the cache", unit: "{key}" },
   misses: { name: "weir.lookup.cache.misses", description: "Lookup keys not in the cache", unit: "{key}" },
-  queries: { name: "weir.lookup.queries", description: "Queries lookups sent to the database", unit: "{query}" },
+  queries: {
+    name: "weir.lookup.queries",
+    description: "Queries lookups sent to the database",
+    unit: "{query}",
+  },
 } as const;
 
 const LOOKUP_LABELS = ["pipeline", "lookup.table", "lookup.cache"] as const;
@@ -88,7 +95,9 @@ export async function buildLookup(config: LookupConfig, ctx: TransformContext): 
   const on = config.on ?? config.key;
   const input = ctx.input.fields.find((f) => f.name === on);
   if (input === undefined) {
-    throw new ConfigError(`Unknown lookup column: ${on} is not in the input`, { path: configPath("lookup", "on") });
+    throw new ConfigError(`Unknown lookup column: ${on} is not in the input`, {
+      path: configPath("lookup", "on"),
+    });
   }
   const table = `${quote(config.schema)}.${quote(config.table)}`;
   const catalog = await tableColumns(database, table);
@@ -100,7 +109,9 @@ export async function buildLookup(config: LookupConfig, ctx: TransformContext): 
   const column = (name: string, field: string) => {
     const c = catalog.get(name);
     if (c === undefined) {
-      throw new ConfigError(`Lookup table ${config.table} has no column ${name}`, { path: configPath("lookup", field) });
+      throw new ConfigError(`Lookup table ${config.table} has no column ${name}`, {
+        path: configPath("lookup", field),
+      });
     }
     return c;
   };
@@ -124,7 +135,8 @@ export async function buildLookup(config: LookupConfig, ctx: TransformContext): 
   }
   // Text-like keys compare directly (index-friendly); other types that weir sees as strings (uuid, …) as text,
   // so that a malformed value cannot fail the whole query.
-  const direct = key.type.type !== "string" || ["text", "varchar", "bpchar", "citext", "name"].includes(key.sqlType);
+  const direct = key.type.type !== "string" ||
+    ["text", "varchar", "bpchar", "citext", "name"].includes(key.sqlType);
   const match = direct ? `t.${quote(key.name)} = k.v::${key.sqlType}` : `t.${quote(key.name)}::text = k.v`;
   const select = wanted.map((c, i) => `${c.text(`t.${quote(c.name)}`)} AS c${i}`).join(", ");
   const sql = `SELECT k.i::int4 AS i, ${select} FROM unnest($1::text[]) WITH ORDINALITY AS k(v, i) ` +
@@ -237,7 +249,10 @@ export function quote(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-async function tableColumns(database: Pick<SqlExecutor, "query">, table: string): Promise<Map<string, TableColumn>> {
+async function tableColumns(
+  database: Pick<SqlExecutor, "query">,
+  table: string,
+): Promise<Map<string, TableColumn>> {
   const rows = await database.query<{ name: string; base: string; typmod: number; sql_type: string }>(
     `SELECT a.attname AS name, t.typname AS base, a.atttypmod AS typmod,
             format_type(a.atttypid, a.atttypmod) AS sql_type
@@ -272,7 +287,10 @@ function tableColumn(r: { name: string; base: string; typmod: number; sql_type: 
       case "bool":
         return plain({ type: "boolean" });
       case "date":
-        return { type: { type: "date" } as ColumnType, text: (ref: string) => `((${ref}) - date '1970-01-01')::text` };
+        return {
+          type: { type: "date" } as ColumnType,
+          text: (ref: string) => `((${ref}) - date '1970-01-01')::text`,
+        };
       case "timestamp":
       case "timestamptz":
         return {
@@ -283,7 +301,11 @@ function tableColumn(r: { name: string; base: string; typmod: number; sql_type: 
         return plain({ type: "string" });
     }
   })();
-  return { name: r.name, sqlType: r.base === "varchar" || r.base === "bpchar" ? r.base : r.sql_type, ...kind };
+  return {
+    name: r.name,
+    sqlType: r.base === "varchar" || r.base === "bpchar" ? r.base : r.sql_type,
+    ...kind,
+  };
 }
 
 /** A value rendered by the table column's `text` expression, as `batchFromRows` takes it. */

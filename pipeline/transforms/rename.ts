@@ -21,7 +21,10 @@ export const Missing = v.pipe(
   v.description("A configured column missing from the input: `error` fails at load, `ignore` skips it"),
 );
 
-const Renames = v.pipe(v.record(v.string(), v.pipe(v.string(), v.minLength(1))), v.description("Old name: new name"));
+const Renames = v.pipe(
+  v.record(v.string(), v.pipe(v.string(), v.minLength(1))),
+  v.description("Old name: new name"),
+);
 
 /** The full form of the config. */
 export const RenameOptions = v.strictObject({
@@ -65,7 +68,9 @@ export function buildRename(config: RenameConfig, ctx: TransformContext): Transf
   const seen = new Set<string>();
   for (const f of fields) {
     if (seen.has(f.name)) {
-      throw new ConfigError(`Rename would give two columns the same name: ${f.name}`, { path: configPath("rename") });
+      throw new ConfigError(`Rename would give two columns the same name: ${f.name}`, {
+        path: configPath("rename"),
+      });
     }
     seen.add(f.name);
   }

@@ -37,7 +37,9 @@ export function takeColumn(column: Column, rows: Int32Array): Column {
     validity = new Uint8Array((n + 7) >> 3);
     for (let i = 0; i < n; i++) {
       const r = rows[i];
-      if (r >= 0 && (src === undefined || ((src[r >> 3] >> (r & 7)) & 1) === 1)) validity[i >> 3] |= 1 << (i & 7);
+      if (r >= 0 && (src === undefined || ((src[r >> 3] >> (r & 7)) & 1) === 1)) {
+        validity[i >> 3] |= 1 << (i & 7);
+      }
     }
   }
   const nullCount = validity === undefined ? 0 : countNulls(validity, n);
@@ -49,7 +51,13 @@ export function takeColumn(column: Column, rows: Int32Array): Column {
       return { ...base, type: column.type, values };
     }
     case "decimal":
-      return { ...base, type: "decimal", precision: column.precision, scale: column.scale, values: gather(column.values, rows, new BigInt64Array(n)) };
+      return {
+        ...base,
+        type: "decimal",
+        precision: column.precision,
+        scale: column.scale,
+        values: gather(column.values, rows, new BigInt64Array(n)),
+      };
     case "float64":
       return { ...base, type: "float64", values: gather(column.values, rows, new Float64Array(n)) };
     case "date":

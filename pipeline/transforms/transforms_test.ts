@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as v from "valibot";
 import { type Batch, batchFromRows, type Field, rowObject } from "../batch.ts";
-import type { Transform, TransformSpec } from "../component.ts";
+import type { Transform } from "../component.ts";
 import { ConfigError } from "../errors.ts";
 import { ExpressionError } from "../expr/mod.ts";
 import { castSpec } from "./cast.ts";
@@ -12,6 +12,7 @@ import { lookupSpec } from "./lookup.ts";
 import { TRANSFORM_SPECS } from "./mod.ts";
 import { renameSpec } from "./rename.ts";
 import { counterValue, testContext } from "./testing.ts";
+import type { TransformDefinition } from "./context.ts";
 
 const FIELDS: Field[] = [
   { name: "id", type: "int64" },
@@ -31,11 +32,19 @@ const INPUT: Batch = batchFromRows(FIELDS, [
 
 const rows = (batch: Batch) => Array.from({ length: batch.length }, (_, i) => rowObject(batch, i));
 
-async function build<C>(spec: TransformSpec<C>, config: unknown, ctx = testContext(INPUT.schema)): Promise<Transform> {
+async function build<C>(
+  spec: TransformDefinition<C>,
+  config: unknown,
+  ctx = testContext(INPUT.schema),
+): Promise<Transform> {
   return await spec.build(v.parse(spec.config, config), ctx);
 }
 
-async function run<C>(spec: TransformSpec<C>, config: unknown, ctx = testContext(INPUT.schema)): Promise<Batch> {
+async function run<C>(
+  spec: TransformDefinition<C>,
+  config: unknown,
+  ctx = testContext(INPUT.schema),
+): Promise<Batch> {
   const transform = await build(spec, config, ctx);
   const out = await transform.apply(INPUT, AbortSignal.timeout(5000));
   assert.deepEqual(out.schema, transform.schema, "apply returns the announced schema");
@@ -45,7 +54,13 @@ async function run<C>(spec: TransformSpec<C>, config: unknown, ctx = testContext
 const LOOKUP_MINIMAL = { table: "countries", key: "code", columns: ["name"] };
 
 Deno.test("every transform passes the three config tests", async (t) => {
-  const cases: [TransformSpec<unknown>, minimal: unknown, unknownKey: unknown, defaults: unknown, expected: unknown][] = [
+  const cases: [
+    TransformDefinition<unknown>,
+    minimal: unknown,
+    unknownKey: unknown,
+    defaults: unknown,
+    expected: unknown,
+  ][] = [
     [renameSpec, { qty: "quantity" }, { columns: { qty: "q" }, bogus: 1 }, { columns: { qty: "q" } }, {
       columns: { qty: "q" },
       missing: "error",
@@ -54,12 +69,18 @@ Deno.test("every transform passes the three config tests", async (t) => {
       columns: { raw: "int64" },
       missing: "error",
     }],
-    [dropSpec, ["raw"], { columns: ["raw"], bogus: 1 }, { columns: ["raw"] }, { columns: ["raw"], missing: "error" }],
+    [dropSpec, ["raw"], { columns: ["raw"], bogus: 1 }, { columns: ["raw"] }, {
+      columns: ["raw"],
+      missing: "error",
+    }],
     [deriveSpec, { total: "amount * qty" }, { columns: { t: "1" }, bogus: 1 }, { columns: { t: "1" } }, {
       columns: { t: "1" },
       replace: false,
     }],
-    [filterSpec, "qty > 0", { where: "qty > 0", bogus: 1 }, { where: "qty > 0" }, { where: "qty > 0", nulls: "drop" }],
+    [filterSpec, "qty > 0", { where: "qty > 0", bogus: 1 }, { where: "qty > 0" }, {
+      where: "qty > 0",
+      nulls: "drop",
+    }],
     [lookupSpec, LOOKUP_MINIMAL, { ...LOOKUP_MINIMAL, bogus: 1 }, LOOKUP_MINIMAL, {
       ...LOOKUP_MINIMAL,
       schema: "public",
@@ -92,14 +113,20 @@ Deno.test("rename gives columns new names and keeps order, values and lines", as
 
 Deno.test("rename rejects missing and clashing columns at build", async (t) => {
   await t.step("missing column", async () => {
-    await assert.rejects(build(renameSpec, { nope: "x" }), (e) => e instanceof ConfigError && /nope/.test(e.message));
+    await assert.rejects(
+      build(renameSpec, { nope: "x" }),
+      (e) => e instanceof ConfigError && /nope/.test(e.message),
+    );
   });
   await t.step("missing column ignored", async () => {
     const out = await run(renameSpec, { columns: { nope: "x", qty: "q" }, missing: "ignore" });
     assert.ok(out.schema.fields.some((f) => f.name === "q"));
   });
   await t.step("two columns with one name", async () => {
-    await assert.rejects(build(renameSpec, { qty: "id" }), (e) => e instanceof ConfigError && /same name: id/.test(e.message));
+    await assert.rejects(
+      build(renameSpec, { qty: "id" }),
+      (e) => e instanceof ConfigError && /same name: id/.test(e.message),
+    );
   });
 });
 
@@ -134,7 +161,11 @@ Deno.test("cast converts columns and nulls values that do not convert, counting 
     [0.99, "0.0", null],
   ]);
   const labels = { "component.kind": "transform", "component.name": "cast" };
-  assert.equal(await counterValue(ctx, "weir_component_errors_total", labels), 1, "only 'x' failed; null stays null");
+  assert.equal(
+    await counterValue(ctx, "weir_component_errors_total", labels),
+    1,
+    "only 'x' failed; null stays null",
+  );
   assert.deepEqual(ctx.logs.at(-1)?.failed, { raw: 1 });
 });
 
@@ -146,7 +177,10 @@ Deno.test("cast rejects unknown types and impossible casts at build", async (t) 
   ];
   for (const [config, message] of cases) {
     await t.step(JSON.stringify(config), async () => {
-      await assert.rejects(build(castSpec, config), (e) => e instanceof ConfigError && message.test(e.message));
+      await assert.rejects(
+        build(castSpec, config),
+        (e) => e instanceof ConfigError && message.test(e.message),
+      );
     });
   }
   await t.step("date to int64", async () => {
@@ -185,7 +219,7 @@ Deno.test("derive adds typed columns in order, each seeing the ones before", asy
 
 Deno.test("derive checks every expression at build", async (t) => {
   const cases: [unknown, RegExp][] = [
-    [{ total: "amount * quantity" }, /unknown column "quantity": did you mean "qty"\?/],
+    [{ total: "amont * qty" }, /unknown column "amont": did you mean "amount"\?/],
     [{ bad: "status + 1" }, /operator \+ needs numbers, got string and int64/],
     [{ qty: "qty + 1" }, /already exists: qty \(set replace: true/],
     [{ nothing: "null" }, /always null: cast it/],
@@ -202,11 +236,17 @@ Deno.test("derive checks every expression at build", async (t) => {
     });
   }
   await t.step("an ExpressionError names the column of the problem", async () => {
-    await assert.rejects(build(deriveSpec, { t: "amount +* 2" }), (e) => e instanceof ExpressionError && e.column === 9);
+    await assert.rejects(
+      build(deriveSpec, { t: "amount +* 2" }),
+      (e) => e instanceof ExpressionError && e.column === 9,
+    );
   });
   await t.step("replace: true overwrites a column with its new type", async () => {
     const out = await run(deriveSpec, { columns: { qty: "cast(qty as string)" }, replace: true });
-    assert.deepEqual(out.schema.fields.map((f) => [f.name, f.type]), FIELDS.map((f) => [f.name, f.name === "qty" ? "string" : f.type]));
+    assert.deepEqual(
+      out.schema.fields.map((f) => [f.name, f.type]),
+      FIELDS.map((f) => [f.name, f.name === "qty" ? "string" : f.type]),
+    );
     assert.equal(rowObject(out, 0).qty, "4");
   });
 });
@@ -230,6 +270,9 @@ Deno.test("filter keeps rows where the expression is true, with their lines", as
     });
   }
   await t.step("a non-boolean expression fails at build", async () => {
-    await assert.rejects(build(filterSpec, "amount + 1"), /Filter must be a boolean expression: "amount \+ 1" is decimal/);
+    await assert.rejects(
+      build(filterSpec, "amount + 1"),
+      /Filter must be a boolean expression: "amount \+ 1" is decimal/,
+    );
   });
 });
