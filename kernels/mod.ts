@@ -11,6 +11,7 @@
  * @module
  */
 
+import { type ValidateKernels, validateKernels } from "./validate.ts";
 import { KernelError } from "../pipeline/errors.ts";
 import { KernelCore } from "./core.ts";
 import { type RecordKernels, recordKernels } from "./records.ts";
@@ -87,7 +88,7 @@ export interface TestKernels {
 }
 
 /** Every kernel of one instance, as typed functions. */
-export interface Kernels extends RecordKernels, JsonKernels, CsvKernels, TestKernels {
+export interface Kernels extends RecordKernels, JsonKernels, CsvKernels, ValidateKernels, TestKernels {
   /** Bytes of the instance's linear memory (it grows to the largest job and stays there). */
   memoryBytes(): number;
 }
@@ -112,6 +113,7 @@ export function instantiateKernels(module: WebAssembly.Module): Kernels {
     ...recordKernels(core),
     ...jsonKernels(core),
     ...csvKernels(core),
+    ...validateKernels(core),
     testTrap: (when) => void trap(when ? 1 : 0),
     testSpin: (ms) => spin(Math.max(0, Math.min(Math.round(ms), 0xffff_ffff))) >>> 0,
     memoryBytes: () => core.memoryBytes,

@@ -221,6 +221,22 @@ export function valueText(c: ColumnData, i: number): string | null {
  * ```
  */
 export function validateBatch(kernels: ValidateKernels, batch: Columnar, rules: CompiledRules): Validated {
+  const { rejects, keep } = findRejects(kernels, batch, rules);
+  if (rejects.length === 0) return { valid: batch, rejects };
+  return { valid: take(batch, Array.from(keep)), rejects };
+}
+
+/** The rows of a batch that broke a rule, and the indexes of those that did not (ascending). */
+export interface RejectedRows {
+  rejects: Reject[];
+  keep: Int32Array;
+}
+
+/**
+ * Checks `batch` against `rules` without building the valid batch, for callers that select rows themselves
+ * (the ingest path keeps typed `Batch`es).
+ */
+export function findRejects(kernels: ValidateKernels, batch: Columnar, rules: CompiledRules): RejectedRows {
   const n = batch.length;
   const cols = rules.names.map((name) => batch.columns[name]);
   const verdict = kernels.validateColumns(cols.map(kernelColumn), rules.kernel, n);
@@ -242,7 +258,6 @@ export function validateBatch(kernels: ValidateKernels, batch: Columnar, rules: 
     }
   });
 
-  if (failed.size === 0) return { valid: batch, rejects: [] };
   const order = [...failed.keys()].sort((a, b) => a - b);
   const rejects: Reject[] = order.map((i) => {
     const code = failed.get(i)!;
@@ -254,12 +269,12 @@ export function validateBatch(kernels: ValidateKernels, batch: Columnar, rules: 
       value: valueText(cols[ci], i),
     };
   });
-  const keep: number[] = [];
-  for (let i = 0, j = 0; i < n; i++) {
+  const keep = new Int32Array(n - order.length);
+  for (let i = 0, j = 0, k = 0; i < n; i++) {
     if (j < order.length && order[j] === i) j++;
-    else keep.push(i);
+    else keep[k++] = i;
   }
-  return { valid: take(batch, keep), rejects };
+  return { rejects, keep };
 }
 
 /** The rows `keep` (ascending indexes) of `batch`, as a new batch. */

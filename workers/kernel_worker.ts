@@ -40,8 +40,12 @@ async function runJob(job: JobMessage): Promise<void> {
     if (kernels === null || trapped) throw new Error("Kernel worker has no usable instance");
     const op = (OPS as Record<string, KernelOp<unknown, unknown>>)[job.op as OpName];
     if (op === undefined) throw new TypeError(`Unknown kernel op: ${job.op}`);
-    const { value, output } = await op.run(job.input, job.params, { kernels, attempt: job.attempt });
-    scope.postMessage({ type: "result", id: job.id, value, output: output ?? null }, output ? [output] : []);
+    const { value, output, transfer = [] } = await op.run(job.input, job.params, {
+      kernels,
+      attempt: job.attempt,
+    });
+    const moved = output ? [output, ...transfer] : transfer;
+    scope.postMessage({ type: "result", id: job.id, value, output: output ?? null }, moved);
   } catch (error) {
     const kind = error instanceof WebAssembly.RuntimeError
       ? "trap"

@@ -6,6 +6,7 @@
  */
 
 import { type Kernels, RecordScanState } from "../kernels/mod.ts";
+import { parseChunk, type ParseChunkParams, type ParsedChunk } from "./parse.ts";
 
 /** What an op gets besides its input and parameters. */
 export interface OpContext {
@@ -19,6 +20,8 @@ export interface OpContext {
 export interface OpOutput<R> {
   value: R;
   output?: ArrayBuffer;
+  /** Buffers inside `value` (e.g. a batch's columns) to move back instead of copying. */
+  transfer?: ArrayBuffer[];
 }
 
 /** One job type. `P` is its parameters, `R` its result value. */
@@ -78,6 +81,11 @@ export const OPS = {
     const scan = kernels.finishRecords(state);
     return { value: { block: state.toBlock(), ...scan } };
   }),
+
+  /** Parses one chunk of CSV or NDJSON into a typed batch and validates it (see workers/parse.ts). */
+  "parse.chunk": defineOp<ParseChunkParams, ParsedChunk>((input, params, { kernels }) =>
+    parseChunk(kernels, new Uint8Array(needInput(input, "parse.chunk")), params)
+  ),
 
   /** Test hook: traps on attempts up to `trapAttempts`, then returns the attempt number and the input. */
   "test.trap": defineOp<{ trapAttempts: number }, number>((input, params, { kernels, attempt }) => {

@@ -263,7 +263,8 @@ export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
         : Math.max(1, Math.min(streams, Math.floor(batch.length / config.minRowsPerStream)));
       const done = new Set(existing.map((e) => e.part));
       const ranges = splitRows(batch.length, parts);
-      const written = await Promise.all(ranges.map(async (range, part) => {
+      // allSettled: a failed part must not report before its siblings have committed or rolled back.
+      const settled = await Promise.allSettled(ranges.map(async (range, part) => {
         if (done.has(part)) return 0;
         return await db.transaction(async (tx) => {
           if (!(await claim(tx, w, { part, parts, rows: range.to - range.from }))) return 0;
@@ -273,7 +274,9 @@ export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
           return range.to - range.from;
         });
       }));
-      return written.reduce((a, b) => a + b, 0);
+      const failed = settled.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
+      return settled.reduce((n, r) => n + (r.status === "fulfilled" ? r.value : 0), 0);
     };
 
     const nonKey = fields.filter((f) => !key.includes(f.name));

@@ -74,8 +74,8 @@ for (const [backend, withDatabase] of BACKENDS) {
         sinkTestContext(schema, { database: db }),
       );
       await sink.write(batchFromRows(schema.fields, [[1n, "a"], [1n, "b"]]), { runId: "r1", sequence: 0, signal });
-      const rows = await db.query(`SELECT * FROM ${quoteIdent(table)}`);
-      assert.deepEqual(rows.map((r) => ({ ...r })), [{ [`select"`]: backend === "postgres" ? "1" : 1n, "Mixed Case, comma": "b" }]);
+      const rows = await db.query(`SELECT "select"""::text AS id, "Mixed Case, comma" AS v FROM ${quoteIdent(table)}`);
+      assert.deepEqual(rows.map((r) => ({ ...r })), [{ id: "1", v: "b" }]);
       assert.equal((await db.query(`SELECT to_regclass('victims') IS NOT NULL AS ok`))[0].ok, true);
       await sink.close();
     });

@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { compileKernels, instantiateKernels } from "../kernels/mod.ts";
+import { KernelPool } from "../workers/pool.ts";
+import { chunkRecords, countLines, csvHeader } from "./chunker.ts";
+import { rowObject } from "./batch.ts";
+
+const module = await compileKernels();
+const kernels = instantiateKernels(module);
+const encoder = new TextEncoder();
+
+/** A seeded CSV with quoted newlines, doubled quotes and some bad rows. */
+function sampleCsv(rows: number, seed = 7): string {
+  let state = seed;
+  const next = () => (state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const lines = ["id,name,amount"];
+  for (let i = 1; i <= rows; i++) {
+    const r = next();
+    const name = r < 0.1 ? `"multi\nline ""${i}"""` : r < 0.2 ? `"comma, ${i}"` : `name${i}`;
+    const amount = r > 0.97 ? "not-a-number" : (next() * 1000).toFixed(2);
+    lines.push(`${i},${name},${amount}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+async function* pieces(bytes: Uint8Array, seed: number): AsyncGenerator<Uint8Array> {
+  let state = seed;
+  for (let at = 0; at < bytes.length;) {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    const n = 1 + (state % 5000);
+    yield bytes.subarray(at, at + n);
+    at += n;
+  }
+}
+
+async function collect(bytes: Uint8Array, seed: number, format: "csv" | "ndjson" = "csv") {
+  const out = [];
+  for await (const chunk of chunkRecords(pieces(bytes, seed), { format, kernels, targetBytes: 4096 })) {
+    out.push(chunk);
+  }
+  return out;
+}
+
+Deno.test("chunkRecords cuts the same chunks whatever the network delivery", async () => {
+  const bytes = encoder.encode(sampleCsv(2000));
+  const first = await collect(bytes, 1);
+  const second = await collect(bytes, 99);
+  assert.ok(first.length > 5);
+  assert.deepEqual(
+    second.map((c) => [c.offset, c.bytes.length, c.firstLine]),
+    first.map((c) => [c.offset, c.bytes.length, c.firstLine]),
+  );
+  // Chunks tile the input exactly.
+  const joined = new Uint8Array(bytes.length);
+  for (const c of first) joined.set(c.bytes, c.offset);
+  assert.deepEqual(joined, bytes);
+});
+
+Deno.test("chunkRecords never cuts inside a quoted newline and counts lines across chunks", async () => {
+  const text = sampleCsv(2000);
+  const chunks = await collect(encoder.encode(text), 3);
+  for (const chunk of chunks.slice(1)) {
+    // Every chunk after the first starts with a record: an id followed by a comma.
+    assert.match(new TextDecoder().decode(chunk.bytes.subarray(0, 12)), /^\d+,/);
+    const before = text.slice(0, chunk.offset);
+    assert.equal(chunk.firstLine, before.split("\n").length);
+  }
+});
+
+Deno.test("chunkRecords cuts NDJSON at newlines", async () => {
+  const text = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ id: i, s: 'x,"y"' })).join("\n");
+  const chunks = await collect(encoder.encode(text), 5, "ndjson");
+  assert.ok(chunks.length > 5);
+  for (const chunk of chunks) {
+    const body = new TextDecoder().decode(chunk.bytes);
+    for (const line of body.split("\n").filter(Boolean)) JSON.parse(line);
+  }
+});
+
+Deno.test("countLines counts LF, CRLF and lone CR once each", async (t) => {
+  const cases: [string, number][] = [["a\nb\n", 2], ["a\r\nb\r\n", 2], ["a\rb\r", 2], ["a", 0], [
+    "\r\n\n\r",
+    3,
+  ]];
+  for (const [text, lines] of cases) {
+    await t.step(JSON.stringify(text), () => assert.equal(countLines(encoder.encode(text)), lines));
+  }
+});
+
+Deno.test("csvHeader finds the first record past a BOM and blank lines, quotes included", () => {
+  const header = csvHeader(encoder.encode('\ufeff\n\n"a\nb",c\r\n1,2\n'), '"');
+  assert.equal(new TextDecoder().decode(header!.bytes), '"a\nb",c\r\n');
+  assert.equal(header!.lines, 2);
+  assert.equal(csvHeader(encoder.encode("no newline yet"), '"'), null);
+});
+
+Deno.test("chunks parsed in parallel by the pool give every row once with its original line", async () => {
+  const text = sampleCsv(3000);
+  const bytes = encoder.encode(text);
+  const chunks = await collect(bytes, 11);
+  const header = csvHeader(bytes, '"');
+  await using pool = await KernelPool.create({ module, workers: 2 });
+  const results = await Promise.all(chunks.map((chunk) =>
+    pool.run("parse.chunk", {
+      input: chunk.bytes.slice().buffer,
+      params: {
+        format: "csv",
+        columns: [{ name: "id", type: "int64", required: true }, { name: "name", type: "string" }, {
+          name: "amount",
+          type: "decimal",
+          precision: 12,
+          scale: 2,
+        }],
+        rules: { id: { required: true, unique: true } },
+        firstLine: chunk.firstLine,
+        dialect: { delimiter: ",", quote: '"', nullTokens: [""] },
+        header: chunk.sequence === 0 ? null : header,
+      },
+    })
+  ));
+  const ids: bigint[] = [];
+  const rejectLines: number[] = [];
+  const lineOfId = new Map<bigint, number>();
+  for (const { value } of results) {
+    for (let i = 0; i < value.batch.length; i++) {
+      const row = rowObject(value.batch, i);
+      ids.push(row.id as bigint);
+      lineOfId.set(row.id as bigint, value.batch.lines[i]);
+    }
+    for (const reject of value.rejects) {
+      assert.equal(reject.rule, "type");
+      assert.equal(reject.column, "amount");
+      rejectLines.push(reject.line);
+    }
+  }
+  // Every data row is either accepted or rejected, exactly once.
+  assert.equal(ids.length + rejectLines.length, 3000);
+  assert.equal(new Set(ids).size, ids.length);
+  // Lines match the text: find the line each accepted id starts on.
+  const lines = text.split("\n");
+  let checked = 0;
+  for (const [id, line] of lineOfId) {
+    if (checked++ > 200) break;
+    assert.ok(lines[line - 1].startsWith(`${id},`), `id ${id} at line ${line}: ${lines[line - 1]}`);
+  }
+  for (const line of rejectLines) assert.match(lines[line - 1], /not-a-number$/);
+});
