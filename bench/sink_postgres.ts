@@ -122,7 +122,11 @@ export function postgresSinkBenchmarks(options: PostgresSinkBenchOptions = {}): 
         bytes: csv.length,
         rows,
         async run() {
-          await sink.write(batch, { runId: `r_bench_${run++}`, sequence: 0, signal: new AbortController().signal });
+          await sink.write(batch, {
+            runId: `r_bench_${run++}`,
+            sequence: 0,
+            signal: new AbortController().signal,
+          });
           return rows;
         },
         after: truncate,
@@ -133,7 +137,16 @@ export function postgresSinkBenchmarks(options: PostgresSinkBenchOptions = {}): 
         rows,
         async run() {
           const out = await new Deno.Command("psql", {
-            args: [url.href, "-q", "-v", "ON_ERROR_STOP=1", "-c", `\\copy orders (${ORDERS_SINK_SCHEMA.fields.map((f) => f.name).join(", ")}) from '${csvPath}' csv`],
+            args: [
+              url.href,
+              "-q",
+              "-v",
+              "ON_ERROR_STOP=1",
+              "-c",
+              `\\copy orders (${
+                ORDERS_SINK_SCHEMA.fields.map((f) => f.name).join(", ")
+              }) from '${csvPath}' csv`,
+            ],
             stdout: "null",
             stderr: "piped",
           }).output();

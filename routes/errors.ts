@@ -45,14 +45,21 @@ export function errorHandler(logger: Logger): (error: Error, c: Context) => Resp
 function describe(error: Error): [ContentfulStatusCode, string, string, Record<string, string>] {
   if (error instanceof HttpError) return [error.status, error.code, error.message, error.headers];
   if (error instanceof HTTPException) {
-    return [error.status as ContentfulStatusCode, statusCode(error.status), error.message || "Request failed", {}];
+    return [
+      error.status as ContentfulStatusCode,
+      statusCode(error.status),
+      error.message || "Request failed",
+      {},
+    ];
   }
   if (error instanceof CsvSyntaxError) {
     return [400, "csv_syntax", `${error.message}: line ${error.line}, column ${error.column}`, {}];
   }
   if (error instanceof ConfigError) return [422, "invalid_config", error.message, {}];
   if (error instanceof KernelError && error.reason === "closed") {
-    return [503, "shutting_down", "The server is shutting down: retry on another instance", { "retry-after": "1" }];
+    return [503, "shutting_down", "The server is shutting down: retry on another instance", {
+      "retry-after": "1",
+    }];
   }
   if (error instanceof PipelineError && error.retriable) {
     return [503, "unavailable", `${error.component} is unavailable: retry later`, { "retry-after": "5" }];

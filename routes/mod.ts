@@ -10,6 +10,10 @@ import { Telemetry } from "../observability/metrics.ts";
 import { errorHandler } from "./errors.ts";
 import { healthRoutes, type Readiness } from "./health.ts";
 import { metricsRoutes, requestMetrics } from "./metrics.ts";
+import { ingestRoutes } from "./ingest.ts";
+import { runRoutes } from "./runs.ts";
+import { dlqRoutes } from "./dlq.ts";
+import type { Runtime } from "../server/runtime.ts";
 import { versionRoutes } from "./version.ts";
 
 /** What the routes need from the running process. */
@@ -17,6 +21,10 @@ export interface AppOptions {
   logger: Logger;
   /** Where request metrics go and what `/metrics` renders. Default: a fresh registry. */
   telemetry?: Telemetry;
+  /** The opened runtime; undefined while starting (data routes answer 503). Absent: health routes only. */
+  runtime?: () => Runtime | undefined;
+  /** Where idempotent request bodies are spooled. Default `./data/spool`. */
+  spoolDir?: string;
   /** Read by `/readyz` on every request. */
   readiness: () => Readiness;
   /** Deadline for each readiness check. Default 2000 ms. */
@@ -45,8 +53,15 @@ export function createApp(options: AppOptions): Hono {
   app.use(requestMetrics(telemetry));
   app.route("/", healthRoutes(options));
   app.route("/", metricsRoutes(telemetry));
+  if (options.runtime) {
+    app.route("/", ingestRoutes({ runtime: options.runtime, spoolDir: options.spoolDir ?? "./data/spool" }));
+    app.route("/", runRoutes(options.runtime));
+    app.route("/", dlqRoutes(options.runtime));
+  }
   app.route("/", versionRoutes());
-  app.notFound((c) => c.json({ error: { code: "not_found", message: `No route: ${c.req.method} ${c.req.path}` } }, 404));
+  app.notFound((c) =>
+    c.json({ error: { code: "not_found", message: `No route: ${c.req.method} ${c.req.path}` } }, 404)
+  );
   app.onError(errorHandler(options.logger));
   return app;
 }

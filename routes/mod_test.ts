@@ -8,7 +8,11 @@ import type { Phase } from "./health.ts";
 
 const silent = createLogger({ write: () => {} });
 const up: Dependency = { name: "store", kind: "pglite", check: () => Promise.resolve() };
-const down: Dependency = { name: "kafka", kind: "kafka", check: () => Promise.reject(new Error("Connection refused")) };
+const down: Dependency = {
+  name: "kafka",
+  kind: "kafka",
+  check: () => Promise.reject(new Error("Connection refused")),
+};
 const hanging: Dependency = { name: "redis", kind: "upstash", check: () => new Promise(() => {}) };
 
 Deno.test("healthz answers 200 whatever the dependencies", async () => {
@@ -19,13 +23,14 @@ Deno.test("healthz answers 200 whatever the dependencies", async () => {
 });
 
 Deno.test("readyz reports each dependency", async (t) => {
-  const cases: { name: string; dependencies: Dependency[]; phase?: Phase; status: number; state: string }[] = [
-    { name: "all up", dependencies: [up], status: 200, state: "ready" },
-    { name: "one down", dependencies: [up, down], status: 503, state: "unready" },
-    { name: "one hanging past its deadline", dependencies: [up, hanging], status: 503, state: "unready" },
-    { name: "starting", dependencies: [up], phase: "starting", status: 503, state: "starting" },
-    { name: "draining", dependencies: [up], phase: "draining", status: 503, state: "draining" },
-  ];
+  const cases: { name: string; dependencies: Dependency[]; phase?: Phase; status: number; state: string }[] =
+    [
+      { name: "all up", dependencies: [up], status: 200, state: "ready" },
+      { name: "one down", dependencies: [up, down], status: 503, state: "unready" },
+      { name: "one hanging past its deadline", dependencies: [up, hanging], status: 503, state: "unready" },
+      { name: "starting", dependencies: [up], phase: "starting", status: 503, state: "starting" },
+      { name: "draining", dependencies: [up], phase: "draining", status: 503, state: "draining" },
+    ];
   for (const c of cases) {
     await t.step(c.name, async () => {
       const app = createApp({
@@ -56,7 +61,11 @@ Deno.test("errors map to one JSON shape", async (t) => {
   const app = createApp({ logger: silent, readiness: () => ({ phase: "serving", dependencies: [] }) });
   const probe = new Hono();
   probe.get("/teapot", () => {
-    throw new HttpError(429, { code: "overloaded", message: "Too many ingests", headers: { "retry-after": "3" } });
+    throw new HttpError(429, {
+      code: "overloaded",
+      message: "Too many ingests",
+      headers: { "retry-after": "3" },
+    });
   });
   probe.get("/boom", () => {
     throw new Error("secret detail");

@@ -5,12 +5,14 @@
  * @module
  */
 import { Redis } from "@upstash/redis";
-import { type Admin, Kafka, logLevel, type LogEntry } from "kafkajs";
+import { type Admin, Kafka, type LogEntry, logLevel } from "kafkajs";
 import type { Logger } from "../observability/logger.ts";
 import type { Dependency } from "./dependencies.ts";
 
 /** An Upstash REST client for `url`, with `PING` as its readiness check. */
-export function createRedis(options: { url: string; token: string }): { redis: Redis; dependency: Dependency } {
+export function createRedis(
+  options: { url: string; token: string },
+): { redis: Redis; dependency: Dependency } {
   // Retries would hide an outage from readiness; the callers that want them add their own.
   const redis = new Redis({ url: options.url, token: options.token, retry: false, enableTelemetry: false });
   return {

@@ -50,7 +50,9 @@ export async function checkDependencies(
     const started = performance.now();
     const signal = AbortSignal.timeout(timeoutMs);
     const timedOut = new Promise<never>((_, reject) =>
-      signal.addEventListener("abort", () => reject(new Error(`No answer within ${timeoutMs} ms`)), { once: true })
+      signal.addEventListener("abort", () => reject(new Error(`No answer within ${timeoutMs} ms`)), {
+        once: true,
+      })
     );
     let status: DependencyStatus;
     try {

@@ -14,15 +14,27 @@ import type { Dependency } from "./dependencies.ts";
 import type { Store } from "../storage/store.ts";
 import { createPostgresStore } from "../storage/postgres.ts";
 import { createEmbeddedStore } from "../storage/embedded.ts";
+import { createPgliteSinkDatabase, createPostgresSinkDatabase } from "../storage/sink_database.ts";
+import type { SinkDatabase } from "../pipeline/component.ts";
+import postgres from "postgres";
 import { KernelPool } from "../workers/pool.ts";
+import { compileKernels, instantiateKernels, type Kernels } from "../kernels/mod.ts";
+import { loadPipelineFile } from "../pipeline/load.ts";
+import { buildPlan, type PipelinePlan } from "../pipeline/plan.ts";
 
 /** The shared parts of a running weir. */
 export interface Runtime {
   logger: Logger;
   /** weir's own tables: PostgreSQL when `DATABASE_URL` is set, else PGlite under `WEIR_DATA_DIR`. */
   store: Store;
+  /** Where sinks land rows: the PostgreSQL of `DATABASE_URL`, or the embedded store's own PGlite. */
+  database: SinkDatabase;
   /** The kernel workers every pipeline shares. */
   pool: KernelPool;
+  /** A main-thread kernel instance, for the chunker's record scanner. */
+  kernels: Kernels;
+  /** The pipelines of weir.yaml, built. */
+  pipelines: ReadonlyMap<string, PipelinePlan>;
   redis?: Redis;
   kafka?: Kafka;
   /** Everything readiness checks. */
@@ -50,13 +62,32 @@ export async function openRuntime(config: EnvConfig, options: RuntimeOptions): P
   };
   try {
     const storeLogger = logger.child({ component: "store" });
-    const store = config.DATABASE_URL
-      ? await createPostgresStore({ url: config.DATABASE_URL, logger: storeLogger })
-      : await createEmbeddedStore({ dataDir: `${config.WEIR_DATA_DIR}/pglite`, logger: storeLogger });
-    closers.push(() => store.close());
+    let store: Store;
+    let database: SinkDatabase;
+    if (config.DATABASE_URL) {
+      store = await createPostgresStore({ url: config.DATABASE_URL, logger: storeLogger });
+      closers.push(() => store.close());
+      // Sinks get their own pool: long COPY transactions must not starve weir's own bookkeeping.
+      const sinkSql = postgres(config.DATABASE_URL, { max: 10, onnotice: () => {} });
+      closers.push(() => sinkSql.end({ timeout: 5 }));
+      database = createPostgresSinkDatabase(sinkSql, {
+        target: `PostgreSQL at ${new URL(config.DATABASE_URL).host}`,
+      });
+    } else {
+      const embedded = await createEmbeddedStore({
+        dataDir: `${config.WEIR_DATA_DIR}/pglite`,
+        logger: storeLogger,
+      });
+      store = embedded;
+      closers.push(() => embedded.close());
+      database = createPgliteSinkDatabase(embedded.pglite);
+    }
     dependencies.push({ name: "store", kind: store.kind, check: (signal) => store.healthcheck(signal) });
 
+    const module = await compileKernels();
+    const kernels = instantiateKernels(module);
     const pool = await KernelPool.create({
+      module,
       workers: config.WEIR_WORKERS,
       logger: logger.child({ component: "kernel_pool" }),
     });
@@ -73,7 +104,10 @@ export async function openRuntime(config: EnvConfig, options: RuntimeOptions): P
 
     let redis: Redis | undefined;
     if (config.UPSTASH_REDIS_REST_URL && config.UPSTASH_REDIS_REST_TOKEN) {
-      const client = createRedis({ url: config.UPSTASH_REDIS_REST_URL, token: config.UPSTASH_REDIS_REST_TOKEN });
+      const client = createRedis({
+        url: config.UPSTASH_REDIS_REST_URL,
+        token: config.UPSTASH_REDIS_REST_TOKEN,
+      });
       redis = client.redis;
       dependencies.push(client.dependency);
     }
@@ -84,7 +118,22 @@ export async function openRuntime(config: EnvConfig, options: RuntimeOptions): P
       dependencies.push(client.dependency);
       closers.push(client.close);
     }
-    return { logger, store, pool, redis, kafka, dependencies, close };
+    const specs = await loadPipelineFile(config.WEIR_CONFIG, logger);
+    const pipelines = new Map<string, PipelinePlan>();
+    for (const spec of specs) {
+      const plan = await buildPlan(spec, {
+        logger,
+        telemetry: options.telemetry,
+        pool,
+        store,
+        database,
+        redis,
+        kafka,
+      });
+      pipelines.set(spec.name, plan);
+      closers.push(() => plan.close());
+    }
+    return { logger, store, database, pool, kernels, pipelines, redis, kafka, dependencies, close };
   } catch (error) {
     await close();
     throw error;

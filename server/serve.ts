@@ -33,6 +33,8 @@ export async function startServer(config: EnvConfig, logger: Logger): Promise<Ru
     logger,
     telemetry,
     readiness: () => ({ phase, dependencies: runtime?.dependencies ?? [] }),
+    runtime: () => phase === "serving" ? runtime : undefined,
+    spoolDir: `${config.WEIR_DATA_DIR}/spool`,
   });
   const server = listen(config, app.fetch);
   logger.info("Listening", { url: `http://${server.addr.hostname}:${server.addr.port}` });
@@ -44,7 +46,9 @@ export async function startServer(config: EnvConfig, logger: Logger): Promise<Ru
   }
   const opened = runtime;
   phase = "serving";
-  logger.info("Ready", { dependencies: opened.dependencies.map((dependency) => `${dependency.name}:${dependency.kind}`) });
+  logger.info("Ready", {
+    dependencies: opened.dependencies.map((dependency) => `${dependency.name}:${dependency.kind}`),
+  });
 
   let shutdownPromise: Promise<void> | undefined;
   const shutdown = (reason: string) => {
@@ -58,7 +62,12 @@ export async function startServer(config: EnvConfig, logger: Logger): Promise<Ru
     })();
     return shutdownPromise;
   };
-  return { addr: server.addr, runtime: opened, shutdown, finished: server.finished.then(() => shutdownPromise) };
+  return {
+    addr: server.addr,
+    runtime: opened,
+    shutdown,
+    finished: server.finished.then(() => shutdownPromise),
+  };
 }
 
 function listen(config: EnvConfig, handler: Deno.ServeHandler): Deno.HttpServer<Deno.NetAddr> {

@@ -25,6 +25,12 @@ export interface EmbeddedStoreOptions {
   logger?: Logger;
 }
 
+/** The embedded store, with its PGlite instance: the embedded default lands sink tables in the same database. */
+export interface EmbeddedStore extends Store {
+  /** The database itself; it has one connection, shared by the store and the sinks. */
+  readonly pglite: PGlite;
+}
+
 /**
  * Opens (creating if needed) the embedded database, applies migrations and returns the store.
  * One process at a time: a second open of the same directory fails with a {@linkcode StoreError}
@@ -38,7 +44,7 @@ export interface EmbeddedStoreOptions {
  * await store.close();
  * ```
  */
-export async function createEmbeddedStore(options: EmbeddedStoreOptions = {}): Promise<Store> {
+export async function createEmbeddedStore(options: EmbeddedStoreOptions = {}): Promise<EmbeddedStore> {
   const dataDir = options.dataDir ?? "./data/pglite";
   const target = dataDir === MEMORY ? "embedded database in memory" : `embedded database at ${dataDir}`;
   let lock: Deno.FsFile | undefined;
@@ -71,7 +77,8 @@ export async function createEmbeddedStore(options: EmbeddedStoreOptions = {}): P
     db = await PGlite.create({ dataDir });
     const executor = new PGliteExecutor(db, target);
     if (options.migrate ?? true) await migrate(executor, { logger: options.logger, component: COMPONENT });
-    return new SqlStore(executor, { kind: "pglite", component: COMPONENT, close: release });
+    const store = new SqlStore(executor, { kind: "pglite", component: COMPONENT, close: release });
+    return Object.assign(store, { pglite: db });
   } catch (error) {
     await release().catch(() => {});
     if (error instanceof StoreError) throw error;

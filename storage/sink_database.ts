@@ -204,7 +204,9 @@ class PgliteSinkDatabase implements SinkDatabase {
     // One connection: a nested transaction() would wait for itself, so it joins instead.
     if (this.#inTransaction) return fn(this);
     try {
-      return await (this.#db as PGlite).transaction((tx) => fn(new PgliteSinkDatabase(tx, this.#target, true)));
+      return await (this.#db as PGlite).transaction((tx) =>
+        fn(new PgliteSinkDatabase(tx, this.#target, true))
+      );
     } catch (error) {
       throw toStoreError(error, this.#target);
     }
@@ -239,8 +241,16 @@ function toStoreError(error: unknown, target: string): StoreError {
     });
   }
   if (code === "CONNECTION_ENDED") {
-    return new StoreError(`Sink database is closed: ${message}`, { component: COMPONENT, code: "unavailable", cause: error });
+    return new StoreError(`Sink database is closed: ${message}`, {
+      component: COMPONENT,
+      code: "unavailable",
+      cause: error,
+    });
   }
   return storeErrorFromSqlState(error, { component: COMPONENT, target }) ??
-    new StoreError(`Sink database query failed: ${message}`, { component: COMPONENT, code: "query", cause: error });
+    new StoreError(`Sink database query failed: ${message}`, {
+      component: COMPONENT,
+      code: "query",
+      cause: error,
+    });
 }

@@ -46,7 +46,9 @@ Deno.test("sink database copies CSV bytes and chunk streams into a table", async
     await db.copyFrom(`COPY t (id, name) FROM STDIN (FORMAT csv)`, encode('1,"a,b"\n2,\n'));
     // A row split across chunks must arrive whole.
     await db.copyFrom(`COPY t (id, name) FROM STDIN (FORMAT csv)`, chunks("3,x", "y\n4,", '""\n'));
-    const rows = await db.query<{ id: string; name: string | null }>(`SELECT id::text, name FROM t ORDER BY id`);
+    const rows = await db.query<{ id: string; name: string | null }>(
+      `SELECT id::text, name FROM t ORDER BY id`,
+    );
     assert.deepEqual(rows.map((r) => [r.id, r.name]), [["1", "a,b"], ["2", null], ["3", "xy"], ["4", ""]]);
   });
 });
@@ -70,7 +72,8 @@ Deno.test("sink database reports a bad COPY row as a non-retriable error", async
     await db.exec(`CREATE TABLE t (id bigint)`);
     await assert.rejects(
       db.copyFrom(`COPY t (id) FROM STDIN (FORMAT csv)`, encode("1\nnot-a-number\n")),
-      (error: unknown) => error instanceof StoreError && !error.retriable && /not-a-number/.test(error.message),
+      (error: unknown) =>
+        error instanceof StoreError && !error.retriable && /not-a-number/.test(error.message),
     );
   });
 });

@@ -171,7 +171,7 @@ class SqlRuns implements RunStore {
   async create(input: NewRun): Promise<Run> {
     const [row] = await this.#sql.query(
       "INSERT INTO weir.runs (id, pipeline, status, idempotency_key) VALUES ($1, $2, $3, $4) RETURNING *",
-      [newId("r"), input.pipeline, input.status ?? "running", input.idempotencyKey ?? null],
+      [input.id ?? newId("r"), input.pipeline, input.status ?? "running", input.idempotencyKey ?? null],
     );
     return toRun(row);
   }
@@ -682,6 +682,16 @@ class SqlIdempotency implements IdempotencyStore {
        WHERE pipeline = $1 AND key = $2 AND status = 'in_progress'
        RETURNING 1 AS done`,
       [ref.pipeline, ref.key, JSON.stringify(response)],
+    );
+    return rows.length > 0;
+  }
+
+  async renew(ref: IdempotencyRef, leaseMs: number): Promise<boolean> {
+    const rows = await this.#sql.query(
+      `UPDATE weir.idempotency SET locked_until = now() + $3::float8 * interval '1 millisecond'
+       WHERE pipeline = $1 AND key = $2 AND status = 'in_progress'
+       RETURNING 1 AS renewed`,
+      [ref.pipeline, ref.key, leaseMs],
     );
     return rows.length > 0;
   }

@@ -109,6 +109,11 @@ export interface Run {
 
 /** Input for {@linkcode RunStore.create}. */
 export interface NewRun {
+  /**
+   * The run's id; default a new `r_` ULID. Ingests with an idempotency key derive it from the key, so that a
+   * retry after a crash continues the same run and sinks recognise the chunks they already committed.
+   */
+  id?: string;
   /** The pipeline name. */
   pipeline: string;
   /** Initial status. Default `running`. */
@@ -458,6 +463,8 @@ export interface IdempotencyStore {
   begin(input: IdempotencyBeginInput): Promise<IdempotencyBegin>;
   /** Stores the response of a processed request; `false` when the key is not in progress. */
   complete(ref: IdempotencyRef, response: JsonValue): Promise<boolean>;
+  /** Extends the lease of a key in progress by `leaseMs` from now; `false` when it is not in progress. */
+  renew(ref: IdempotencyRef, leaseMs: number): Promise<boolean>;
   /** Releases an unfinished key so the client's retry is processed; `false` when it was not in progress. */
   abandon(ref: IdempotencyRef): Promise<boolean>;
   /** Deletes expired keys and returns how many. */

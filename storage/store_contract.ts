@@ -114,6 +114,12 @@ async function runsContract(t: Deno.TestContext, store: Store) {
     assert.deepEqual(await store.runs.get(run.id), run);
   });
 
+  await t.step("create takes a given id, once", async () => {
+    const run = await store.runs.create({ id: "r_given_id_1", pipeline: "orders" });
+    assert.equal(run.id, "r_given_id_1");
+    await assert.rejects(() => store.runs.create({ id: "r_given_id_1", pipeline: "orders" }));
+  });
+
   await t.step("update sets counts and merges timings", async () => {
     const run = await store.runs.create({ pipeline: "orders", status: "pending" });
     await store.runs.update(run.id, { status: "running", received: 10, timings: { parse: 1.5 } });
@@ -514,6 +520,16 @@ async function idempotencyContract(t: Deno.TestContext, store: Store) {
     );
     assert.equal(results.filter((r) => r.state === "new").length, 1);
     assert.equal(results.filter((r) => r.state === "in_progress").length, 11);
+  });
+
+  await t.step("renew keeps a key in progress past its first lease", async () => {
+    const ref = { pipeline: "orders", key: "renewed" };
+    assert.deepEqual(await store.idempotency.begin({ ...ref, bodyHash: "h", leaseMs: 50 }), { state: "new" });
+    assert.equal(await store.idempotency.renew(ref, 60_000), true);
+    await delay(80);
+    assert.deepEqual(await store.idempotency.begin({ ...ref, bodyHash: "h" }), { state: "in_progress" });
+    assert.equal(await store.idempotency.complete(ref, { ok: true }), true);
+    assert.equal(await store.idempotency.renew(ref, 60_000), false);
   });
 
   await t.step("an abandoned key is new again", async () => {

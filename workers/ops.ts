@@ -84,7 +84,7 @@ export const OPS = {
 
   /** Parses one chunk of CSV or NDJSON into a typed batch and validates it (see workers/parse.ts). */
   "parse.chunk": defineOp<ParseChunkParams, ParsedChunk>((input, params, { kernels }) =>
-    parseChunk(kernels, new Uint8Array(needInput(input, "parse.chunk")), params)
+    parseChunk(kernels, needInput(input, "parse.chunk"), params)
   ),
 
   /** Test hook: traps on attempts up to `trapAttempts`, then returns the attempt number and the input. */

@@ -14,6 +14,8 @@ import type { OpOutput } from "./ops.ts";
 /** The CSV dialect of an input. */
 export interface CsvDialect {
   delimiter: string;
+  /** Whether the input starts with a header record. Default true. */
+  header?: boolean;
   quote: string | null;
   nullTokens: readonly string[];
   limits?: { fieldBytes?: number; rowBytes?: number };
@@ -44,11 +46,8 @@ export interface ParsedChunk {
 }
 
 /** Parses and validates one chunk; the batch's buffers are transferred back, not copied. */
-export function parseChunk(
-  kernels: Kernels,
-  chunk: Uint8Array,
-  params: ParseChunkParams,
-): OpOutput<ParsedChunk> {
+export function parseChunk(kernels: Kernels, input: ArrayBuffer, params: ParseChunkParams): OpOutput<ParsedChunk> {
+  const chunk = new Uint8Array(input);
   const { parsed, parseRejects, lineShift } = params.format === "csv"
     ? parseCsv(kernels, chunk, params)
     : parseNdjson(kernels, chunk, params);
@@ -60,7 +59,8 @@ export function parseChunk(
   }
   const rejects = [...parseRejects, ...ruleRejects].sort((a, b) => a.line - b.line);
   const batch = kept === parsed ? parsed : kept;
-  return { value: { batch, rejects }, transfer: unique(batchBuffers(batch)) };
+  // The input goes back too: the coordinator keeps the original bytes of rejected rows and failed chunks.
+  return { value: { batch, rejects }, output: input, transfer: unique(batchBuffers(batch)).filter((b) => b !== input) };
 }
 
 function parseCsv(kernels: Kernels, chunk: Uint8Array, params: ParseChunkParams) {
@@ -68,7 +68,7 @@ function parseCsv(kernels: Kernels, chunk: Uint8Array, params: ParseChunkParams)
   const parser = kernels.createCsvParser({
     delimiter: dialect.delimiter,
     quote: dialect.quote,
-    header: true,
+    header: dialect.header ?? true,
     columns: params.columns.map(({ required: _, ...field }) => field),
     nullTokens: dialect.nullTokens,
     limits: dialect.limits,

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { type Batch, batchFromRows, cellValue, type Field } from "../batch.ts";
 import type { PipelineSchema, Sink } from "../component.ts";
-import { prometheusName, COMPONENT_INSTRUMENTS, Telemetry } from "../../observability/metrics.ts";
+import { COMPONENT_INSTRUMENTS, prometheusName, Telemetry } from "../../observability/metrics.ts";
 
 /** A row as the compliance check compares it: every value as text (see {@linkcode canonicalRow}), null as null. */
 export type TextRow = Record<string, string | null>;
@@ -64,7 +64,11 @@ export interface SinkComplianceOptions {
   readBack(): Promise<TextRow[]>;
 }
 
-async function counter(telemetry: Telemetry, spec: { name: string; unit?: string; description: string }, name: string) {
+async function counter(
+  telemetry: Telemetry,
+  spec: { name: string; unit?: string; description: string },
+  name: string,
+) {
   const metric = telemetry.registry.getSingleMetric(prometheusName(spec, "counter"));
   if (!metric) return 0;
   const { values } = await metric.get();
@@ -100,9 +104,15 @@ export async function sinkCompliance(t: Deno.TestContext, options: SinkComplianc
     });
     await t.step("counts received, sent and bytes, and no errors", async () => {
       const rows = BATCH_A.length + BATCH_B.length;
-      assert.equal(await counter(telemetry, COMPONENT_INSTRUMENTS.received, options.name), rows + BATCH_A.length);
+      assert.equal(
+        await counter(telemetry, COMPONENT_INSTRUMENTS.received, options.name),
+        rows + BATCH_A.length,
+      );
       assert.equal(await counter(telemetry, COMPONENT_INSTRUMENTS.sent, options.name), rows);
-      assert.ok((await counter(telemetry, COMPONENT_INSTRUMENTS.bytes, options.name)) > 0, "expected bytes counted");
+      assert.ok(
+        (await counter(telemetry, COMPONENT_INSTRUMENTS.bytes, options.name)) > 0,
+        "expected bytes counted",
+      );
       assert.equal(await counter(telemetry, COMPONENT_INSTRUMENTS.errors, options.name), 0);
     });
     await t.step("passes its healthcheck and closes cleanly", async () => {

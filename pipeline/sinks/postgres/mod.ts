@@ -32,7 +32,11 @@ const COMPONENT = "sink.postgres";
 
 /** Quotes a PostgreSQL identifier: always, so reserved words, capitals and quotes in names are safe. */
 export function quoteIdent(name: string): string {
-  if (name.includes("\0")) throw new ConfigError(`Identifier contains a NUL byte: ${JSON.stringify(name)}`, { path: "sinks.postgres" });
+  if (name.includes("\0")) {
+    throw new ConfigError(`Identifier contains a NUL byte: ${JSON.stringify(name)}`, {
+      path: "sinks.postgres",
+    });
+  }
   return `"${name.replaceAll('"', '""')}"`;
 }
 
@@ -65,7 +69,8 @@ export function isCompatibleType(field: Field, actual: string): boolean {
   const wholeDigits = (m: RegExpExecArray) => Number(m[1]) - Number(m[2]);
   switch (field.type) {
     case "int64":
-      return actual === "bigint" || (numeric !== null && (numeric[1] === undefined || wholeDigits(numeric) >= 19));
+      return actual === "bigint" ||
+        (numeric !== null && (numeric[1] === undefined || wholeDigits(numeric) >= 19));
     case "float64":
       return actual === "double precision" || (numeric !== null && numeric[1] === undefined);
     case "decimal":
@@ -152,7 +157,9 @@ async function prepareTable(
     const column = byName.get(f.name);
     if (!column) problems.push(`missing column ${f.name}`);
     else if (!isCompatibleType(f, column.type)) {
-      problems.push(`column ${f.name} is ${column.type}, which cannot hold ${f.type} (expected ${postgresType(f)})`);
+      problems.push(
+        `column ${f.name} is ${column.type}, which cannot hold ${f.type} (expected ${postgresType(f)})`,
+      );
     }
   }
   const names = new Set(fields.map((f) => f.name));
@@ -173,12 +180,17 @@ async function prepareTable(
       const nums = typeof i.keys === "string" ? i.keys.replace(/[{}]/g, "").split(",").map(Number) : i.keys;
       return nums.map((n) => byNum.get(Number(n)) ?? "").sort().join("\0") === wanted;
     });
-    if (!found) problems.push(`no primary key or unique index on exactly the key (${key.join(", ")}) for upsert`);
+    if (!found) {
+      problems.push(`no primary key or unique index on exactly the key (${key.join(", ")}) for upsert`);
+    }
   }
   if (problems.length > 0) {
-    throw new ConfigError(`Sink table does not match the pipeline schema: ${qualified}: ${problems.join("; ")}`, {
-      path,
-    });
+    throw new ConfigError(
+      `Sink table does not match the pipeline schema: ${qualified}: ${problems.join("; ")}`,
+      {
+        path,
+      },
+    );
   }
 }
 
@@ -221,15 +233,22 @@ function isRetriable(error: unknown): boolean {
 export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
   kind: "sink",
   name: NAME,
-  summary: "Lands rows in a PostgreSQL table through COPY: append or upsert by the key, exactly once per batch",
+  summary:
+    "Lands rows in a PostgreSQL table through COPY: append or upsert by the key, exactly once per batch",
   config: PostgresSinkConfig,
   isRetriable,
   async build(config, ctx) {
     const db = ctx.database;
-    if (!db) throw new ConfigError("The postgres sink needs a database: set DATABASE_URL or use the embedded one", { path: configPath(NAME) });
+    if (!db) {
+      throw new ConfigError("The postgres sink needs a database: set DATABASE_URL or use the embedded one", {
+        path: configPath(NAME),
+      });
+    }
     const { fields, key } = ctx.schema;
     if (config.mode === "upsert" && key.length === 0) {
-      throw new ConfigError("Upsert needs a key: declare schema.key or use mode append", { path: configPath(NAME, "mode") });
+      throw new ConfigError("Upsert needs a key: declare schema.key or use mode append", {
+        path: configPath(NAME, "mode"),
+      });
     }
     const qualified = `${quoteIdent(config.schema)}.${quoteIdent(config.table)}`;
     await ensureSinkCommits(db);
@@ -243,7 +262,11 @@ export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
     let closed = false;
 
     /** Claims the marker for one part; false when it was already committed (or is being, elsewhere). */
-    const claim = async (tx: SinkDatabase, w: WriteContext, part: { part: number; parts: number; rows: number }) => {
+    const claim = async (
+      tx: SinkDatabase,
+      w: WriteContext,
+      part: { part: number; parts: number; rows: number },
+    ) => {
       const rows = await tx.query(
         `INSERT INTO weir.sink_commits (sink, pipeline, run_id, sequence, part, parts, rows)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING part`,
@@ -283,7 +306,9 @@ export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
     const keyList = key.map(quoteIdent).join(", ");
     const onConflict = nonKey.length === 0
       ? "DO NOTHING"
-      : `DO UPDATE SET ${nonKey.map((f) => `${quoteIdent(f.name)} = EXCLUDED.${quoteIdent(f.name)}`).join(", ")}`;
+      : `DO UPDATE SET ${
+        nonKey.map((f) => `${quoteIdent(f.name)} = EXCLUDED.${quoteIdent(f.name)}`).join(", ")
+      }`;
 
     const upsert = (batch: Batch, w: WriteContext): Promise<number> =>
       db.transaction(async (tx) => {

@@ -54,7 +54,10 @@ for (const [backend, withDatabase] of BACKENDS) {
         await sinkCompliance(t, {
           name: "postgres",
           makeSink: (telemetry) =>
-            postgresSink.build(parse({ table: "orders", mode }), sinkTestContext(COMPLIANCE_SCHEMA, { database: db, telemetry })),
+            postgresSink.build(
+              parse({ table: "orders", mode }),
+              sinkTestContext(COMPLIANCE_SCHEMA, { database: db, telemetry }),
+            ),
           readBack: readCompliance(db, "orders"),
         });
       });
@@ -73,8 +76,14 @@ for (const [backend, withDatabase] of BACKENDS) {
         parse({ table, mode: "upsert" }),
         sinkTestContext(schema, { database: db }),
       );
-      await sink.write(batchFromRows(schema.fields, [[1n, "a"], [1n, "b"]]), { runId: "r1", sequence: 0, signal });
-      const rows = await db.query(`SELECT "select"""::text AS id, "Mixed Case, comma" AS v FROM ${quoteIdent(table)}`);
+      await sink.write(batchFromRows(schema.fields, [[1n, "a"], [1n, "b"]]), {
+        runId: "r1",
+        sequence: 0,
+        signal,
+      });
+      const rows = await db.query(
+        `SELECT "select"""::text AS id, "Mixed Case, comma" AS v FROM ${quoteIdent(table)}`,
+      );
       assert.deepEqual(rows.map((r) => ({ ...r })), [{ id: "1", v: "b" }]);
       assert.equal((await db.query(`SELECT to_regclass('victims') IS NOT NULL AS ok`))[0].ok, true);
       await sink.close();
@@ -85,29 +94,58 @@ for (const [backend, withDatabase] of BACKENDS) {
     await withDatabase(async ({ db }) => {
       const cases: [string, string, RegExp][] = [
         ["missing column", `CREATE TABLE t (id bigint PRIMARY KEY, name text)`, /missing column amount/],
-        ["narrower integer", `CREATE TABLE t (id integer PRIMARY KEY, name text, amount numeric(12,2), ratio float8, paid boolean, day date, ts timestamptz)`, /column id is integer/],
-        ["narrower decimal", `CREATE TABLE t (id bigint PRIMARY KEY, name text, amount numeric(5,2), ratio float8, paid boolean, day date, ts timestamptz)`, /column amount is numeric\(5,2\)/],
-        ["extra required column", `CREATE TABLE t (id bigint PRIMARY KEY, name text, amount numeric, ratio float8, paid boolean, day date, ts timestamptz, extra int NOT NULL)`, /extra is NOT NULL/],
-        ["no key for upsert", `CREATE TABLE t (id bigint, name text, amount numeric, ratio float8, paid boolean, day date, ts timestamp)`, /no primary key or unique index/],
+        [
+          "narrower integer",
+          `CREATE TABLE t (id integer PRIMARY KEY, name text, amount numeric(12,2), ratio float8, paid boolean, day date, ts timestamptz)`,
+          /column id is integer/,
+        ],
+        [
+          "narrower decimal",
+          `CREATE TABLE t (id bigint PRIMARY KEY, name text, amount numeric(5,2), ratio float8, paid boolean, day date, ts timestamptz)`,
+          /column amount is numeric\(5,2\)/,
+        ],
+        [
+          "extra required column",
+          `CREATE TABLE t (id bigint PRIMARY KEY, name text, amount numeric, ratio float8, paid boolean, day date, ts timestamptz, extra int NOT NULL)`,
+          /extra is NOT NULL/,
+        ],
+        [
+          "no key for upsert",
+          `CREATE TABLE t (id bigint, name text, amount numeric, ratio float8, paid boolean, day date, ts timestamp)`,
+          /no primary key or unique index/,
+        ],
       ];
       for (const [what, ddl, message] of cases) {
         await t.step(what, async () => {
           await db.exec(`DROP TABLE IF EXISTS t; ${ddl}`);
           await assert.rejects(
-            postgresSink.build(parse({ table: "t", mode: "upsert" }), sinkTestContext(COMPLIANCE_SCHEMA, { database: db })),
-            (error: unknown) => error instanceof ConfigError && message.test(error.message) && error.path === "sinks.postgres.table",
+            postgresSink.build(
+              parse({ table: "t", mode: "upsert" }),
+              sinkTestContext(COMPLIANCE_SCHEMA, { database: db }),
+            ),
+            (error: unknown) =>
+              error instanceof ConfigError && message.test(error.message) &&
+              error.path === "sinks.postgres.table",
           );
         });
       }
       await t.step("a wider existing table is accepted", async () => {
-        await db.exec(`DROP TABLE IF EXISTS t; CREATE TABLE t (id numeric PRIMARY KEY, name varchar(200), amount numeric(20,4),
-          ratio float8, paid boolean, day timestamp, ts timestamp(3) with time zone, note text DEFAULT '')`);
-        const sink = await postgresSink.build(parse({ table: "t", mode: "upsert" }), sinkTestContext(COMPLIANCE_SCHEMA, { database: db }));
+        await db.exec(
+          `DROP TABLE IF EXISTS t; CREATE TABLE t (id numeric PRIMARY KEY, name varchar(200), amount numeric(20,4),
+          ratio float8, paid boolean, day timestamp, ts timestamp(3) with time zone, note text DEFAULT '')`,
+        );
+        const sink = await postgresSink.build(
+          parse({ table: "t", mode: "upsert" }),
+          sinkTestContext(COMPLIANCE_SCHEMA, { database: db }),
+        );
         await sink.close();
       });
       await t.step("a missing table with create false", async () => {
         await assert.rejects(
-          postgresSink.build(parse({ table: "absent", create: false }), sinkTestContext(COMPLIANCE_SCHEMA, { database: db })),
+          postgresSink.build(
+            parse({ table: "absent", create: false }),
+            sinkTestContext(COMPLIANCE_SCHEMA, { database: db }),
+          ),
           (error: unknown) => error instanceof ConfigError && /does not exist/.test(error.message),
         );
       });
@@ -116,10 +154,24 @@ for (const [backend, withDatabase] of BACKENDS) {
 
   Deno.test(`postgres sink upsert updates existing rows and keeps the last row of a key on ${backend}`, async () => {
     await withDatabase(async ({ db }) => {
-      const schema: PipelineSchema = { key: ["id"], fields: [{ name: "id", type: "int64" }, { name: "v", type: "string" }] };
-      const sink = await postgresSink.build(parse({ table: "kv", mode: "upsert" }), sinkTestContext(schema, { database: db }));
-      await sink.write(batchFromRows(schema.fields, [[1n, "a"], [2n, "b"]]), { runId: "r", sequence: 0, signal });
-      await sink.write(batchFromRows(schema.fields, [[2n, "x"], [3n, "c"], [2n, "y"]]), { runId: "r", sequence: 1, signal });
+      const schema: PipelineSchema = {
+        key: ["id"],
+        fields: [{ name: "id", type: "int64" }, { name: "v", type: "string" }],
+      };
+      const sink = await postgresSink.build(
+        parse({ table: "kv", mode: "upsert" }),
+        sinkTestContext(schema, { database: db }),
+      );
+      await sink.write(batchFromRows(schema.fields, [[1n, "a"], [2n, "b"]]), {
+        runId: "r",
+        sequence: 0,
+        signal,
+      });
+      await sink.write(batchFromRows(schema.fields, [[2n, "x"], [3n, "c"], [2n, "y"]]), {
+        runId: "r",
+        sequence: 1,
+        signal,
+      });
       const rows = await db.query<{ id: string; v: string }>(`SELECT id::text AS id, v FROM kv ORDER BY id`);
       assert.deepEqual(rows.map((r) => [r.id, r.v]), [["1", "a"], ["2", "y"], ["3", "c"]]);
       await sink.close();
@@ -130,9 +182,15 @@ for (const [backend, withDatabase] of BACKENDS) {
     await withDatabase(async ({ db }) => {
       const schema: PipelineSchema = { key: [], fields: [{ name: "id", type: "int64" }] };
       const telemetry = new Telemetry();
-      const sink = await postgresSink.build(parse({ table: "ledger" }), sinkTestContext(schema, { database: db, telemetry }));
+      const sink = await postgresSink.build(
+        parse({ table: "ledger" }),
+        sinkTestContext(schema, { database: db, telemetry }),
+      );
       await db.exec(`ALTER TABLE ledger ADD CONSTRAINT small CHECK (id < 1000)`);
-      const batch = batchFromRows(schema.fields, Array.from({ length: 500 }, (_, i) => [i === 499 ? 5000n : BigInt(i)]));
+      const batch = batchFromRows(
+        schema.fields,
+        Array.from({ length: 500 }, (_, i) => [i === 499 ? 5000n : BigInt(i)]),
+      );
       const write = { runId: "r_fail", sequence: 7, signal };
       await assert.rejects(sink.write(batch, write), (error: unknown) => {
         assert.ok(error instanceof PipelineError);
@@ -175,7 +233,9 @@ Deno.test("postgres sink splits a large append over parallel streams and a retry
 
     await db.exec(`ALTER TABLE big DROP CONSTRAINT small`);
     await sink.write(batch, write);
-    const ids = await db.query<{ n: number; d: number }>(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM big`);
+    const ids = await db.query<{ n: number; d: number }>(
+      `SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM big`,
+    );
     assert.deepEqual({ ...ids[0] }, { n: 900, d: 900 });
     await sink.close();
   }, { max: 4 });
@@ -203,7 +263,11 @@ Deno.test("postgres sink isRetriable accepts outages and conflicts but not bad d
     ["connection failure class 08", sqlError("08006"), true],
     ["unique violation", sqlError("23505"), false],
     ["bad integer text", sqlError("22P02"), false],
-    ["wrapped outage", new PipelineError("x", { component: "sink.postgres", retriable: false, cause: sqlError("40001") }), true],
+    [
+      "wrapped outage",
+      new PipelineError("x", { component: "sink.postgres", retriable: false, cause: sqlError("40001") }),
+      true,
+    ],
     ["store outage", new StoreError("x", { component: "s", code: "unavailable", retriable: true }), true],
     ["config error", new ConfigError("x", { path: "p" }), false],
   ];
@@ -213,8 +277,14 @@ Deno.test("postgres sink isRetriable accepts outages and conflicts but not bad d
 });
 
 Deno.test("postgres sink type check accepts wider and rejects narrower columns", () => {
-  assert.equal(isCompatibleType({ name: "a", type: "decimal", precision: 10, scale: 2 }, "numeric(12,2)"), true);
-  assert.equal(isCompatibleType({ name: "a", type: "decimal", precision: 10, scale: 2 }, "numeric(10,1)"), false);
+  assert.equal(
+    isCompatibleType({ name: "a", type: "decimal", precision: 10, scale: 2 }, "numeric(12,2)"),
+    true,
+  );
+  assert.equal(
+    isCompatibleType({ name: "a", type: "decimal", precision: 10, scale: 2 }, "numeric(10,1)"),
+    false,
+  );
   assert.equal(isCompatibleType({ name: "a", type: "timestamp" }, "timestamp with time zone"), true);
   assert.equal(isCompatibleType({ name: "a", type: "string" }, "integer"), false);
 });

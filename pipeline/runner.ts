@@ -1,0 +1,398 @@
+/**
+ * The coordinator of one ingest: chunks the input at record boundaries, has the worker pool parse and validate
+ * chunks in parallel (bounded in flight, so a busy pool stops the reading of the input), then, in input order,
+ * applies the transforms, writes every sink and dead-letters the rejects.
+ *
+ * Exactly once: sinks deduplicate per `(run, chunk sequence)`, and the dead letters of a chunk are stored in
+ * one transaction with the chunk's checkpoint. A run continued after a crash (same run id, same bytes, so the
+ * same chunks) skips the chunks it checkpointed and re-writes the others, which the sinks recognise.
+ *
+ * @module
+ */
+import type { Kernels } from "../kernels/mod.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { Store } from "../storage/store.ts";
+import { errorChain, type JsonValue } from "../storage/store.ts";
+import type { KernelPool } from "../workers/pool.ts";
+import type { ParseChunkParams } from "../workers/parse.ts";
+import type { Batch } from "./batch.ts";
+import { type Chunk, chunkRecords, csvHeader } from "./chunker.ts";
+import { CsvSyntaxError, PipelineError } from "./errors.ts";
+import type { PipelinePlan, PlannedSink } from "./plan.ts";
+import type { Reject } from "./validate.ts";
+
+/** One input to ingest. */
+export interface IngestInput {
+  format: "csv" | "ndjson";
+  /** The decoded body. */
+  body: AsyncIterable<Uint8Array>;
+}
+
+/** What the ingest needs from the process. */
+export interface IngestContext {
+  store: Store;
+  pool: KernelPool;
+  /** A main-thread instance, for the record scanner. */
+  kernels: Kernels;
+  logger: Logger;
+}
+
+/** Options for {@linkcode runIngest}. */
+export interface IngestOptions {
+  /** The run id; a retried request passes the same one. */
+  runId: string;
+  idempotencyKey?: string | null;
+  signal: AbortSignal;
+  /** Chunks parsed at once; default twice the worker count. */
+  maxInFlight?: number;
+  /** Sink attempts for a retriable failure before the chunk is dead-lettered. Default 5. */
+  sinkAttempts?: number;
+  /** First retry delay; doubles each attempt, with full jitter. Default 100 ms. */
+  retryBaseMs?: number;
+  /** Called after each chunk with the counts so far. */
+  onProgress?: (progress: IngestCounts) => void;
+}
+
+/** Row and byte counts of a run. */
+export interface IngestCounts {
+  received: number;
+  accepted: number;
+  rejected: number;
+  bytes: number;
+}
+
+/** What an ingest reports. */
+export interface IngestResult extends IngestCounts {
+  run: string;
+  /** The first rejects, in input order (all of them are in the dead-letter queue). */
+  rejects: Reject[];
+  /** True when every sink committed every chunk. */
+  committed: boolean;
+  /** Chunks that could not be written to a sink and went to the dead-letter queue whole. */
+  failedChunks: number;
+  /** Milliseconds per stage. */
+  timings: Record<string, number>;
+}
+
+interface ChunkCheckpoint extends IngestCounts {
+  rejects: Reject[];
+  failed: boolean;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Runs `input` through `plan` and records the run in the store. Resolves once everything is committed (or
+ * dead-lettered); the caller answers the client after that.
+ */
+export async function runIngest(
+  plan: PipelinePlan,
+  input: IngestInput,
+  context: IngestContext & IngestOptions,
+): Promise<IngestResult> {
+  const { store, pool, runId, signal } = context;
+  const log = context.logger.child({ pipeline: plan.name, run: runId });
+  const responseRejects = plan.spec.limits.responseRejects;
+  const maxInFlight = context.maxInFlight ?? plan.spec.limits.maxInFlight ??
+    Math.max(2, pool.stats().workers * 2);
+  const timings: Record<string, number> = {};
+  const time = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await fn();
+    } finally {
+      timings[stage] = (timings[stage] ?? 0) + performance.now() - started;
+    }
+  };
+
+  const existing = await store.runs.get(runId);
+  if (existing === null) {
+    await store.runs.create({
+      id: runId,
+      pipeline: plan.name,
+      idempotencyKey: context.idempotencyKey ?? null,
+    });
+  }
+  const consumer = `run:${runId}`;
+  const done = new Map<number, ChunkCheckpoint>();
+  for (const checkpoint of await store.checkpoints.load(consumer)) {
+    done.set(
+      checkpoint.partition,
+      JSON.parse(new TextDecoder().decode(checkpoint.state ?? new Uint8Array())),
+    );
+  }
+
+  const dialect = plan.http?.csv ?? plan.file?.csv;
+  const csv = {
+    delimiter: dialect?.delimiter ?? ",",
+    quote: dialect?.quote ?? '"',
+    header: dialect?.header ?? true,
+    nullTokens: dialect?.nullTokens ?? [""],
+  };
+  let header: { bytes: Uint8Array; lines: number } | null = null;
+  const totals: IngestCounts = { received: 0, accepted: 0, rejected: 0, bytes: 0 };
+  const rejects: Reject[] = [];
+  let failedChunks = 0;
+
+  const add = (counts: ChunkCheckpoint) => {
+    totals.received += counts.received;
+    totals.accepted += counts.accepted;
+    totals.rejected += counts.rejected;
+    totals.bytes += counts.bytes;
+    for (const reject of counts.rejects) if (rejects.length < responseRejects) rejects.push(reject);
+    if (counts.failed) failedChunks++;
+    context.onProgress?.({ ...totals });
+  };
+
+  const chunks = chunkRecords(input.body, {
+    format: input.format,
+    kernels: context.kernels,
+    delimiter: csv.delimiter,
+    quote: csv.quote,
+    targetBytes: plan.spec.limits.chunkSize,
+  });
+
+  type Pending = {
+    chunk: Chunk;
+    parsed: Promise<{ batch: Batch; rejects: Reject[]; bytes: Uint8Array }> | null;
+  };
+  const queue: Pending[] = [];
+
+  const finishChunk = async ({ chunk, parsed }: Pending) => {
+    const previous = done.get(chunk.sequence);
+    if (previous || parsed === null) {
+      add(previous!);
+      return;
+    }
+    const { batch, rejects: chunkRejects, bytes } = await time("parse", () => parsed);
+    let out = batch;
+    await time("transform", async () => {
+      for (const transform of plan.transforms) out = await transform.apply(out, signal);
+    });
+    const failures: { sink: PlannedSink; error: unknown; attempts: number }[] = [];
+    for (const planned of plan.sinks) {
+      const outcome = await time(
+        planned.component,
+        () => writeWithRetry(planned, out, { runId, sequence: chunk.sequence, signal }, context, log),
+      );
+      if (outcome.error !== undefined) {
+        failures.push({ sink: planned, error: outcome.error, attempts: outcome.attempts });
+      }
+    }
+    const checkpoint: ChunkCheckpoint = {
+      received: batch.length + chunkRejects.length,
+      accepted: failures.length === 0 ? batch.length : 0,
+      rejected: chunkRejects.length,
+      bytes: chunk.bytes.length,
+      rejects: chunkRejects.slice(0, responseRejects),
+      failed: failures.length > 0,
+    };
+    const rowOf = chunkRejects.length > 0
+      ? recordSlicer(bytes, chunk, batch.lines, chunkRejects, header)
+      : undefined;
+    const letters = [
+      ...chunkRejects.map((reject) => ({
+        pipeline: plan.name,
+        runId,
+        stage: reject.rule === "json" || reject.rule === "ragged" || reject.rule === "utf8"
+          ? "parse"
+          : "validate",
+        original: rowOf!(reject.line),
+        line: reject.line,
+        errors: [{
+          name: "RejectedRow",
+          message: `${reject.rule}: ${reject.column || "row"}: ${reject.value ?? "null"}`,
+        }],
+      })),
+      ...failures.map(({ sink, error, attempts }) => ({
+        pipeline: plan.name,
+        runId,
+        stage: sink.component,
+        original: withHeader(bytes, chunk, header),
+        line: chunk.firstLine,
+        errors: errorChain(error),
+        attempts,
+      })),
+    ];
+    await time("dead_letters", () =>
+      store.transaction(async (tx) => {
+        if (letters.length > 0) await tx.deadLetters.add(letters);
+        await tx.checkpoints.save(consumer, [{
+          partition: chunk.sequence,
+          offset: String(chunk.offset + chunk.bytes.length),
+          state: encoder.encode(JSON.stringify(checkpoint)),
+        }]);
+      }));
+    add(checkpoint);
+  };
+
+  let failure: unknown;
+  try {
+    for await (const chunk of chunks) {
+      signal.throwIfAborted();
+      if (input.format === "csv" && chunk.sequence === 0 && csv.header) {
+        header = csvHeader(chunk.bytes, csv.quote);
+      }
+      const parsed = done.has(chunk.sequence) ? null : pool.run("parse.chunk", {
+        input: chunk.bytes.slice().buffer,
+        params: parseParams(plan, input.format, chunk, csv, header),
+        signal,
+      }).then(({ value, output }) => ({ ...value, bytes: new Uint8Array(output!) }));
+      parsed?.catch(() => {}); // awaited in order below; a failure is raised there
+      queue.push({ chunk, parsed });
+      if (queue.length >= maxInFlight) await finishChunk(queue.shift()!);
+    }
+    while (queue.length > 0) await finishChunk(queue.shift()!);
+  } catch (error) {
+    failure = error;
+  }
+
+  const committed = failure === undefined && failedChunks === 0;
+  const finish = {
+    ...totals,
+    timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v * 10) / 10])),
+  };
+  const run = await store.runs.get(runId);
+  if (run && run.finishedAt === null) {
+    await store.runs.finish(runId, {
+      ...finish,
+      status: committed ? "committed" : "failed",
+      ...(failure !== undefined
+        ? { error: errorChain(failure) as unknown as JsonValue }
+        : failedChunks > 0
+        ? { error: { failedChunks } }
+        : {}),
+    });
+  }
+  if (failure !== undefined) {
+    log.warn("Ingest failed", { error: failure, ...totals });
+    throw failure;
+  }
+  log.info("Ingest finished", { ...totals, committed, failedChunks });
+  return { run: runId, ...totals, rejects, committed, failedChunks, timings: finish.timings };
+}
+
+function parseParams(
+  plan: PipelinePlan,
+  format: "csv" | "ndjson",
+  chunk: Chunk,
+  csv: { delimiter: string; quote: string | null; header: boolean; nullTokens: readonly string[] },
+  header: { bytes: Uint8Array; lines: number } | null,
+): ParseChunkParams {
+  if (format === "ndjson") {
+    return { format, columns: plan.columns, rules: plan.rules, firstLine: chunk.firstLine };
+  }
+  if (csv.header && header === null) {
+    throw new CsvSyntaxError("CSV input has no complete header record", { line: 1, column: 1 });
+  }
+  return {
+    format,
+    columns: plan.columns,
+    rules: plan.rules,
+    firstLine: chunk.firstLine,
+    dialect: csv,
+    header: chunk.sequence === 0 || !csv.header ? null : header,
+  };
+}
+
+/** Retries a sink write while its spec calls the error retriable, with exponential backoff and full jitter. */
+async function writeWithRetry(
+  planned: PlannedSink,
+  batch: Batch,
+  write: { runId: string; sequence: number; signal: AbortSignal },
+  options: IngestOptions,
+  log: Logger,
+): Promise<{ error?: unknown; attempts: number }> {
+  const attempts = options.sinkAttempts ?? 5;
+  const base = options.retryBaseMs ?? 100;
+  for (let attempt = 1;; attempt++) {
+    try {
+      await planned.sink.write(batch, write);
+      return { attempts: attempt };
+    } catch (error) {
+      write.signal.throwIfAborted();
+      const retriable = planned.spec.isRetriable(error);
+      if (!retriable || attempt >= attempts) {
+        log.error("Sink write failed: chunk goes to the dead-letter queue", {
+          sink: planned.component,
+          sequence: write.sequence,
+          attempts: attempt,
+          retriable,
+          error,
+        });
+        return {
+          error: error instanceof Error ? error : new PipelineError(String(error), {
+            component: planned.component,
+            retriable,
+          }),
+          attempts: attempt,
+        };
+      }
+      const delay = Math.random() * base * 2 ** (attempt - 1);
+      log.warn("Sink write failed: retrying", {
+        sink: planned.component,
+        attempt,
+        delayMs: Math.round(delay),
+        error,
+      });
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+/** A CSV dead letter carries its header, so that a replay parses it like the original. */
+function withHeader(bytes: Uint8Array, chunk: Chunk, header: { bytes: Uint8Array } | null): Uint8Array {
+  if (header === null || chunk.sequence === 0) return bytes;
+  const out = new Uint8Array(header.bytes.length + bytes.length);
+  out.set(header.bytes);
+  out.set(bytes, header.bytes.length);
+  return out;
+}
+
+/**
+ * Slices the original bytes of each rejected record out of its chunk: a record runs from the line it starts on to
+ * the line where the next record (accepted or rejected) starts, or the chunk's end. A CSV record is preceded by
+ * its header, so that a replay parses it like the original. Line starts are found once per chunk.
+ */
+function recordSlicer(
+  bytes: Uint8Array,
+  chunk: Chunk,
+  acceptedLines: Int32Array,
+  rejects: readonly Reject[],
+  header: { bytes: Uint8Array } | null,
+): (line: number) => Uint8Array {
+  const starts = lineStarts(bytes);
+  const recordLines = Int32Array.from([...acceptedLines, ...rejects.map((r) => r.line)]).sort();
+  const offsetOf = (line: number) => {
+    const index = line - chunk.firstLine;
+    return index < starts.length ? starts[index] : bytes.length;
+  };
+  return (line) => {
+    // The first record line after `line`, by binary search.
+    let lo = 0;
+    let hi = recordLines.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (recordLines[mid] <= line) lo = mid + 1;
+      else hi = mid;
+    }
+    const end = lo < recordLines.length ? offsetOf(recordLines[lo]) : bytes.length;
+    const row = bytes.subarray(offsetOf(line), end);
+    if (header === null) return row.slice();
+    const out = new Uint8Array(header.bytes.length + row.length);
+    out.set(header.bytes);
+    out.set(row, header.bytes.length);
+    return out;
+  };
+}
+
+/** Offsets where each line of `bytes` starts (LF, CRLF and a lone CR end a line). */
+function lineStarts(bytes: Uint8Array): number[] {
+  const starts = [0];
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (b === 0x0a) starts.push(i + 1);
+    else if (b === 0x0d && bytes[i + 1] !== 0x0a) starts.push(i + 1);
+  }
+  return starts;
+}
