@@ -25,7 +25,7 @@ Commands:
 
 Configuration comes from the environment (PORT, WEIR_HOST, WEIR_DATA_DIR, DATABASE_URL,
 UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN, KAFKA_BROKERS, WEIR_WORKERS, WEIR_LOG_LEVEL,
-WEIR_SHUTDOWN_TIMEOUT_MS); see README.md.`;
+WEIR_SHUTDOWN_TIMEOUT_MS, WEIR_IDEMPOTENCY_LEASE_MS); see README.md.`;
 
 /** Runs one command and resolves to the process exit code. */
 export async function main(args: string[]): Promise<number> {

@@ -56,6 +56,12 @@ export const EnvSchema = v.object({
     v.optional(integer(0, 600_000), "10000"),
     v.description("How long a SIGTERM waits for in-flight work before exiting anyway"),
   ),
+  WEIR_IDEMPOTENCY_LEASE_MS: v.pipe(
+    v.optional(integer(100, 3_600_000), "30000"),
+    v.description(
+      "How long an Idempotency-Key claimed by a request that died with its process blocks retries (answered 409 in_progress)",
+    ),
+  ),
   DATABASE_URL: v.pipe(
     v.optional(url(["postgres:", "postgresql:"])),
     v.description("PostgreSQL for weir's tables and sinks; unset: embedded PGlite under WEIR_DATA_DIR"),

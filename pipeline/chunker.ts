@@ -133,13 +133,14 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 /**
- * The header record of a CSV input: its bytes (without a BOM or leading blank lines, with its terminator) and
- * the lines it spans. Workers put it before every chunk but the first. Null when no complete record is present.
+ * The header record of a CSV input: its bytes (without a BOM or leading blank lines, with its terminator), the
+ * lines it spans, and the offset in `bytes` just past it (where the data starts). Workers put it before every
+ * chunk but the first. Null when no complete record is present.
  */
 export function csvHeader(
   bytes: Uint8Array,
   quote: string | null,
-): { bytes: Uint8Array; lines: number } | null {
+): { bytes: Uint8Array; lines: number; end: number } | null {
   let start = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
   while (bytes[start] === LF || bytes[start] === CR) start++;
   const q = quote === null ? -1 : quote.charCodeAt(0);
@@ -150,7 +151,7 @@ export function csvHeader(
     else if (!inQuotes && (b === LF || b === CR)) {
       const end = b === CR && bytes[i + 1] === LF ? i + 2 : i + 1;
       const record = bytes.slice(start, end);
-      return { bytes: record, lines: countLines(record) };
+      return { bytes: record, lines: countLines(record), end };
     }
   }
   return null;

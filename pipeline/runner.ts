@@ -20,6 +20,7 @@ import { type Chunk, chunkRecords, csvHeader } from "./chunker.ts";
 import { CsvSyntaxError, PipelineError } from "./errors.ts";
 import type { PipelinePlan, PlannedSink } from "./plan.ts";
 import type { Reject } from "./validate.ts";
+import { QualityAccumulator, type QualityPartial, type QualityReport } from "../quality/checks.ts";
 
 /** One input to ingest. */
 export interface IngestInput {
@@ -72,11 +73,15 @@ export interface IngestResult extends IngestCounts {
   failedChunks: number;
   /** Milliseconds per stage. */
   timings: Record<string, number>;
+  /** The pipeline's `checks` over the accepted rows; absent when it declares none. */
+  quality?: QualityReport;
 }
 
 interface ChunkCheckpoint extends IngestCounts {
   rejects: Reject[];
   failed: boolean;
+  /** The chunk's quality statistics, so that a resumed run, which skips this chunk, still reports them. */
+  quality?: QualityPartial;
 }
 
 const encoder = new TextEncoder();
@@ -133,6 +138,10 @@ export async function runIngest(
   const totals: IngestCounts = { received: 0, accepted: 0, rejected: 0, bytes: 0 };
   const rejects: Reject[] = [];
   let failedChunks = 0;
+  const quality = new QualityAccumulator(
+    plan.spec.checks,
+    plan.transforms.at(-1)?.schema.fields ?? plan.schema.fields,
+  );
 
   const add = (counts: ChunkCheckpoint) => {
     totals.received += counts.received;
@@ -141,6 +150,7 @@ export async function runIngest(
     totals.bytes += counts.bytes;
     for (const reject of counts.rejects) if (rejects.length < responseRejects) rejects.push(reject);
     if (counts.failed) failedChunks++;
+    if (counts.quality) quality.merge(counts.quality);
     context.onProgress?.({ ...totals });
   };
 
@@ -186,6 +196,8 @@ export async function runIngest(
       bytes: chunk.bytes.length,
       rejects: chunkRejects.slice(0, responseRejects),
       failed: failures.length > 0,
+      // Quality describes the rows the sinks took: none of a chunk that dead-lettered whole.
+      ...(quality.enabled ? { quality: failures.length === 0 ? quality.partial(out) : quality.empty() } : {}),
     };
     const rowOf = chunkRejects.length > 0
       ? recordSlicer(bytes, chunk, batch.lines, chunkRejects, header)
@@ -248,8 +260,10 @@ export async function runIngest(
   }
 
   const committed = failure === undefined && failedChunks === 0;
+  const report = quality.report();
   const finish = {
     ...totals,
+    ...(report ? { quality: report as unknown as JsonValue } : {}),
     timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v * 10) / 10])),
   };
   const run = await store.runs.get(runId);
@@ -269,7 +283,15 @@ export async function runIngest(
     throw failure;
   }
   log.info("Ingest finished", { ...totals, committed, failedChunks });
-  return { run: runId, ...totals, rejects, committed, failedChunks, timings: finish.timings };
+  return {
+    run: runId,
+    ...totals,
+    rejects,
+    committed,
+    failedChunks,
+    timings: finish.timings,
+    ...(report ? { quality: report } : {}),
+  };
 }
 
 function parseParams(

@@ -64,6 +64,10 @@ export interface SniffOptions {
   maxBytes?: number;
   /** Whether `bytes` is the whole input; when false the last, possibly cut, record is ignored. Default: when `bytes` is shorter than `maxBytes`. */
   complete?: boolean;
+  /** The delimiter when the caller knows it (e.g. `weir parse --delimiter`): only the quote is guessed. */
+  delimiter?: string;
+  /** Whether the first record is a header, when the caller knows it; guessed otherwise. */
+  header?: boolean;
 }
 
 /** Delimiters tried first, in order of preference when equally consistent. */
@@ -178,9 +182,10 @@ function better(a: Candidate, b: Candidate | undefined): boolean {
   return a.fields > b.fields;
 }
 
-function pickDialect(text: string, complete: boolean): Candidate {
+function pickDialect(text: string, complete: boolean, delimiter?: string): Candidate {
   let best: Candidate | undefined;
-  for (const group of [PRIMARY_DELIMITERS, SECONDARY_DELIMITERS]) {
+  const groups = delimiter === undefined ? [PRIMARY_DELIMITERS, SECONDARY_DELIMITERS] : [[delimiter]];
+  for (const group of groups) {
     for (const d of group) {
       // `"` is the default quote; `'` wins only when it makes the records strictly more regular.
       const dq = evaluate(text, d, '"', complete);
@@ -413,7 +418,7 @@ export function sniff(bytes: Uint8Array, options: SniffOptions = {}): SniffResul
   if (bom) sample = sample.subarray(3);
   // A cut can split a multi-byte character; the replacement char it yields sits in the dropped last record.
   const text = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true }).decode(sample);
-  const best = pickDialect(text, complete);
+  const best = pickDialect(text, complete, options.delimiter);
   const width = best.fields;
   const rows = best.rows.filter((r) => r.length === width);
 
@@ -433,6 +438,7 @@ export function sniff(bytes: Uint8Array, options: SniffOptions = {}): SniffResul
     // columns (all-text tables) a unique, non-empty first row is taken as a header, the common case.
     header = typed.some(Boolean) ? misfit : namesLookLikeNames;
   }
+  if (options.header !== undefined) header = options.header && first.length > 0;
   const data = header ? rows.slice(1) : rows;
   const inferred = header ? rest : inferColumns(data, width, nulls);
   const columns: SniffedColumn[] = [];

@@ -202,6 +202,7 @@ async function ingest(
     bytes: result.bytes,
     committed: result.committed,
     ...(result.failedChunks > 0 ? { failedChunks: result.failedChunks } : {}),
+    ...(result.quality ? { quality: result.quality as unknown as JsonValue } : {}),
   };
   // Rows that no sink could take are kept in the dead-letter queue, but they were not delivered: not a 2xx.
   return { status: result.committed ? 200 : 502, response };

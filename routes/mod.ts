@@ -25,6 +25,8 @@ export interface AppOptions {
   runtime?: () => Runtime | undefined;
   /** Where idempotent request bodies are spooled. Default `./data/spool`. */
   spoolDir?: string;
+  /** How long a claimed Idempotency-Key blocks retries unless renewed. Default 30 s. */
+  idempotencyLeaseMs?: number;
   /** Read by `/readyz` on every request. */
   readiness: () => Readiness;
   /** Deadline for each readiness check. Default 2000 ms. */
@@ -54,7 +56,14 @@ export function createApp(options: AppOptions): Hono {
   app.route("/", healthRoutes(options));
   app.route("/", metricsRoutes(telemetry));
   if (options.runtime) {
-    app.route("/", ingestRoutes({ runtime: options.runtime, spoolDir: options.spoolDir ?? "./data/spool" }));
+    app.route(
+      "/",
+      ingestRoutes({
+        runtime: options.runtime,
+        spoolDir: options.spoolDir ?? "./data/spool",
+        leaseMs: options.idempotencyLeaseMs,
+      }),
+    );
     app.route("/", runRoutes(options.runtime));
     app.route("/", dlqRoutes(options.runtime));
   }

@@ -35,6 +35,7 @@ export async function startServer(config: EnvConfig, logger: Logger): Promise<Ru
     readiness: () => ({ phase, dependencies: runtime?.dependencies ?? [] }),
     runtime: () => phase === "serving" ? runtime : undefined,
     spoolDir: `${config.WEIR_DATA_DIR}/spool`,
+    idempotencyLeaseMs: config.WEIR_IDEMPOTENCY_LEASE_MS,
   });
   const server = listen(config, app.fetch);
   logger.info("Listening", { url: `http://${server.addr.hostname}:${server.addr.port}` });
