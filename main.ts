@@ -18,7 +18,12 @@ Usage: weir <command> [options]
 Commands:
   serve            Serve the HTTP API (default)
   check [FILE]     Validate weir.yaml (or FILE) without starting anything
+  run PIPELINE FILE…
+                   Run a pipeline over files (csv, ndjson, json, .gz) with progress and a summary
+                   (--format F)
   sniff FILE|-     Guess a CSV file's dialect, header and column types
+  parse FILE|-     Print a CSV file's records as JSON lines, rejected rows on stderr
+                   (--delimiter D, --no-header, --types infer)
   demo-data        Write a sample orders CSV for the example pipeline to stdout (--rows N, --seed S)
   version          Print the version
   help             Print this help
@@ -41,8 +46,18 @@ export async function main(args: string[]): Promise<number> {
       const { checkCommand } = await import("./cli/check.ts");
       return await checkCommand(rest);
     }
+    case "run": {
+      // Loaded on demand, like check: it opens the whole runtime.
+      const { runCommand } = await import("./cli/run.ts");
+      return await runCommand(rest);
+    }
     case "sniff":
       return await sniffCommand(rest);
+    case "parse": {
+      // Loaded on demand: it starts kernel workers, which no other command needs.
+      const { parseCommand } = await import("./cli/parse.ts");
+      return await parseCommand(rest);
+    }
     case "demo-data":
       return await demoDataCommand(rest);
     case "version":

@@ -18,6 +18,8 @@ export interface Contender {
   run(): number | Promise<number>;
   /** Releases what `run` kept alive (e.g. a table), outside the timed region. */
   after?(): void | Promise<void>;
+  /** Extra result lines printed after this side's line (e.g. latency percentiles of its best run). */
+  notes?(): string[];
 }
 
 /** What measuring a contender found. */
@@ -129,6 +131,7 @@ export async function runBenchmark(
   for (const p of cmp.peers) {
     const m = await measure(p, { runs: options.runs });
     print(sideLine(b.name, m));
+    for (const line of p.notes?.() ?? []) print(line);
     peers.push(m);
   }
   if ("skip" in cmp.weir) {
@@ -137,5 +140,6 @@ export async function runBenchmark(
   }
   const w = await measure(cmp.weir, { runs: options.runs });
   print(sideLine(b.name, w));
+  for (const line of cmp.weir.notes?.() ?? []) print(line);
   for (const p of peers) print(ratioLine(b.name, w, p));
 }

@@ -11,9 +11,20 @@ import { type Benchmark, type BenchOptions, runBenchmark } from "./harness.ts";
 import { csvOrders, csvOrders2w } from "./csv_orders.ts";
 import { validateOrders } from "./validate_orders.ts";
 import { ndjsonOrders } from "./ndjson_orders.ts";
+import { cleanupPostgresSinkBenchmarks, postgresSinkBenchmarks } from "./sink_postgres.ts";
+import { cleanupIngestBenchmarks, ingestCsvPostgres, ingestEvents } from "./ingest.ts";
 
 /** Every benchmark, in the order they run; listed explicitly rather than registered by side effect. */
-export const BENCHMARKS: readonly Benchmark[] = [csvOrders, csvOrders2w, validateOrders, ndjsonOrders];
+export const BENCHMARKS: readonly Benchmark[] = [
+  csvOrders,
+  csvOrders2w,
+  validateOrders,
+  ndjsonOrders,
+  ingestCsvPostgres,
+  ingestEvents,
+  // Needs PostgreSQL (BENCH_PG_URL, default the local test server) and psql; `BENCH_ROWS` sizes its batch.
+  ...postgresSinkBenchmarks(),
+];
 
 function positiveNumber(name: string, fallback: number): number {
   const raw = Deno.env.get(name);
@@ -50,9 +61,18 @@ if (import.meta.main) {
   console.log(
     `bench: BENCH_MB=${options.mb} BENCH_SEED=${options.seed} BENCH_RUNS=${options.runs} (best run kept)`,
   );
-  for (const b of chosen) {
-    console.error(`running ${b.name}: ${b.summary}`);
-    await runBenchmark(b, options);
+  try {
+    for (const b of chosen) {
+      console.error(`running ${b.name}: ${b.summary}`);
+      await runBenchmark(b, options);
+      // Servers and databases of one benchmark must not compete with the next.
+      await cleanupIngestBenchmarks();
+      await cleanupPostgresSinkBenchmarks();
+    }
+  } finally {
+    await cleanupIngestBenchmarks();
+    // The postgres sink benchmarks made a database each; exiting below would leave them behind.
+    await cleanupPostgresSinkBenchmarks();
   }
   // DuckDB's native handles and worker pools would otherwise keep the process alive.
   Deno.exit(0);

@@ -71,6 +71,11 @@ export class KernelCore {
     return new Uint8Array(this.#memory.buffer, ptr, length);
   }
 
+  /** An `Int32Array` over `length` i32s of linear memory at `ptr` (4-aligned); valid like {@linkcode view}. */
+  i32(ptr: number, length: number): Int32Array {
+    return new Int32Array(this.#memory.buffer, ptr, length);
+  }
+
   /** Bytes of linear memory, for statistics. */
   get memoryBytes(): number {
     return this.#memory.buffer.byteLength;

@@ -17,7 +17,16 @@
  */
 
 import { CsvSyntaxError, KernelError } from "../pipeline/errors.ts";
-import { type Batch, type Column, countNulls, type Field } from "../pipeline/batch.ts";
+import type { Batch, Field } from "../pipeline/batch.ts";
+import {
+  allocColumnSlot,
+  checkDecimalField,
+  type ColumnSlot,
+  DATA_PAD,
+  emptyBatch,
+  readBatch,
+  readRejects,
+} from "./columns.ts";
 import type { KernelCore, KernelFunction } from "./core.ts";
 import { KERNEL_STATUS } from "./status.ts";
 
@@ -227,9 +236,8 @@ export function csvKernels(core: KernelCore): CsvKernels {
 
 const DEFAULT_FIELD_BYTES = 1 << 20;
 const DEFAULT_ROW_BYTES = 2 << 20;
-// Bytes the kernel may read past an input, and write past a string data region.
+// Bytes the kernel may read past an input.
 const INPUT_PAD = 64;
-const DATA_PAD = 16;
 const HEADER_FIELDS_MAX = 65_536;
 // Field bounds are 30-bit in the kernel's index.
 const MAX_CALL_INPUT = (1 << 30) - 1024;
@@ -256,19 +264,6 @@ function oneByte(text: string, what: string): number {
   const b = text.charCodeAt(0);
   if (b === 10 || b === 13) throw new RangeError(`The ${what} cannot be CR or LF`);
   return b;
-}
-
-/** One output column in the arena while a push runs. */
-interface Slot {
-  field: Field;
-  code: number;
-  validity: number;
-  values: number;
-  data: number;
-  dataCapacity: number;
-  dataBase: number;
-  /** String data already drained out of the arena. */
-  parts: Uint8Array[];
 }
 
 /**
@@ -313,16 +308,7 @@ class CsvStreamParser implements CsvParser {
     if (delimiter === this.#quote) throw new RangeError("The delimiter and the quote must differ");
     this.#header = options.header ?? true;
     this.#declared = options.columns;
-    for (const f of this.#declared ?? []) {
-      if (
-        f.type === "decimal" &&
-        !(f.precision >= 1 && f.precision <= 18 && f.scale >= 0 && f.scale <= f.precision)
-      ) {
-        throw new RangeError(
-          `Decimal column ${f.name} needs 1 <= precision <= 18 and 0 <= scale <= precision`,
-        );
-      }
-    }
+    for (const f of this.#declared ?? []) checkDecimalField(f);
     const tokens = options.nullTokens ?? (this.#declared ? [""] : []);
     this.#nullEmpty = tokens.includes("");
     const encoded = tokens.filter((t) => t !== "").map((t) => encoder.encode(t));
@@ -457,36 +443,19 @@ class CsvStreamParser implements CsvParser {
     // A row is rejected at most once, so this many records always suffice.
     const rejectsPtr = core.alloc(rowCapacity * CSV_REJECT_SLOTS * 4);
     const strings = fields.filter((f) => f.type === "string").length;
-    const slots: Slot[] = fields.map((field, c) => {
-      const code = TYPE_CODES[field.type];
-      const bitmapBytes = (rowCapacity + 7) >> 3;
-      const slot: Slot = {
-        field,
-        code,
-        validity: core.alloc(bitmapBytes),
-        values: 0,
-        data: 0,
-        dataCapacity: 0,
-        dataBase: 0,
-        parts: [],
-      };
-      if (code === CSV_TYPE.STRING) {
-        slot.values = core.alloc((rowCapacity + 1) * 4);
-        slot.dataCapacity = this.#dataCapacity(c, rest, strings);
-        slot.data = core.alloc(slot.dataCapacity + DATA_PAD);
-      } else {
-        slot.values = core.alloc(
-          code === CSV_TYPE.BOOLEAN ? bitmapBytes : rowCapacity * (code === CSV_TYPE.DATE ? 4 : 8),
-        );
-      }
-      return slot;
-    });
+    const slots = fields.map((field, c) =>
+      allocColumnSlot(core, field, {
+        code: TYPE_CODES[field.type],
+        rows: rowCapacity,
+        dataCapacity: field.type === "string" ? this.#dataCapacity(c, rest, strings) : 0,
+      })
+    );
     core.view(mapPtr, columnFields.byteLength).set(new Uint8Array(columnFields.buffer));
     core.view(nullsPtr, this.#nullTokens.length).set(this.#nullTokens);
     for (const slot of slots) {
       core.view(slot.validity, (rowCapacity + 7) >> 3).fill(0xff);
       if (slot.code === CSV_TYPE.BOOLEAN) core.view(slot.values, (rowCapacity + 7) >> 3).fill(0);
-      if (slot.code === CSV_TYPE.STRING) this.#i32(slot.values, 1)[0] = 0;
+      if (slot.code === CSV_TYPE.STRING) core.i32(slot.values, 1)[0] = 0;
     }
     this.#writeColumns(colsPtr, slots);
 
@@ -560,13 +529,13 @@ class CsvStreamParser implements CsvParser {
     const cols = core.alloc(CSV_COLUMN_SLOTS * 4);
     const rejectsPtr = core.alloc(CSV_REJECT_SLOTS * 4);
     const indexPtr = core.alloc(cap * 8);
-    const desc = this.#i32(cols, CSV_COLUMN_SLOTS);
+    const desc = this.#core.i32(cols, CSV_COLUMN_SLOTS);
     desc.fill(0);
     desc[CSV_COLUMN.TYPE] = CSV_TYPE.STRING;
     desc[CSV_COLUMN.VALUES] = offsets;
     desc[CSV_COLUMN.DATA] = data;
     desc[CSV_COLUMN.DATA_CAPACITY] = len;
-    this.#i32(offsets, 1)[0] = 0;
+    this.#core.i32(offsets, 1)[0] = 0;
     s[CSV_STATE.FLAGS] = CSV_FLAG.FIELDS_MODE;
     s[CSV_STATE.FIELDS] = 0;
     s[CSV_STATE.COLUMNS] = 1;
@@ -616,7 +585,7 @@ class CsvStreamParser implements CsvParser {
       throw new CsvSyntaxError(`CSV header has too many fields: ${count}`, { line: headerLine, column: 1 });
     }
     if (s[CSV_STATE.REJECTS] > 0) {
-      const r = this.#i32(rejectsPtr, CSV_REJECT_SLOTS);
+      const r = this.#core.i32(rejectsPtr, CSV_REJECT_SLOTS);
       const rule = RULE_NAMES[r[2]];
       if (rule === "row_size") throw tooLong();
       // Without a header the row is data and is judged again like any other; only its width counts here.
@@ -627,7 +596,7 @@ class CsvStreamParser implements CsvParser {
         });
       }
     }
-    const offs = this.#i32(offsets, count + 1).slice();
+    const offs = this.#core.i32(offsets, count + 1).slice();
     const bytes = core.view(data, offs[count]).slice();
     const names = Array.from(
       { length: count },
@@ -645,7 +614,7 @@ class CsvStreamParser implements CsvParser {
 
   #call(statePtr: number): number {
     const s = this.#state;
-    this.#i32(statePtr, CSV_STATE_SLOTS).set(s);
+    this.#core.i32(statePtr, CSV_STATE_SLOTS).set(s);
     let raw: number;
     try {
       raw = this.#parse(statePtr);
@@ -658,17 +627,12 @@ class CsvStreamParser implements CsvParser {
       throw error;
     }
     const status = this.#core.check(raw, "csv_parse");
-    s.set(this.#i32(statePtr, CSV_STATE_SLOTS));
+    s.set(this.#core.i32(statePtr, CSV_STATE_SLOTS));
     return status;
   }
 
-  #i32(ptr: number, length: number): Int32Array {
-    const view = this.#core.view(ptr, length * 4);
-    return new Int32Array(view.buffer, ptr, length);
-  }
-
-  #writeColumns(ptr: number, slots: Slot[]): void {
-    const desc = this.#i32(ptr, Math.max(1, slots.length) * CSV_COLUMN_SLOTS);
+  #writeColumns(ptr: number, slots: ColumnSlot[]): void {
+    const desc = this.#core.i32(ptr, Math.max(1, slots.length) * CSV_COLUMN_SLOTS);
     slots.forEach((slot, i) => {
       const d = desc.subarray(i * CSV_COLUMN_SLOTS, (i + 1) * CSV_COLUMN_SLOTS);
       const f = slot.field;
@@ -690,8 +654,8 @@ class CsvStreamParser implements CsvParser {
   }
 
   /** Moves a full column's string data out of the arena and makes room for at least `need` more bytes. */
-  #drain(slot: Slot, rows: number, need: number): void {
-    const end = this.#i32(slot.values, rows + 1)[rows];
+  #drain(slot: ColumnSlot, rows: number, need: number): void {
+    const end = this.#core.i32(slot.values, rows + 1)[rows];
     const used = end - slot.dataBase;
     if (used > 0) slot.parts.push(this.#core.view(slot.data, used).slice());
     slot.dataBase = end;
@@ -701,22 +665,17 @@ class CsvStreamParser implements CsvParser {
   }
 
   #collectRejects(ptr: number, base: number, out: CsvReject[]): void {
-    const n = this.#state[CSV_STATE.REJECTS];
-    if (n === 0) return;
-    const r = this.#i32(ptr, n * CSV_REJECT_SLOTS).slice();
-    const mem = this.#core.view(0, base + 1).buffer;
-    for (let i = 0; i < n; i++) {
-      const [line, field, code, off, length] = r.subarray(i * CSV_REJECT_SLOTS, (i + 1) * CSV_REJECT_SLOTS);
-      const rule = RULE_NAMES[code];
-      const bytes = new Uint8Array(mem, base + off, length);
-      let value = decoder.decode(bytes);
+    const count = this.#state[CSV_STATE.REJECTS];
+    for (const r of readRejects(this.#core, { ptr, count, slots: CSV_REJECT_SLOTS, base })) {
+      const rule = RULE_NAMES[r.rule];
+      let value = decoder.decode(r.value);
       // A type error inside a quoted field reports its content: undo the doubled quotes.
-      if (rule === "type" && off > 0 && new Uint8Array(mem, base + off - 1, 1)[0] === this.#quote) {
+      if (rule === "type" && r.offset > 0 && this.#core.view(base + r.offset - 1, 1)[0] === this.#quote) {
         const q = String.fromCharCode(this.#quote);
         value = value.replaceAll(q + q, q);
       }
-      const column = field < 0 ? null : this.#columnName(field);
-      out.push({ line, column, rule, value });
+      const column = r.field < 0 ? null : this.#columnName(r.field);
+      out.push({ line: r.line, column, rule, value });
     }
   }
 
@@ -738,125 +697,17 @@ class CsvStreamParser implements CsvParser {
     return this.#empty;
   }
 
-  /** Copies the outputs of `rows` rows out of the arena into a batch of transferable buffers. */
-  #batch(slots: Slot[], rows: number, linesPtr: number, inputLen: number): Batch {
+  /** Copies the outputs of `rows` rows out of the arena, and notes each string column's share of the input. */
+  #batch(slots: ColumnSlot[], rows: number, linesPtr: number, inputLen: number): Batch {
     if (rows === 0) return this.#emptyBatch();
-    const core = this.#core;
-    const buffer = core.view(0, 0).buffer;
-    const lines = rows === 0 ? new Int32Array(0) : new Int32Array(buffer, linesPtr, rows).slice();
-    const columns: Record<string, Column> = {};
-    const bitmapBytes = (rows + 7) >> 3;
-    slots.forEach((slot, c) => {
-      const f = slot.field;
-      const validityView = rows === 0
-        ? new Uint8Array(0)
-        : new Uint8Array(buffer, slot.validity, bitmapBytes);
-      const nullCount = countNulls(validityView, rows);
-      const base = {
-        name: f.name,
-        length: rows,
-        nullCount,
-        ...(nullCount > 0 ? { validity: validityView.slice() } : {}),
-      };
-      switch (f.type) {
-        case "string": {
-          const offsets = rows === 0
-            ? new Int32Array(1)
-            : new Int32Array(buffer, slot.values, rows + 1).slice();
-          const total = offsets[rows];
-          const tailBytes = total - slot.dataBase;
-          let data: Uint8Array;
-          if (slot.parts.length === 0) {
-            data = tailBytes === 0 ? new Uint8Array(0) : new Uint8Array(buffer, slot.data, tailBytes).slice();
-          } else {
-            data = new Uint8Array(total);
-            let at = 0;
-            for (const p of slot.parts) {
-              data.set(p, at);
-              at += p.length;
-            }
-            data.set(new Uint8Array(buffer, slot.data, tailBytes), at);
-          }
-          if (inputLen > 0) this.#dataShare.set(c, Math.max(total / inputLen, 1 / 64));
-          columns[f.name] = { type: "string", offsets, data, ...base };
-          break;
-        }
-        case "boolean":
-          columns[f.name] = {
-            type: "boolean",
-            values: new Uint8Array(buffer, slot.values, bitmapBytes).slice(),
-            ...base,
-          };
-          break;
-        case "date":
-          columns[f.name] = {
-            type: "date",
-            values: new Int32Array(buffer, slot.values, rows).slice(),
-            ...base,
-          };
-          break;
-        case "float64":
-          columns[f.name] = {
-            type: "float64",
-            values: new Float64Array(buffer, slot.values, rows).slice(),
-            ...base,
-          };
-          break;
-        case "decimal":
-          columns[f.name] = {
-            type: "decimal",
-            precision: f.precision,
-            scale: f.scale,
-            values: new BigInt64Array(buffer, slot.values, rows).slice(),
-            ...base,
-          };
-          break;
-        case "int64":
-        case "timestamp":
-          columns[f.name] = {
-            type: f.type,
-            values: new BigInt64Array(buffer, slot.values, rows).slice(),
-            ...base,
-          };
-          break;
-      }
-    });
-    return { schema: { fields: slots.map((s) => s.field) }, length: rows, lines, columns };
-  }
-}
-
-/** A batch of no rows with these columns. */
-function emptyBatch(fields: readonly Field[]): Batch {
-  const columns: Record<string, Column> = {};
-  for (const f of fields) {
-    const base = { name: f.name, length: 0, nullCount: 0 };
-    switch (f.type) {
-      case "string":
-        columns[f.name] = { type: "string", offsets: new Int32Array(1), data: new Uint8Array(0), ...base };
-        break;
-      case "boolean":
-        columns[f.name] = { type: "boolean", values: new Uint8Array(0), ...base };
-        break;
-      case "date":
-        columns[f.name] = { type: "date", values: new Int32Array(0), ...base };
-        break;
-      case "float64":
-        columns[f.name] = { type: "float64", values: new Float64Array(0), ...base };
-        break;
-      case "decimal":
-        columns[f.name] = {
-          type: "decimal",
-          precision: f.precision,
-          scale: f.scale,
-          values: new BigInt64Array(0),
-          ...base,
-        };
-        break;
-      case "int64":
-      case "timestamp":
-        columns[f.name] = { type: f.type, values: new BigInt64Array(0), ...base };
-        break;
+    const batch = readBatch(this.#core, { slots, rows, linesPtr });
+    if (inputLen > 0) {
+      slots.forEach((slot, c) => {
+        if (slot.code !== CSV_TYPE.STRING) return;
+        const total = this.#core.i32(slot.values, rows + 1)[rows];
+        this.#dataShare.set(c, Math.max(total / inputLen, 1 / 64));
+      });
     }
+    return batch;
   }
-  return { schema: { fields }, length: 0, lines: new Int32Array(0), columns };
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { seededRandom } from "./csv_testing.ts";
+import { seededRandom } from "./testing.ts";
 
 /** One generated document and its expected parse. */
 export interface CorpusDocument {

@@ -5,9 +5,10 @@ import csvSpectrum from "csv-spectrum";
 // Imported for its files on disk: the test reads the package's CSVs from Deno's npm cache.
 import "vega-datasets";
 import { type CorpusDocument, corpusDocument } from "./csv_corpus.ts";
-import { csvTestCore, parseChunks, randomCuts, seededRandom } from "./csv_testing.ts";
+import { parseChunks, randomCuts } from "./csv_testing.ts";
+import { kernelTestCore, seededRandom } from "./testing.ts";
 
-const core = await csvTestCore();
+const core = await kernelTestCore();
 const decoder = new TextDecoder();
 const CORPUS_SIZE = 600;
 // Must match the version pinned in deno.json.

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { createCsvParser } from "./csv.ts";
-import { csvTestCore, seededRandom } from "./csv_testing.ts";
+import { kernelTestCore, seededRandom } from "./testing.ts";
 import { pow5Source, powerOfFive } from "./pow5_table.ts";
 
-const core = await csvTestCore();
+const core = await kernelTestCore();
 const encoder = new TextEncoder();
 const f64 = new Float64Array(1);
 const u64 = new BigUint64Array(f64.buffer);

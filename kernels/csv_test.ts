@@ -17,9 +17,10 @@ import {
   CSV_TYPE,
   type CsvParserOptions,
 } from "./csv.ts";
-import { type CsvOutcome, csvTestCore, parseChunks, seededRandom } from "./csv_testing.ts";
+import { type CsvOutcome, parseChunks } from "./csv_testing.ts";
+import { exportedConstants, kernelTestCore, seededRandom } from "./testing.ts";
 
-const core = await csvTestCore();
+const core = await kernelTestCore();
 const encoder = new TextEncoder();
 
 function parse(text: string | Uint8Array, options: CsvParserOptions = {}, cuts: number[] = []): CsvOutcome {
@@ -38,15 +39,7 @@ function summary(o: CsvOutcome) {
 
 Deno.test("CSV layout constants mirror the module's exports", async () => {
   const exports = new WebAssembly.Instance(await compileKernels(), {}).exports;
-  const read = (prefix: string) => {
-    const out: Record<string, number> = {};
-    for (const [name, value] of Object.entries(exports)) {
-      if (name.startsWith(prefix) && value instanceof WebAssembly.Global) {
-        out[name.slice(prefix.length)] = Number(value.value);
-      }
-    }
-    return out;
-  };
+  const read = (prefix: string) => exportedConstants(exports, prefix);
   assert.deepStrictEqual({ ...CSV_STATE }, read("CSV_S_"));
   assert.deepStrictEqual({ ...CSV_COLUMN }, read("CSV_C_"));
   assert.deepStrictEqual({ ...CSV_TYPE }, read("CSV_TYPE_"));

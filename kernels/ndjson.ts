@@ -34,7 +34,15 @@
  */
 
 import { KernelError } from "../pipeline/errors.ts";
-import { type Batch, type Column, countNulls, type Field } from "../pipeline/batch.ts";
+import type { Batch, Column, Field } from "../pipeline/batch.ts";
+import {
+  allocColumnSlot,
+  checkDecimalField,
+  DATA_PAD,
+  emptyBatch,
+  readBatch,
+  readRejects,
+} from "./columns.ts";
 import type { KernelCore, KernelFunction } from "./core.ts";
 import { KERNEL_STATUS } from "./status.ts";
 
@@ -212,9 +220,8 @@ export function createJsonParser(core: KernelCore, options: JsonParserOptions): 
   return new JsonStreamParser(core, options);
 }
 
-// Bytes the kernel may read (and, at the record end, write) past an input, and write past a data region.
+// Bytes the kernel may read (and, at the record end, write) past an input.
 const INPUT_PAD = 64;
-const DATA_PAD = 16;
 const REJECTS_PER_CALL = 1024;
 const DEFAULT_MAX_RECORD = 8 << 20;
 // Input per kernel call: the string regions are sized by it, so a huge push is cut into slices.
@@ -238,16 +245,6 @@ function fnv1a(bytes: Uint8Array): number {
   let h = 0x811c9dc5;
   for (const b of bytes) h = Math.imul(h ^ b, 0x01000193) >>> 0;
   return h;
-}
-
-/** One output column in the arena while a call runs. */
-interface Slot {
-  field: Field;
-  code: number;
-  validity: number;
-  values: number;
-  data: number;
-  dataCapacity: number;
 }
 
 class JsonStreamParser implements JsonParser {
@@ -280,14 +277,7 @@ class JsonStreamParser implements JsonParser {
     for (const c of options.columns) {
       if (seen.has(c.name)) throw new RangeError(`Column ${c.name} is declared twice`);
       seen.add(c.name);
-      if (
-        c.type === "decimal" &&
-        !(c.precision >= 1 && c.precision <= 18 && c.scale >= 0 && c.scale <= c.precision)
-      ) {
-        throw new RangeError(
-          `Decimal column ${c.name} needs 1 <= precision <= 18 and 0 <= scale <= precision`,
-        );
-      }
+      checkDecimalField(c);
     }
     // The batch schema carries plain fields; `required` is the reader's business.
     this.#fields = options.columns.map(({ required: _, ...field }) => field as Field);
@@ -430,32 +420,13 @@ class JsonStreamParser implements JsonParser {
     const colsPtr = core.alloc(Math.max(1, fields.length) * JSON_COLUMN_SLOTS * 4);
     const linesPtr = core.alloc(rowCapacity * 4);
     const rejectsPtr = core.alloc(REJECTS_PER_CALL * JSON_REJECT_SLOTS * 4);
-    const bitmapBytes = (rowCapacity + 7) >> 3;
-    const slots: Slot[] = fields.map((field) => {
-      const code = TYPE_CODES[field.type];
-      const slot: Slot = {
-        field,
-        code,
-        validity: core.alloc(bitmapBytes),
-        values: 0,
-        data: 0,
-        dataCapacity: 0,
-      };
-      if (code === JSON_TYPE.STRING) {
-        slot.values = core.alloc((rowCapacity + 1) * 4);
-        // A value's decoded bytes never outnumber its bytes in the input, nor do a column's in a call.
-        slot.dataCapacity = len;
-        slot.data = core.alloc(len + DATA_PAD);
-      } else {
-        slot.values = core.alloc(
-          code === JSON_TYPE.BOOLEAN ? bitmapBytes : rowCapacity * (code === JSON_TYPE.DATE ? 4 : 8),
-        );
-      }
-      return slot;
-    });
+    // A value's decoded bytes never outnumber its bytes in the input, nor do a column's in a call.
+    const slots = fields.map((field) =>
+      allocColumnSlot(core, field, { code: TYPE_CODES[field.type], rows: rowCapacity, dataCapacity: len })
+    );
     core.view(keysPtr, this.#keys.length).set(this.#keys);
     core.view(hashPtr, this.#hash.byteLength).set(new Uint8Array(this.#hash.buffer));
-    const desc = this.#i32(colsPtr, Math.max(1, fields.length) * JSON_COLUMN_SLOTS);
+    const desc = core.i32(colsPtr, Math.max(1, fields.length) * JSON_COLUMN_SLOTS);
     desc.fill(0);
     slots.forEach((slot, c) => {
       const d = desc.subarray(c * JSON_COLUMN_SLOTS, (c + 1) * JSON_COLUMN_SLOTS);
@@ -474,7 +445,7 @@ class JsonStreamParser implements JsonParser {
       d[JSON_COLUMN.DATA_CAPACITY] = slot.dataCapacity;
       d[JSON_COLUMN.KEY_LO] = this.#keyWords[c * 2];
       d[JSON_COLUMN.KEY_HI] = this.#keyWords[c * 2 + 1];
-      if (slot.code === JSON_TYPE.STRING) this.#i32(slot.values, 1)[0] = 0;
+      if (slot.code === JSON_TYPE.STRING) core.i32(slot.values, 1)[0] = 0;
     });
 
     const s = this.#state;
@@ -494,9 +465,9 @@ class JsonStreamParser implements JsonParser {
       s[JSON_STATE.INPUT_PTR] = input + offset;
       s[JSON_STATE.INPUT_LEN] = len - offset;
       s[JSON_STATE.REJECTS] = 0;
-      this.#i32(statePtr, JSON_STATE_SLOTS).set(s);
+      core.i32(statePtr, JSON_STATE_SLOTS).set(s);
       const status = this.#parse(statePtr);
-      s.set(this.#i32(statePtr, JSON_STATE_SLOTS));
+      s.set(core.i32(statePtr, JSON_STATE_SLOTS));
       core.check(status, "json_parse");
       if (status !== KERNEL_STATUS.OK) {
         throw new KernelError(`Kernel json_parse returned an unexpected status: ${status}`, {
@@ -514,122 +485,20 @@ class JsonStreamParser implements JsonParser {
         });
       }
     }
-    return { consumed: offset, batch: this.#batch(slots, s[JSON_STATE.ROWS], linesPtr) };
-  }
-
-  #i32(ptr: number, length: number): Int32Array {
-    return new Int32Array(this.#core.view(0, 0).buffer, ptr, length);
+    return { consumed: offset, batch: readBatch(core, { slots, rows: s[JSON_STATE.ROWS], linesPtr }) };
   }
 
   #collectRejects(ptr: number, base: number, out: JsonReject[]): void {
-    const n = this.#state[JSON_STATE.REJECTS];
-    if (n === 0) return;
-    const r = this.#i32(ptr, n * JSON_REJECT_SLOTS).slice();
-    const mem = this.#core.view(0, 0).buffer;
-    for (let i = 0; i < n; i++) {
-      const [line, column, code, off, length] = r.subarray(
-        i * JSON_REJECT_SLOTS,
-        (i + 1) * JSON_REJECT_SLOTS,
-      );
+    const count = this.#state[JSON_STATE.REJECTS];
+    for (const r of readRejects(this.#core, { ptr, count, slots: JSON_REJECT_SLOTS, base })) {
       out.push({
-        line,
-        column: column < 0 ? null : this.#fields[column].name,
-        rule: RULE_NAMES[code],
-        value: decoder.decode(new Uint8Array(mem, base + off, length)),
+        line: r.line,
+        column: r.field < 0 ? null : this.#fields[r.field].name,
+        rule: RULE_NAMES[r.rule],
+        value: decoder.decode(r.value),
       });
     }
   }
-
-  /** Copies the outputs of `rows` rows out of the arena into a batch of transferable buffers. */
-  #batch(slots: Slot[], rows: number, linesPtr: number): Batch {
-    const buffer = this.#core.view(0, 0).buffer;
-    const lines = new Int32Array(buffer, linesPtr, rows).slice();
-    const bitmapBytes = (rows + 7) >> 3;
-    const columns: Record<string, Column> = {};
-    for (const slot of slots) {
-      const f = slot.field;
-      const validityView = new Uint8Array(buffer, slot.validity, bitmapBytes);
-      const nullCount = countNulls(validityView, rows);
-      const base = {
-        name: f.name,
-        length: rows,
-        nullCount,
-        ...(nullCount > 0 ? { validity: validityView.slice() } : {}),
-      };
-      switch (f.type) {
-        case "string": {
-          const offsets = new Int32Array(buffer, slot.values, rows + 1).slice();
-          const data = new Uint8Array(buffer, slot.data, offsets[rows]).slice();
-          columns[f.name] = { type: "string", offsets, data, ...base };
-          break;
-        }
-        case "boolean":
-          columns[f.name] = {
-            type: "boolean",
-            values: new Uint8Array(buffer, slot.values, bitmapBytes).slice(),
-            ...base,
-          };
-          break;
-        case "date":
-          columns[f.name] = {
-            type: "date",
-            values: new Int32Array(buffer, slot.values, rows).slice(),
-            ...base,
-          };
-          break;
-        case "float64":
-          columns[f.name] = {
-            type: "float64",
-            values: new Float64Array(buffer, slot.values, rows).slice(),
-            ...base,
-          };
-          break;
-        case "decimal":
-          columns[f.name] = {
-            type: "decimal",
-            precision: f.precision,
-            scale: f.scale,
-            values: new BigInt64Array(buffer, slot.values, rows).slice(),
-            ...base,
-          };
-          break;
-        case "int64":
-        case "timestamp":
-          columns[f.name] = {
-            type: f.type,
-            values: new BigInt64Array(buffer, slot.values, rows).slice(),
-            ...base,
-          };
-          break;
-      }
-    }
-    return { schema: { fields: slots.map((s) => s.field) }, length: rows, lines, columns };
-  }
-}
-
-/** A batch of no rows. */
-function emptyBatch(fields: readonly Field[]): Batch {
-  const columns: Record<string, Column> = {};
-  for (const f of fields) {
-    const base = { name: f.name, length: 0, nullCount: 0 };
-    if (f.type === "string") {
-      columns[f.name] = { ...base, type: "string", offsets: new Int32Array(1), data: new Uint8Array(0) };
-    } else if (f.type === "boolean") {
-      columns[f.name] = { ...base, type: "boolean", values: new Uint8Array(0) };
-    } else if (f.type === "date") columns[f.name] = { ...base, type: "date", values: new Int32Array(0) };
-    else if (f.type === "float64") {
-      columns[f.name] = { ...base, type: "float64", values: new Float64Array(0) };
-    } else if (f.type === "decimal") {
-      columns[f.name] = {
-        ...base,
-        type: "decimal",
-        precision: f.precision,
-        scale: f.scale,
-        values: new BigInt64Array(0),
-      };
-    } else columns[f.name] = { ...base, type: f.type, values: new BigInt64Array(0) };
-  }
-  return { schema: { fields }, length: 0, lines: new Int32Array(0), columns };
 }
 
 /** Bitmaps of `parts` (each `lengths[i]` bits) one after another. */

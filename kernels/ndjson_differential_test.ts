@@ -6,13 +6,12 @@ import {
   expectNdjson,
   expectRecord,
   type JsonOutcome,
-  jsonTestCore,
   parseJsonChunks,
   randomCuts,
-  seededRandom,
 } from "./ndjson_testing.ts";
+import { kernelTestCore, seededRandom } from "./testing.ts";
 
-const core = await jsonTestCore();
+const core = await kernelTestCore();
 const CORPUS_SIZE = 400;
 const FUZZ_INPUTS = 20_000;
 const encoder = new TextEncoder();

@@ -17,22 +17,15 @@ import {
   type JsonColumn,
   type JsonReject,
 } from "./ndjson.ts";
-import { type JsonOutcome, jsonTestCore, parseJsonChunks } from "./ndjson_testing.ts";
+import { type JsonOutcome, parseJsonChunks } from "./ndjson_testing.ts";
+import { exportedConstants, kernelTestCore } from "./testing.ts";
 
-const core = await jsonTestCore();
+const core = await kernelTestCore();
 const encoder = new TextEncoder();
 
 Deno.test("JSON kernel constants mirror the module's exports", async () => {
   const exports = new WebAssembly.Instance(await compileKernels(), {}).exports;
-  const read = (prefix: string) => {
-    const out: Record<string, number> = {};
-    for (const [name, value] of Object.entries(exports)) {
-      if (name.startsWith(prefix) && value instanceof WebAssembly.Global) {
-        out[name.slice(prefix.length)] = Number(value.value);
-      }
-    }
-    return out;
-  };
+  const read = (prefix: string) => exportedConstants(exports, prefix);
   assert.deepStrictEqual({ ...JSON_STATE }, read("JSON_S_"));
   assert.deepStrictEqual({ ...JSON_COLUMN }, read("JSON_C_"));
   assert.deepStrictEqual({ ...JSON_TYPE }, read("JSON_TYPE_"));

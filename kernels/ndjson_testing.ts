@@ -6,25 +6,13 @@
  * @module
  */
 
-import { type CellValue, formatDate, formatDecimal, formatTimestamp, rowValues } from "../pipeline/batch.ts";
-import { compileKernels } from "./mod.ts";
-import { KernelCore } from "./core.ts";
+import { type CellValue, formatDate, formatDecimal, formatTimestamp } from "../pipeline/batch.ts";
+import type { KernelCore } from "./core.ts";
 import { createJsonParser, type JsonColumn, type JsonParserOptions, type JsonReject } from "./ndjson.ts";
+import { type ChunkedRows, feedChunks, seededRandom } from "./testing.ts";
 
 /** Everything one parse produced, batches concatenated. */
-export interface JsonOutcome {
-  /** Rows as cell values in column order. */
-  rows: CellValue[][];
-  /** 1-based line of each row. */
-  lines: number[];
-  /** Rejected records. */
-  rejects: JsonReject[];
-}
-
-/** A fresh kernel instance on the built module. */
-export async function jsonTestCore(): Promise<KernelCore> {
-  return new KernelCore(new WebAssembly.Instance(await compileKernels(), {}));
-}
+export type JsonOutcome = ChunkedRows<JsonReject>;
 
 /** Parses `bytes` pushed as chunks of the given lengths (the remainder is one last chunk), then finishes. */
 export function parseJsonChunks(
@@ -35,33 +23,8 @@ export function parseJsonChunks(
 ): JsonOutcome {
   const parser = createJsonParser(core, options);
   const out: JsonOutcome = { rows: [], lines: [], rejects: [] };
-  const take = (r: ReturnType<typeof parser.push>) => {
-    for (let i = 0; i < r.batch.length; i++) {
-      out.rows.push(rowValues(r.batch, i));
-      out.lines.push(r.batch.lines[i]);
-    }
-    out.rejects.push(...r.rejects);
-  };
-  let at = 0;
-  for (const n of cuts) {
-    take(parser.push(bytes.subarray(at, Math.min(bytes.length, at + n))));
-    at = Math.min(bytes.length, at + n);
-  }
-  take(parser.push(bytes.subarray(at)));
-  take(parser.finish());
+  feedChunks(parser, bytes, { cuts, into: out });
   return out;
-}
-
-/** Mulberry32: a small seeded generator in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Random chunk lengths covering about `length` bytes, from single bytes to large pieces. */

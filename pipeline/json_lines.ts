@@ -1,16 +1,18 @@
 /**
- * A batch as JSON lines (one object per row, keys in field order), column at a time. It writes exactly what
- * `JSON.stringify(jsonRow(batch, i))` of pipeline/sinks/json_row.ts writes for every row, with the same
- * choices (int64 a number when safe and a string otherwise, decimals as exact strings, non-finite floats as
- * strings, dates `YYYY-MM-DD`, timestamps ISO 8601 UTC with microseconds), but several times faster: it reads
- * the Arrow buffers directly, decodes each string column once, and avoids a BigInt per int64 value.
+ * A batch as JSON lines (one object per row, keys in field order), as UTF-8 bytes. It writes exactly what
+ * `JSON.stringify(jsonRow(batch, i))` of pipeline/sinks/json_row.ts gives for every row, encoded as UTF-8,
+ * with the same choices (int64 a number when safe and a string otherwise, decimals as exact strings,
+ * non-finite floats as strings, dates `YYYY-MM-DD`, timestamps ISO 8601 UTC with microseconds), but an order
+ * of magnitude faster: it reads the Arrow buffers and writes bytes, so no JS string is made per value, string
+ * data is copied as UTF-8 (escaped where JSON needs it) and numbers and dates are formatted digit by digit.
  *
  * @example
  * ```ts
  * import { batchFromRows } from "./batch.ts";
  * import { encodeJsonLines } from "./json_lines.ts";
  * const batch = batchFromRows([{ name: "id", type: "int64" }, { name: "name", type: "string" }], [[1n, "a"]]);
- * if (encodeJsonLines(batch) !== '{"id":1,"name":"a"}\n') throw new Error("unexpected JSON");
+ * const text = new TextDecoder().decode(encodeJsonLines(batch));
+ * if (text !== '{"id":1,"name":"a"}\n') throw new Error("unexpected JSON");
  * ```
  *
  * @module
@@ -18,102 +20,287 @@
 
 import { type Batch, type Column, formatDate, formatDecimal, formatTimestamp } from "./batch.ts";
 
-const utf8 = new TextDecoder();
-// For ASCII bytes latin1 (windows-1252) decoding is the identity and much faster than UTF-8 decoding.
-const latin1 = new TextDecoder("latin1");
 const TWO_32 = 4294967296;
-const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
-/**
- * The rows of `batch` as JSON lines, each ending in `\n`; `""` for an empty batch.
- */
-export function encodeJsonLines(batch: Batch): string {
-  const n = batch.length;
-  if (n === 0) return "";
-  const fields = batch.schema.fields;
-  if (fields.length === 0) return "{}\n".repeat(n);
-  const rows: string[] = new Array(n);
-  for (let c = 0; c < fields.length; c++) {
-    const key = (c === 0 ? "{" : ",") + JSON.stringify(fields[c].name) + ":";
-    const cells = encodeColumn(batch.columns[fields[c].name], n);
-    if (c === 0) { for (let i = 0; i < n; i++) rows[i] = key + cells[i]; }
-    else { for (let i = 0; i < n; i++) rows[i] += key + cells[i]; }
+const MICROS_PER_DAY = 86_400_000_000;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const HEX = "0123456789abcdef";
+const encoder = new TextEncoder();
+
+/** Output bytes that grow by doubling. */
+class Out {
+  buf: Uint8Array;
+  pos = 0;
+  constructor(size: number) {
+    this.buf = new Uint8Array(Math.max(64, size));
   }
-  return rows.join("}\n") + "}\n";
+  /** Makes room for `n` more bytes. */
+  need(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+  }
+  bytes(b: Uint8Array): void {
+    this.need(b.length);
+    const buf = this.buf;
+    let p = this.pos;
+    // Keys and literals are short: a loop beats `set()` with a `subarray()` per call.
+    for (let i = 0; i < b.length; i++) buf[p++] = b[i];
+    this.pos = p;
+  }
+  /** An ASCII string. */
+  ascii(s: string): void {
+    this.need(s.length);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < s.length; i++) buf[p++] = s.charCodeAt(i);
+    this.pos = p;
+  }
+  /** A non-negative integer below 2^53, in decimal. */
+  digits(v: number): void {
+    this.need(16);
+    const buf = this.buf;
+    if (v < 10) {
+      buf[this.pos++] = 48 + v;
+      return;
+    }
+    let len = 1;
+    for (let x = v; x >= 10; x = Math.floor(x / 10)) len++;
+    let p = this.pos + len;
+    this.pos = p;
+    while (v >= 10) {
+      const q = Math.floor(v / 10);
+      buf[--p] = 48 + (v - q * 10);
+      v = q;
+    }
+    buf[--p] = 48 + v;
+  }
+  /** `v` (0 <= v < 10^width) with leading zeros to `width` digits. */
+  padded(v: number, width: number): void {
+    this.need(width);
+    const buf = this.buf;
+    let p = this.pos + width;
+    this.pos = p;
+    for (let i = 0; i < width; i++) {
+      const q = Math.floor(v / 10);
+      buf[--p] = 48 + (v - q * 10);
+      v = q;
+    }
+  }
 }
 
-/** One column's cells as JSON text. */
-function encodeColumn(column: Column, n: number): string[] {
-  const out: string[] = new Array(n);
+const NULL = encoder.encode("null");
+const TRUE = encoder.encode("true");
+const FALSE = encoder.encode("false");
+
+/** Writes row `i` of one column. */
+type CellWriter = (out: Out, i: number) => void;
+
+/** The rows of `batch` as UTF-8 JSON lines, each ending in `\n`; empty for an empty batch. */
+export function encodeJsonLines(batch: Batch): Uint8Array {
+  const n = batch.length;
+  const fields = batch.schema.fields;
+  if (n === 0) return new Uint8Array(0);
+  const keys = fields.map((f, c) => encoder.encode((c === 0 ? "{" : ",") + JSON.stringify(f.name) + ":"));
+  const writers = fields.map((f) => cellWriter(batch.columns[f.name]));
+  const validity = fields.map((f) => {
+    const column = batch.columns[f.name];
+    return column.nullCount > 0 ? column.validity : undefined;
+  });
+  let estimate = n * 2;
+  for (const k of keys) estimate += k.length * n;
+  for (const f of fields) {
+    const column = batch.columns[f.name];
+    estimate += column.type === "string" ? column.offsets[n] - column.offsets[0] + 2 * n : 12 * n;
+  }
+  const out = new Out(estimate + (estimate >> 4));
+  const width = fields.length;
+  for (let i = 0; i < n; i++) {
+    if (width === 0) out.ascii("{");
+    for (let c = 0; c < width; c++) {
+      out.bytes(keys[c]);
+      const v = validity[c];
+      if (v !== undefined && ((v[i >> 3] >> (i & 7)) & 1) === 0) out.bytes(NULL);
+      else writers[c](out, i);
+    }
+    out.need(2);
+    out.buf[out.pos++] = 0x7d; // }
+    out.buf[out.pos++] = 0x0a; // \n
+  }
+  return out.buf.subarray(0, out.pos);
+}
+
+function cellWriter(column: Column): CellWriter {
   switch (column.type) {
     case "int64": {
       const words = int32Words(column.values);
-      for (let i = 0; i < n; i++) {
+      const values = column.values;
+      return (out, i) => {
         const v = safeInt(words, i);
-        out[i] = v === null ? `"${column.values[i]}"` : String(v);
-      }
-      break;
+        if (v === null) out.ascii(`"${values[i]}"`);
+        else writeInt(out, v);
+      };
     }
     case "decimal": {
       const words = int32Words(column.values);
-      const scale = column.scale;
-      for (let i = 0; i < n; i++) {
+      const { values, scale } = column;
+      const unit = 10 ** scale;
+      return (out, i) => {
         const v = safeInt(words, i);
-        out[i] = `"${v === null ? formatDecimal(column.values[i], scale) : decimalText(v, scale)}"`;
-      }
-      break;
+        if (v === null || scale > 15) {
+          out.ascii(`"${formatDecimal(values[i], scale)}"`);
+          return;
+        }
+        out.need(1);
+        out.buf[out.pos++] = QUOTE;
+        let a = v;
+        if (a < 0) {
+          out.ascii("-");
+          a = -a;
+        }
+        const whole = Math.floor(a / unit);
+        out.digits(whole);
+        if (scale > 0) {
+          out.ascii(".");
+          out.padded(a - whole * unit, scale);
+        }
+        out.need(1);
+        out.buf[out.pos++] = QUOTE;
+      };
     }
     case "float64": {
       const values = column.values;
-      for (let i = 0; i < n; i++) {
+      return (out, i) => {
         const v = values[i];
-        out[i] = Number.isFinite(v) ? String(v) : `"${v}"`;
-      }
-      break;
+        out.ascii(Number.isFinite(v) ? String(v) : `"${v}"`);
+      };
     }
     case "boolean": {
       const bits = column.values;
-      for (let i = 0; i < n; i++) out[i] = (bits[i >> 3] >> (i & 7)) & 1 ? "true" : "false";
-      break;
+      return (out, i) => out.bytes((bits[i >> 3] >> (i & 7)) & 1 ? TRUE : FALSE);
     }
     case "date": {
       const values = column.values;
-      // Dates repeat a lot in real files; formatting the same day twice in a row is wasted work.
-      let last = NaN;
-      let text = "";
-      for (let i = 0; i < n; i++) {
-        if (values[i] !== last && isValid(column, i)) {
-          last = values[i];
-          text = `"${formatDate(last)}"`;
-        }
-        out[i] = text;
-      }
-      break;
+      return (out, i) => {
+        const days = values[i];
+        if (!writeDate(out, days, true)) out.ascii(`"${formatDate(days)}"`);
+      };
     }
     case "timestamp": {
       const words = int32Words(column.values);
-      for (let i = 0; i < n; i++) {
+      const values = column.values;
+      return (out, i) => {
         const v = safeInt(words, i);
-        // A safe integer of microseconds is within ±285 years of 1970, which Date formats as `YYYY-…`.
-        if (v !== null) out[i] = `"${timestampText(v)}"`;
-        else if (isValid(column, i)) out[i] = `"${formatTimestamp(column.values[i])}"`;
-      }
-      break;
+        if (v === null) {
+          out.ascii(`"${formatTimestamp(values[i])}"`);
+          return;
+        }
+        const days = Math.floor(v / MICROS_PER_DAY);
+        let rest = v - days * MICROS_PER_DAY;
+        // A safe count of microseconds is within ±285 years of 1970: always a four-digit year.
+        writeDate(out, days, false);
+        out.ascii("T");
+        const micros = rest % 1_000_000;
+        rest = (rest - micros) / 1_000_000;
+        out.padded(Math.floor(rest / 3600), 2);
+        out.ascii(":");
+        out.padded(Math.floor(rest / 60) % 60, 2);
+        out.ascii(":");
+        out.padded(rest % 60, 2);
+        out.ascii(".");
+        out.padded(micros, 6);
+        out.ascii('Z"');
+      };
     }
-    case "string":
-      encodeStrings(column.offsets, column.data, n, out);
-      break;
+    case "string": {
+      const { offsets, data } = column;
+      return (out, i) => writeString(out, data, offsets[i], offsets[i + 1]);
+    }
   }
-  const validity = column.validity;
-  if (validity !== undefined && column.nullCount > 0) {
-    for (let i = 0; i < n; i++) if (((validity[i >> 3] >> (i & 7)) & 1) === 0) out[i] = "null";
-  }
-  return out;
 }
 
-/** Whether row `i` holds a value; the slots of nulls hold whatever the kernel left, never formatted. */
-function isValid(column: Column, i: number): boolean {
-  const v = column.validity;
-  return v === undefined || ((v[i >> 3] >> (i & 7)) & 1) === 1;
+function writeInt(out: Out, v: number): void {
+  if (v < 0) {
+    out.ascii("-");
+    out.digits(-v);
+  } else out.digits(v);
+}
+
+/**
+ * `"YYYY-MM-DD` (with its opening quote; the closing one too when `close`) for days since the epoch, by
+ * Hinnant's civil-from-days; false for a year Date would not print with four digits, left to the slow path.
+ */
+function writeDate(out: Out, days: number, close: boolean): boolean {
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
+  );
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  if (y < 0 || y > 9999) return false;
+  out.need(1);
+  out.buf[out.pos++] = QUOTE;
+  out.padded(y, 4);
+  out.ascii("-");
+  out.padded(m, 2);
+  out.ascii("-");
+  out.padded(d, 2);
+  if (close) out.ascii('"');
+  return true;
+}
+
+/** UTF-8 bytes `data[from..to)` as a JSON string: quote, backslash and control bytes escaped as JSON.stringify does. */
+function writeString(out: Out, data: Uint8Array, from: number, to: number): void {
+  // Worst case every byte is a control byte written as `\u00XX`.
+  out.need((to - from) * 6 + 2);
+  const buf = out.buf;
+  let p = out.pos;
+  buf[p++] = QUOTE;
+  for (let k = from; k < to; k++) {
+    const b = data[k];
+    if (b >= 0x20 && b !== QUOTE && b !== BACKSLASH) {
+      buf[p++] = b;
+      continue;
+    }
+    buf[p++] = BACKSLASH;
+    switch (b) {
+      case QUOTE:
+      case BACKSLASH:
+        buf[p++] = b;
+        break;
+      case 0x08:
+        buf[p++] = 0x62; // b
+        break;
+      case 0x09:
+        buf[p++] = 0x74; // t
+        break;
+      case 0x0a:
+        buf[p++] = 0x6e; // n
+        break;
+      case 0x0c:
+        buf[p++] = 0x66; // f
+        break;
+      case 0x0d:
+        buf[p++] = 0x72; // r
+        break;
+      default:
+        buf[p++] = 0x75; // u
+        buf[p++] = 0x30;
+        buf[p++] = 0x30;
+        buf[p++] = HEX.charCodeAt(b >> 4);
+        buf[p++] = HEX.charCodeAt(b & 15);
+    }
+  }
+  buf[p++] = QUOTE;
+  out.pos = p;
 }
 
 /** The 64-bit values as pairs of 32-bit words (little-endian: low word first), read without a BigInt each. */
@@ -128,72 +315,4 @@ function safeInt(words: Int32Array, i: number): number | null {
   if (hi < -0x200000 || hi >= 0x200000) return null;
   const v = hi * TWO_32 + (words[2 * i] >>> 0);
   return v === -9007199254740992 ? null : v;
-}
-
-/** A safe scaled integer as a decimal with `scale` fraction digits, like `formatDecimal`. */
-function decimalText(v: number, scale: number): string {
-  const neg = v < 0;
-  const digits = String(neg ? -v : v).padStart(scale + 1, "0");
-  const body = scale > 0 ? digits.slice(0, -scale) + "." + digits.slice(-scale) : digits;
-  return neg ? "-" + body : body;
-}
-
-/** Microseconds since the epoch (years 0000–9999) as `YYYY-MM-DDTHH:MM:SS.ffffffZ`, like `formatTimestamp`. */
-function timestampText(micros: number): string {
-  const ms = Math.floor(micros / 1000);
-  const frac = micros - ms * 1000;
-  const iso = new Date(ms).toISOString();
-  // `toISOString` gives milliseconds; the last three digits are the microseconds Date cannot hold.
-  return iso.slice(0, 23) + (frac < 10 ? "00" : frac < 100 ? "0" : "") + frac + "Z";
-}
-
-/**
- * A string column's cells as JSON strings. The column's bytes are decoded once; values are slices of that text.
- * Offsets count bytes, so with non-ASCII data they are mapped to UTF-16 positions in one pass.
- */
-function encodeStrings(offsets: Int32Array, data: Uint8Array, n: number, out: string[]): void {
-  const end = offsets[n];
-  const bytes = data.subarray(0, end);
-  let text = latin1.decode(bytes);
-  let at: Int32Array | Uint32Array = offsets;
-  if (!isAscii(bytes)) {
-    text = utf8.decode(bytes);
-    at = utf16Offsets(bytes, offsets, n);
-  }
-  // Escaping is needed only when some value holds a quote, a backslash or a control character.
-  const escape = NEEDS_ESCAPE.test(text);
-  if (escape) {
-    for (let i = 0; i < n; i++) out[i] = JSON.stringify(text.slice(at[i], at[i + 1]));
-  } else {
-    for (let i = 0; i < n; i++) out[i] = '"' + text.slice(at[i], at[i + 1]) + '"';
-  }
-}
-
-function isAscii(bytes: Uint8Array): boolean {
-  const end = bytes.length;
-  const aligned = bytes.byteOffset % 4 === 0;
-  const words = aligned ? end >> 2 : 0;
-  let acc = 0;
-  if (aligned) {
-    const u32 = new Uint32Array(bytes.buffer, bytes.byteOffset, words);
-    for (let i = 0; i < words; i++) acc |= u32[i];
-  }
-  for (let i = words << 2; i < end; i++) acc |= bytes[i];
-  return (acc & 0x80808080) === 0;
-}
-
-/** Byte offsets of valid UTF-8 as UTF-16 offsets: each lead byte is one code unit, a 4-byte sequence two. */
-function utf16Offsets(bytes: Uint8Array, offsets: Int32Array, n: number): Uint32Array {
-  const out = new Uint32Array(n + 1);
-  let units = 0;
-  let b = 0;
-  for (let i = 0; i <= n; i++) {
-    const to = offsets[i];
-    for (; b < to; b++) {
-      const x = bytes[b];
-      if ((x & 0xc0) !== 0x80) units += x >= 0xf0 ? 2 : 1;
-    }
-    out[i] = units;
-  }
-  return out;
 }

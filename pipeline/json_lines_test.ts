@@ -5,6 +5,8 @@ import { jsonRow } from "./sinks/json_row.ts";
 import { instantiateKernels } from "../kernels/mod.ts";
 import { compileKernels } from "../kernels/mod.ts";
 
+const text = (batch: Batch) => new TextDecoder().decode(encodeJsonLines(batch));
+
 /** What the sinks write, row by row: the reference the fast encoder must equal byte for byte. */
 function reference(batch: Batch): string {
   let out = "";
@@ -50,7 +52,7 @@ Deno.test("encodeJsonLines writes what JSON.stringify(jsonRow()) writes", async 
     {
       name: "non-finite and extreme floats",
       fields: [{ name: "f", type: "float64" }],
-      rows: [[NaN], [Infinity], [-Infinity], [-0], [1e21], [5e-324], [0.1 + 0.2]],
+      rows: [[NaN], [Infinity], [-Infinity], [-0], [1e21], [5e-324], [0.1 + 0.2], [-123.456e-7]],
     },
     {
       name: "timestamps far from 1970 take the exact path",
@@ -62,6 +64,9 @@ Deno.test("encodeJsonLines writes what JSON.stringify(jsonRow()) writes", async 
         ["2255-06-01T00:00:00Z"],
         [-1n],
         [0n],
+        ["1969-07-20T20:17:40.5Z"],
+        ["2000-02-29T23:59:59.000001Z"],
+        [null],
       ],
     },
     {
@@ -70,7 +75,7 @@ Deno.test("encodeJsonLines writes what JSON.stringify(jsonRow()) writes", async 
       rows: [
         ['say "hi"', "ünïcödé"],
         ["back\\slash", "emoji 😀 and 𝄞"],
-        ["line\nbreak\ttab\u0001", "日本語"],
+        ["line\nbreak\ttab\u0001\b\f\r\u001f\u007f", "日本語"],
         ["", null],
         ["\u2028", "é"],
       ],
@@ -85,7 +90,7 @@ Deno.test("encodeJsonLines writes what JSON.stringify(jsonRow()) writes", async 
   for (const c of table) {
     await t.step(c.name, () => {
       const batch = batchFromRows(c.fields, c.rows);
-      assert.equal(encodeJsonLines(batch), reference(batch));
+      assert.equal(text(batch), reference(batch));
     });
   }
 });
@@ -100,12 +105,12 @@ Deno.test("encodeJsonLines encodes a batch from the CSV kernel like the sinks do
       { name: "ts", type: "timestamp" },
     ],
   });
-  const text = 'id,name,amount,ts\n1,"Lovelace, Ada",12.50,2026-01-01T00:00:00Z\n2,,,\n3,"Grace ""G"" H",-3,' +
+  const csv = 'id,name,amount,ts\n1,"Lovelace, Ada",12.50,2026-01-01T00:00:00Z\n2,,,\n3,"Grace ""G"" H",-3,' +
     "2026-01-02 10:00+02:00\n";
-  const first = parser.push(new TextEncoder().encode(text));
+  const first = parser.push(new TextEncoder().encode(csv));
   const last = parser.finish();
   assert.equal(first.batch.length + last.batch.length, 3);
-  assert.equal(encodeJsonLines(first.batch), reference(first.batch));
+  assert.equal(text(first.batch), reference(first.batch));
 });
 
 Deno.test("encodeJsonLines handles a string column whose data starts at an odd offset", () => {
@@ -116,5 +121,17 @@ Deno.test("encodeJsonLines handles a string column whose data starts at an odd o
   const shifted = new Uint8Array(col.data.length + 1);
   shifted.set(col.data, 1);
   const batch: Batch = { ...base, columns: { s: { ...col, data: shifted.subarray(1) } } };
-  assert.equal(encodeJsonLines(batch), reference(batch));
+  assert.equal(text(batch), reference(batch));
+});
+
+Deno.test("encodeJsonLines formats every day of four centuries like Date does", () => {
+  // Day by day through leap years, century rules and the epoch, both as dates and as midnight timestamps.
+  const days: number[] = [];
+  for (let d = -141_000; d <= 5_000; d += 1) days.push(d);
+  for (let d = 2_900_000; d <= 2_932_896; d += 7) days.push(d);
+  const batch = batchFromRows(
+    [{ name: "day", type: "date" }, { name: "ts", type: "timestamp" }],
+    days.map((d) => [d, BigInt(d) * 86_400_000_000n + 1n]),
+  );
+  assert.equal(text(batch), reference(batch));
 });

@@ -52,6 +52,11 @@ export interface IngestOptions {
   retryBaseMs?: number;
   /** Called after each chunk with the counts so far. */
   onProgress?: (progress: IngestCounts) => void;
+  /**
+   * Whether the run gets its final status here. Default true. The spool drainer passes false: an aborted drain
+   * (a clean stop) must leave the run open, for the restarted process to continue it.
+   */
+  finishRun?: boolean;
 }
 
 /** Row and byte counts of a run. */
@@ -267,7 +272,7 @@ export async function runIngest(
     timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v * 10) / 10])),
   };
   const run = await store.runs.get(runId);
-  if (run && run.finishedAt === null) {
+  if (context.finishRun !== false && run && run.finishedAt === null) {
     await store.runs.finish(runId, {
       ...finish,
       status: committed ? "committed" : "failed",
@@ -318,11 +323,11 @@ function parseParams(
 }
 
 /** Retries a sink write while its spec calls the error retriable, with exponential backoff and full jitter. */
-async function writeWithRetry(
+export async function writeWithRetry(
   planned: PlannedSink,
   batch: Batch,
   write: { runId: string; sequence: number; signal: AbortSignal },
-  options: IngestOptions,
+  options: Pick<IngestOptions, "sinkAttempts" | "retryBaseMs">,
   log: Logger,
 ): Promise<{ error?: unknown; attempts: number }> {
   const attempts = options.sinkAttempts ?? 5;
@@ -376,7 +381,7 @@ function withHeader(bytes: Uint8Array, chunk: Chunk, header: { bytes: Uint8Array
  * the line where the next record (accepted or rejected) starts, or the chunk's end. A CSV record is preceded by
  * its header, so that a replay parses it like the original. Line starts are found once per chunk.
  */
-function recordSlicer(
+export function recordSlicer(
   bytes: Uint8Array,
   chunk: Chunk,
   acceptedLines: Int32Array,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { batchFromRows, type Field } from "../pipeline/batch.ts";
 import type { CheckSpec } from "../pipeline/spec.ts";
-import { type QualityPartial, QualityAccumulator } from "./checks.ts";
+import { QualityAccumulator, type QualityPartial } from "./checks.ts";
 
 const FIELDS: Field[] = [
   { name: "id", type: "int64" },
@@ -77,11 +77,15 @@ Deno.test("quality checks compute each statistic over accepted rows", async (t) 
 });
 
 Deno.test("quality report names failed checks and scores the share passed", () => {
-  const report = run([
-    { expect: "row_count", min: 1 },
-    { expect: "unique", column: "country", description: "one row per country" },
-    { expect: "null_ratio", column: "country", max: 0.5 },
-  ], ROWS, 2);
+  const report = run(
+    [
+      { expect: "row_count", min: 1 },
+      { expect: "unique", column: "country", description: "one row per country" },
+      { expect: "null_ratio", column: "country", max: 0.5 },
+    ],
+    ROWS,
+    2,
+  );
   assert.equal(report.score, 0.6667);
   assert.deepEqual(report.failed, ["unique(country)"]);
   assert.deepEqual(report.checks[1], {
@@ -104,12 +108,16 @@ Deno.test("quality report names failed checks and scores the share passed", () =
 });
 
 Deno.test("quality checks over no rows report null values and pass vacuously, except row_count", () => {
-  const report = run([
-    { expect: "row_count", min: 1 },
-    { expect: "mean", column: "amount", min: 1 },
-    { expect: "null_ratio", column: "country", max: 0 },
-    { expect: "unique", column: "id" },
-  ], [], 10);
+  const report = run(
+    [
+      { expect: "row_count", min: 1 },
+      { expect: "mean", column: "amount", min: 1 },
+      { expect: "null_ratio", column: "country", max: 0 },
+      { expect: "unique", column: "id" },
+    ],
+    [],
+    10,
+  );
   assert.deepEqual(report.checks.map((c) => [c.value, c.passed]), [[0, false], [null, true], [null, true], [
     0,
     true,

@@ -20,6 +20,8 @@ import { jsonArrayToNdjson } from "../pipeline/json_array.ts";
 import type { Format } from "../pipeline/sources/dialect.ts";
 import { CsvSyntaxError } from "../pipeline/errors.ts";
 import type { JsonValue } from "../storage/store.ts";
+import { newRunId, runIdFor } from "../pipeline/run_ids.ts";
+import { acceptIngest, ingestGrouped, ingestMode } from "./ingest_modes.ts";
 
 /** What the ingest routes need. */
 export interface IngestOptions {
@@ -69,6 +71,16 @@ export function ingestRoutes(options: IngestOptions): Hono {
     const declared = Number(c.req.header("content-length") ?? NaN);
     if (encoding === "identity" && declared > limit) throw tooLarge(limit);
     if (!c.req.raw.body) throw new HttpError(400, { code: "empty_body", message: "Request body is empty" });
+    const key = c.req.header("idempotency-key");
+    const mode = ingestMode(plan, { wait: c.req.query("wait"), key, encoding, contentLength: declared });
+    if (mode === "grouped") {
+      // Small requests share sink writes; their own queue bound answers 503 instead of the ingest limit.
+      const answer = await ingestGrouped(runtime, plan, {
+        format,
+        body: decode(c.req.raw.body, encoding, limit),
+      });
+      return c.json(answer.response, answer.status);
+    }
 
     const active = running.get(name) ?? 0;
     if (active >= plan.spec.limits.maxConcurrentIngests) {
@@ -80,8 +92,17 @@ export function ingestRoutes(options: IngestOptions): Hono {
     }
     running.set(name, active + 1);
     try {
-      const key = c.req.header("idempotency-key");
       const decoded = decode(c.req.raw.body, encoding, limit);
+      if (mode === "accepted") {
+        const answer = await acceptIngest(runtime, plan, {
+          format,
+          body: decoded,
+          key,
+          spoolDir: options.spoolDir,
+          leaseMs: options.leaseMs,
+        });
+        return c.json(answer.response, answer.status, answer.headers);
+      }
       const result = key
         ? await ingestIdempotent(runtime, plan, {
           key,
@@ -148,6 +169,8 @@ async function* decode(
       if (total > limit) throw tooLarge(limit);
       yield piece;
     }
+    // A client that sends no bytes (Content-Length: 0, or an empty stream) has sent nothing to ingest.
+    if (total === 0) throw new HttpError(400, { code: "empty_body", message: "Request body is empty" });
   } catch (error) {
     if (error instanceof HttpError || encoding === "identity") throw error;
     throw new HttpError(400, {
@@ -282,16 +305,4 @@ async function ingestIdempotent(
   } finally {
     await Deno.remove(path).catch(() => {});
   }
-}
-
-/** A run id derived from the key, so that a retry after a crash continues the same run. */
-async function runIdFor(pipeline: string, key: string): Promise<string> {
-  const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${pipeline}\0${key}`)),
-  );
-  return `r_k${[...digest.subarray(0, 13)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
-}
-
-function newRunId(): string {
-  return `r_${crypto.randomUUID().replaceAll("-", "")}`;
 }

@@ -17,10 +17,14 @@ import { createEmbeddedStore } from "../storage/embedded.ts";
 import { createPgliteSinkDatabase, createPostgresSinkDatabase } from "../storage/sink_database.ts";
 import type { SinkDatabase } from "../pipeline/component.ts";
 import postgres from "postgres";
+import { connectNoDelay } from "../storage/pg_socket.ts";
 import { KernelPool } from "../workers/pool.ts";
 import { compileKernels, instantiateKernels, type Kernels } from "../kernels/mod.ts";
 import { loadPipelineFile } from "../pipeline/load.ts";
 import { buildPlan, type PipelinePlan } from "../pipeline/plan.ts";
+import { type FileSource, startFileSource } from "../pipeline/sources/file/mod.ts";
+import { GroupCommitter } from "../pipeline/group_commit.ts";
+import { SpoolDrainer } from "../pipeline/spool_drainer.ts";
 
 /** The shared parts of a running weir. */
 export interface Runtime {
@@ -37,6 +41,12 @@ export interface Runtime {
   pipelines: ReadonlyMap<string, PipelinePlan>;
   redis?: Redis;
   kafka?: Kafka;
+  /** The running `file` sources by pipeline name (none when opened with `sources: false`). */
+  fileSources: ReadonlyMap<string, FileSource>;
+  /** Lands the spooled bodies of `ack: accepted` ingests (pipeline/spool_drainer.ts). */
+  drainer: SpoolDrainer;
+  /** The small-request group committer of each HTTP pipeline (pipeline/group_commit.ts). */
+  groups: ReadonlyMap<string, GroupCommitter>;
   /** Everything readiness checks. */
   dependencies: Dependency[];
   /** Closes everything opened, last opened first. */
@@ -48,6 +58,10 @@ export interface RuntimeOptions {
   logger: Logger;
   /** Where pool and component metrics are recorded. */
   telemetry: Telemetry;
+  /** Start the pipelines' own sources (watched folders). Default true; `weir run` feeds pipelines itself. */
+  sources?: boolean;
+  /** Drain spooled `ack: accepted` bodies. Default true (false with `sources: false`); tests leave them pending. */
+  drain?: boolean;
 }
 
 /** Opens the runtime for `config`; on failure, whatever was opened is closed again. */
@@ -68,7 +82,11 @@ export async function openRuntime(config: EnvConfig, options: RuntimeOptions): P
       store = await createPostgresStore({ url: config.DATABASE_URL, logger: storeLogger });
       closers.push(() => store.close());
       // Sinks get their own pool: long COPY transactions must not starve weir's own bookkeeping.
-      const sinkSql = postgres(config.DATABASE_URL, { max: 10, onnotice: () => {} });
+      const sinkSql = postgres(config.DATABASE_URL, {
+        max: 10,
+        onnotice: () => {},
+        socket: connectNoDelay,
+      } as postgres.Options<Record<string, never>>);
       closers.push(() => sinkSql.end({ timeout: 5 }));
       database = createPostgresSinkDatabase(sinkSql, {
         target: `PostgreSQL at ${new URL(config.DATABASE_URL).host}`,
@@ -133,7 +151,42 @@ export async function openRuntime(config: EnvConfig, options: RuntimeOptions): P
       pipelines.set(spec.name, plan);
       closers.push(() => plan.close());
     }
-    return { logger, store, database, pool, kernels, pipelines, redis, kafka, dependencies, close };
+    // Closed before the sources and plans (closers run in reverse): waiting groups commit and a drain in
+    // progress releases its job while the pool, sinks and store are still open.
+    const ingestContext = { store, pool, kernels, logger };
+    const groups = new Map<string, GroupCommitter>();
+    for (const plan of pipelines.values()) {
+      if (plan.http) groups.set(plan.name, new GroupCommitter(plan, ingestContext));
+    }
+    closers.push(async () => {
+      await Promise.all([...groups.values()].map((group) => group.close()));
+    });
+    const drainer = new SpoolDrainer(ingestContext, pipelines);
+    closers.push(() => drainer.stop());
+    if (options.drain !== false && options.sources !== false) drainer.start();
+    // Last: a source ingests as soon as it starts, so everything it uses must be open.
+    const fileSources = new Map<string, FileSource>();
+    for (const plan of options.sources === false ? [] : pipelines.values()) {
+      if (plan.file === undefined) continue;
+      const source = await startFileSource(plan, { store, pool, kernels, logger });
+      fileSources.set(plan.name, source);
+      closers.push(() => source.close());
+    }
+    return {
+      logger,
+      store,
+      database,
+      pool,
+      kernels,
+      pipelines,
+      redis,
+      kafka,
+      fileSources,
+      drainer,
+      groups,
+      dependencies,
+      close,
+    };
   } catch (error) {
     await close();
     throw error;

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { connectNoDelay } from "./pg_socket.ts";
 import postgres from "postgres";
 import { ConfigError } from "../pipeline/errors.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -61,7 +62,9 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     prepare: options.prepare ?? true,
     // Notices are chatter such as "schema weir already exists, skipping".
     onnotice: (notice) => options.logger?.debug("PostgreSQL notice", { message: notice.message }),
-  });
+    // TCP_NODELAY: see pg_socket.ts (small writes otherwise wait for delayed ACKs).
+    socket: connectNoDelay,
+  } as postgres.Options<Record<string, never>>);
   const executor = new PostgresExecutor(client, target);
   const close = () => client.end({ timeout: 5 });
   try {

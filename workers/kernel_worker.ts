@@ -7,7 +7,7 @@
  */
 
 import { instantiateKernels, type Kernels } from "../kernels/mod.ts";
-import { KernelError } from "../pipeline/errors.ts";
+import { CsvSyntaxError, KernelError } from "../pipeline/errors.ts";
 import { type KernelOp, type OpName, OPS } from "./ops.ts";
 import type { JobMessage, PoolMessage, WorkerMessage } from "./protocol.ts";
 
@@ -62,6 +62,7 @@ async function runJob(job: JobMessage): Promise<void> {
         kind,
         message: errorMessage(error),
         status: error instanceof KernelError ? error.status : undefined,
+        csv: error instanceof CsvSyntaxError ? { line: error.line, column: error.column } : undefined,
         input,
       },
       input ? [input] : [],

@@ -16,7 +16,7 @@
 
 import { compileKernels } from "../kernels/mod.ts";
 import { createLogger, type Logger } from "../observability/logger.ts";
-import { KernelError } from "../pipeline/errors.ts";
+import { CsvSyntaxError, KernelError } from "../pipeline/errors.ts";
 import type { OpName, OpParams, OpValue } from "./ops.ts";
 import type { JobMessage, PoolMessage, WorkerMessage } from "./protocol.ts";
 
@@ -424,6 +424,9 @@ export class KernelPool {
           if (job) {
             this.#retryOrFail(job, message.input, `Kernel op ${job.op} trapped: ${message.message}`, "trap");
           }
+        } else if (job && message.csv) {
+          // Bad input, not a kernel failure: callers map it to a 4xx (e.g. a CSV header missing a column).
+          this.#fail(job, new CsvSyntaxError(message.message, message.csv));
         } else if (job) {
           const reason = message.kind === "status" ? "status" : "worker";
           this.#fail(

@@ -222,3 +222,44 @@ Deno.test("KernelPool.create fails with reason load when workers cannot use the 
     isKernelError("load"),
   );
 });
+
+Deno.test("KernelPool fails only the trapped job between parse jobs and parses on the replaced worker", async () => {
+  const csv = "id,amount\n1,2.50\n2,x\n3,4.00\n";
+  const params = {
+    format: "csv" as const,
+    columns: [
+      { name: "id", type: "int64" as const, required: true },
+      { name: "amount", type: "decimal" as const, precision: 12, scale: 2 },
+    ],
+    rules: { id: { required: true } },
+    firstLine: 1,
+    dialect: { delimiter: ",", quote: '"', header: true, nullTokens: [""] },
+    header: null,
+  };
+  const parse = async (
+    job: Promise<{ value: { batch: { length: number; lines: Int32Array }; rejects: unknown[] } }>,
+  ) => {
+    const { value } = await job;
+    return { rows: value.batch.length, lines: [...value.batch.lines], rejects: value.rejects };
+  };
+  const expected = {
+    rows: 2,
+    lines: [2, 4],
+    rejects: [{ line: 3, column: "amount", rule: "type", value: "x" }],
+  };
+  // One worker and room for every job: the trap hits the worker between two parse jobs, and the second parse
+  // job can only run on the worker that replaced it.
+  await withPool({ workers: 1, queueSize: 3, maxAttempts: 1 }, async (pool) => {
+    const input = () => new TextEncoder().encode(csv).buffer;
+    const before = await pool.submit("parse.chunk", { input: input(), params });
+    const trap = await pool.submit("test.trap", { input: new ArrayBuffer(8), params: { trapAttempts: 1 } });
+    const after = await pool.submit("parse.chunk", { input: input(), params });
+    assert.deepStrictEqual(await parse(before.result), expected);
+    await assert.rejects(trap.result, isKernelError("trap"));
+    assert.deepStrictEqual(await parse(after.result), expected);
+    assert.deepStrictEqual(
+      { restarts: pool.stats().restarts, failed: pool.stats().failed, completed: pool.stats().completed },
+      { restarts: 1, failed: 1, completed: 2 },
+    );
+  });
+});

@@ -54,6 +54,8 @@ export interface ErrorMessage {
   kind: "trap" | "status" | "error";
   message: string;
   status?: number;
+  /** Set when the op threw a `CsvSyntaxError`: its position, so the pool can raise that error again. */
+  csv?: { line: number; column: number };
   input: ArrayBuffer | null;
 }
 

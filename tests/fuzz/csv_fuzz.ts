@@ -16,7 +16,8 @@ import { CsvSyntaxError } from "../../pipeline/errors.ts";
 import type { KernelCore } from "../../kernels/core.ts";
 import { createCsvParser, type CsvParserOptions } from "../../kernels/csv.ts";
 import { corpusDocument } from "../../kernels/csv_corpus.ts";
-import { csvTestCore, parseChunks, randomCuts, seededRandom } from "../../kernels/csv_testing.ts";
+import { parseChunks, randomCuts } from "../../kernels/csv_testing.ts";
+import { kernelTestCore, seededRandom } from "../../kernels/testing.ts";
 
 /** What a fuzz run saw. */
 export interface FuzzReport {
@@ -152,7 +153,7 @@ export function fuzzCase(seed: number): { bytes: Uint8Array; options: CsvParserO
 
 /** Runs `count` seeded inputs and reports what happened; never throws for a finding, it records it. */
 export async function fuzzCsv(options: FuzzOptions): Promise<FuzzReport> {
-  const core = options.core ?? (await csvTestCore());
+  const core = options.core ?? (await kernelTestCore());
   const first = options.seed ?? 1;
   const compareRate = options.compareRate ?? 0.1;
   const report: FuzzReport = {

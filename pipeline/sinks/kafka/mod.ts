@@ -96,6 +96,9 @@ export const kafkaSink: SinkDefinition<KafkaSinkConfig> = {
         transactionalId: config.transactionalId ?? `weir.${ctx.pipeline}.${topic}`,
         idempotent: true,
         maxInFlightRequests: 1,
+        // kafkajs refuses an idempotent producer without retries, and weir's shared client has none (its
+        // readiness check must fail fast); the producer's own retries stay within one transaction.
+        retry: { retries: 5 },
       });
       // Connecting initialises the transactional id: this is where a crashed predecessor is fenced.
       await producer.connect();
