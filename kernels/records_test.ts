@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { KernelError } from "../pipeline/errors.ts";
 import { compileKernels, instantiateKernels, KERNEL_STATUS, RecordScanState } from "./mod.ts";
 import { SCAN_FLAG, SCAN_MODE, SCAN_STATE } from "./records.ts";
+import { seededRandom } from "./testing.ts";
 
 const module = await compileKernels();
 const kernels = instantiateKernels(module);
@@ -336,25 +337,13 @@ function expected(bytes: Uint8Array, lengths: number[]) {
   };
 }
 
-/** Small deterministic PRNG (mulberry32) so a failure names a seed that reproduces it. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const ALPHABET = ["a", "a", "a", "b", ",", ",", '"', '"', "\n", "\r", "\r\n", "xxxxxxxxxxxxxxxxxxxxxxx"];
 
 Deno.test("scanRecords gives the same records and cuts for any chunking", async (t) => {
   for (const [label, seeds, maxParts] of [["short inputs", 1500, 40], ["long inputs", 60, 2000]] as const) {
     await t.step(label, () => {
       for (let seed = 1; seed <= seeds; seed++) {
-        const random = prng(seed);
+        const random = seededRandom(seed);
         const text = Array.from(
           { length: Math.floor(random() * maxParts) },
           () => ALPHABET[Math.floor(random() * ALPHABET.length)],

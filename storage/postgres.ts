@@ -9,6 +9,7 @@ import postgres from "postgres";
 import { ConfigError } from "../pipeline/errors.ts";
 import type { Logger } from "../observability/logger.ts";
 import { migrate } from "./migrate.ts";
+import { driverErrorCode, PostgresJsSession, unreachableReason } from "./postgres_js.ts";
 import {
   type SqlExecutor,
   type SqlParam,
@@ -65,7 +66,9 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     // TCP_NODELAY: see pg_socket.ts (small writes otherwise wait for delayed ACKs).
     socket: connectNoDelay,
   } as postgres.Options<Record<string, never>>);
-  const executor = new PostgresExecutor(client, target);
+  const executor = new PostgresExecutor(
+    new PostgresJsSession(client, (error) => toStoreError(error, target)),
+  );
   const close = () => client.end({ timeout: 5 });
   try {
     if (options.migrate ?? true) {
@@ -81,78 +84,41 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   return new SqlStore(executor, { kind: "postgres", component: COMPONENT, close });
 }
 
-type Client = postgres.Sql | postgres.TransactionSql;
-
 /** {@linkcode SqlExecutor} over a postgres.js pool or one of its transactions. */
 class PostgresExecutor implements SqlExecutor {
-  #client: Client;
-  #target: string;
+  #pg: PostgresJsSession;
   #inTransaction: boolean;
 
-  constructor(client: Client, target: string, inTransaction = false) {
-    this.#client = client;
-    this.#target = target;
+  constructor(pg: PostgresJsSession, inTransaction = false) {
+    this.#pg = pg;
     this.#inTransaction = inTransaction;
   }
 
-  async query<R extends SqlRow = SqlRow>(
+  query<R extends SqlRow = SqlRow>(
     text: string,
-    params: readonly SqlParam[] = [],
-    options: SqlQueryOptions = {},
+    params?: readonly SqlParam[],
+    options?: SqlQueryOptions,
   ): Promise<R[]> {
-    try {
-      const rows = await this.#client.unsafe(text, params as postgres.ParameterOrJSON<never>[], {
-        prepare: options.prepare ?? true,
-      });
-      return rows as unknown as R[];
-    } catch (error) {
-      throw toStoreError(error, this.#target);
-    }
+    return this.#pg.query<R>(text, params, options);
   }
 
-  async exec(script: string): Promise<void> {
-    try {
-      // Without parameters postgres.js uses the simple protocol, which runs several statements.
-      await this.#client.unsafe(script);
-    } catch (error) {
-      throw toStoreError(error, this.#target);
-    }
+  exec(script: string): Promise<void> {
+    return this.#pg.exec(script);
   }
 
-  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     if (this.#inTransaction) return fn(this);
-    try {
-      const result = await (this.#client as postgres.Sql).begin((tx) =>
-        fn(new PostgresExecutor(tx, this.#target, true))
-      );
-      return result as T;
-    } catch (error) {
-      throw toStoreError(error, this.#target);
-    }
+    return this.#pg.begin((tx) => fn(new PostgresExecutor(tx, true)));
   }
 }
 
-// Error codes postgres.js and Deno's node:net use for a database that is not there.
-const UNREACHABLE: Record<string, string> = {
-  ECONNREFUSED: "connection refused",
-  ENOTFOUND: "host not found",
-  EAI_AGAIN: "host lookup failed",
-  ETIMEDOUT: "connection timed out",
-  CONNECT_TIMEOUT: "connection timed out",
-  ECONNRESET: "connection reset",
-  EHOSTUNREACH: "host unreachable",
-  ENETUNREACH: "network unreachable",
-  EPIPE: "connection closed",
-  CONNECTION_CLOSED: "connection closed",
-  CONNECTION_DESTROYED: "connection destroyed",
-  CONNECTION_ENDED: "store is closed",
-};
-
 function toStoreError(error: unknown, target: string): StoreError {
   if (error instanceof StoreError) return error;
-  const code = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
-  if (typeof code === "string" && code in UNREACHABLE) {
-    return new StoreError(`Cannot reach ${target}: ${UNREACHABLE[code]}`, {
+  const code = driverErrorCode(error);
+  // A client ended on purpose is not coming back: not retriable.
+  const reason = code === "CONNECTION_ENDED" ? "store is closed" : unreachableReason(code);
+  if (reason !== undefined) {
+    return new StoreError(`Cannot reach ${target}: ${reason}`, {
       component: COMPONENT,
       code: "unavailable",
       retriable: code !== "CONNECTION_ENDED",

@@ -10,6 +10,7 @@ import type { Writable } from "node:stream";
 import type postgres from "postgres";
 import type { PGlite, Transaction } from "@electric-sql/pglite";
 import type { SinkDatabase } from "../pipeline/component.ts";
+import { driverErrorCode, PostgresJsSession, unreachableReason } from "./postgres_js.ts";
 import { type SqlParam, type SqlQueryOptions, type SqlRow, storeErrorFromSqlState } from "./sql.ts";
 import { StoreError } from "./store.ts";
 
@@ -37,7 +38,8 @@ export function createPostgresSinkDatabase(
   sql: postgres.Sql,
   options: PostgresSinkDatabaseOptions = {},
 ): SinkDatabase {
-  return new PostgresSinkDatabase(sql, options.target ?? "PostgreSQL", false);
+  const target = options.target ?? "PostgreSQL";
+  return new PostgresSinkDatabase(new PostgresJsSession(sql, (error) => toStoreError(error, target)), false);
 }
 
 /** Options for {@linkcode createPgliteSinkDatabase}. */
@@ -54,8 +56,6 @@ export function createPgliteSinkDatabase(pg: PGlite, options: PgliteSinkDatabase
   return new PgliteSinkDatabase(pg, options.target ?? "embedded database", false);
 }
 
-type PgClient = postgres.Sql | postgres.TransactionSql;
-
 /** The parts of a postgres.js query that COPY FROM STDIN needs (`reject` is set per query by postgres.js). */
 interface PendingCopy {
   writable(): Promise<Writable>;
@@ -64,44 +64,31 @@ interface PendingCopy {
 
 class PostgresSinkDatabase implements SinkDatabase {
   readonly kind = "postgres" as const;
-  #client: PgClient;
-  #target: string;
+  #pg: PostgresJsSession;
   #inTransaction: boolean;
 
-  constructor(client: PgClient, target: string, inTransaction: boolean) {
-    this.#client = client;
-    this.#target = target;
+  constructor(pg: PostgresJsSession, inTransaction: boolean) {
+    this.#pg = pg;
     this.#inTransaction = inTransaction;
   }
 
-  async query<R extends SqlRow = SqlRow>(
+  query<R extends SqlRow = SqlRow>(
     text: string,
-    params: readonly SqlParam[] = [],
-    options: SqlQueryOptions = {},
+    params?: readonly SqlParam[],
+    options?: SqlQueryOptions,
   ): Promise<R[]> {
-    try {
-      const rows = await this.#client.unsafe(text, params as postgres.ParameterOrJSON<never>[], {
-        prepare: options.prepare ?? true,
-      });
-      return rows as unknown as R[];
-    } catch (error) {
-      throw toStoreError(error, this.#target);
-    }
+    return this.#pg.query<R>(text, params, options);
   }
 
-  async exec(script: string): Promise<void> {
-    try {
-      await this.#client.unsafe(script);
-    } catch (error) {
-      throw toStoreError(error, this.#target);
-    }
+  exec(script: string): Promise<void> {
+    return this.#pg.exec(script);
   }
 
   async copyFrom(statement: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
     // postgres.js resolves the query with the stream, and an error the server sends after the stream ended
     // goes to the (already settled) query's reject: the stream then neither finishes nor errors. Wrapping
     // that reject is the only way to see the server's message (e.g. the bad value) instead of hanging.
-    const query = this.#client.unsafe(statement) as unknown as PendingCopy;
+    const query = this.#pg.client.unsafe(statement) as unknown as PendingCopy;
     let failCopy: (error: unknown) => void = () => {};
     const failed = new Promise<never>((_, reject) => (failCopy = reject));
     failed.catch(() => {});
@@ -114,7 +101,7 @@ class PostgresSinkDatabase implements SinkDatabase {
     try {
       stream = await query.writable();
     } catch (error) {
-      throw toStoreError(error, this.#target);
+      throw this.#pg.toError(error);
     }
     try {
       await Promise.race([
@@ -139,20 +126,13 @@ class PostgresSinkDatabase implements SinkDatabase {
         }),
       ]);
     } catch (error) {
-      throw toStoreError(error, this.#target);
+      throw this.#pg.toError(error);
     }
   }
 
-  async transaction<T>(fn: (tx: SinkDatabase) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: SinkDatabase) => Promise<T>): Promise<T> {
     if (this.#inTransaction) return fn(this);
-    try {
-      const result = await (this.#client as postgres.Sql).begin((tx) =>
-        fn(new PostgresSinkDatabase(tx, this.#target, true))
-      );
-      return result as T;
-    } catch (error) {
-      throw toStoreError(error, this.#target);
-    }
+    return this.#pg.begin((tx) => fn(new PostgresSinkDatabase(tx, true)));
   }
 }
 
@@ -213,26 +193,11 @@ class PgliteSinkDatabase implements SinkDatabase {
   }
 }
 
-// Error codes postgres.js and node:net use for a database that is not there (as in storage/postgres.ts).
-const UNREACHABLE = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ETIMEDOUT",
-  "CONNECT_TIMEOUT",
-  "ECONNRESET",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EPIPE",
-  "CONNECTION_CLOSED",
-  "CONNECTION_DESTROYED",
-]);
-
 function toStoreError(error: unknown, target: string): StoreError {
   if (error instanceof StoreError) return error;
-  const code = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
+  const code = driverErrorCode(error);
   const message = error instanceof Error ? error.message : String(error);
-  if (typeof code === "string" && UNREACHABLE.has(code)) {
+  if (unreachableReason(code) !== undefined) {
     return new StoreError(`Cannot reach ${target}: ${message}`, {
       component: COMPONENT,
       code: "unavailable",

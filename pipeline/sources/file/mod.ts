@@ -371,13 +371,15 @@ export class FileSource {
       try {
         while (this.#queue.length > 0 && !this.#closed) {
           const next = this.#queue.shift()!;
+          let again = false;
           try {
-            await this.#process(next);
+            again = await this.#process(next);
           } catch (error) {
             this.#log.error("File source failed on a file: retrying on the next scan", { path: next, error });
           } finally {
             this.#queued.delete(next);
           }
+          if (again) await this.#consider(next);
         }
       } finally {
         this.#draining = null;
@@ -385,10 +387,14 @@ export class FileSource {
     })();
   }
 
-  async #process(rel: string): Promise<void> {
+  /** Ingests, skips or dead-letters one file; true when it changed meanwhile and must settle again. */
+  async #process(rel: string): Promise<boolean> {
     const path = `${this.#dir}/${rel}`;
     const before = await Deno.stat(path).catch(() => null);
-    if (before === null) return void this.#known.delete(rel);
+    if (before === null) {
+      this.#known.delete(rel);
+      return false;
+    }
     const sha256 = await hashFile(path);
     const after = await Deno.stat(path).catch(() => null);
     const known = this.#known.get(rel);
@@ -397,10 +403,9 @@ export class FileSource {
       after.mtime?.getTime() !== before.mtime?.getTime() || after.size !== known.size ||
       (after.mtime?.getTime() ?? 0) !== known.mtime
     ) {
-      // Written to while being hashed: wait for it to settle again.
+      // Written to since it settled or while being hashed: wait for it to settle again.
       this.#known.delete(rel);
-      if (after !== null) await this.#consider(rel);
-      return;
+      return after !== null;
     }
     const run = await fileRunId(this.#plan.name, rel, sha256);
     const consumer = `file:${this.#plan.name}:${run}`;
@@ -411,7 +416,7 @@ export class FileSource {
       this.#log.debug("File already processed", event);
       await this.#finish(rel, sha256);
       this.#options.onFile?.({ ...event, outcome: "skipped" });
-      return;
+      return false;
     }
 
     const { format: byName, gzip } = formatOfName(rel);
@@ -452,7 +457,7 @@ export class FileSource {
       this.#log.info("File ingested", { ...event, accepted: result.accepted, rejected: result.rejected });
       await this.#finish(rel, sha256);
       this.#options.onFile?.({ ...event, outcome: "ingested", result });
-      return;
+      return false;
     }
     const letter = await this.#deadLetter(path, { ...event, size: after.size, error: bad });
     // One transaction: a crash between the two would dead-letter the file twice.
@@ -468,6 +473,7 @@ export class FileSource {
     this.#log.warn("File cannot be read: dead-lettered", { ...event, deadLetter: id, error: bad });
     await this.#finish(rel, sha256);
     this.#options.onFile?.({ ...event, outcome: "dead_lettered", error: bad });
+    return false;
   }
 
   /** Keeps the first `maxDeadLetterBytes` of the file, as it was on disk, with the error chain. */

@@ -90,6 +90,15 @@ async function rowCount(runtime: Runtime): Promise<number> {
   return rows[0].n;
 }
 
+/** Writes `path` as producers should: under a dot name (which the source ignores), then renamed into place. */
+async function drop(path: string, data: string | Uint8Array): Promise<void> {
+  const slash = path.lastIndexOf("/");
+  const temp = `${path.slice(0, slash)}/.${path.slice(slash + 1)}.part`;
+  if (typeof data === "string") await Deno.writeTextFile(temp, data);
+  else await Deno.writeFile(temp, data);
+  await Deno.rename(temp, path);
+}
+
 async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
 }
@@ -130,7 +139,7 @@ Deno.test("file source ingests a dropped file once, and neither a rescan nor a r
     let runtime = await open({ sources: false });
     try {
       let { source, events } = await startSource(runtime);
-      await Deno.writeTextFile(`${inbox}/a.csv`, HEADER + csvRows(1, 100));
+      await drop(`${inbox}/a.csv`, HEADER + csvRows(1, 100));
       await source.scan();
       assert.deepEqual(events.map((e) => e.outcome), ["ingested"]);
       assert.equal(events[0].result?.accepted, 100);
@@ -163,9 +172,9 @@ Deno.test("file source ingests a changed file again as a new run", async () => {
     const runtime = await open({ sources: false });
     try {
       const { source, events } = await startSource(runtime);
-      await Deno.writeTextFile(`${inbox}/a.csv`, HEADER + csvRows(1, 10));
+      await drop(`${inbox}/a.csv`, HEADER + csvRows(1, 10));
       await source.scan();
-      await Deno.writeTextFile(`${inbox}/a.csv`, HEADER + csvRows(1, 10) + csvRows(11, 5));
+      await drop(`${inbox}/a.csv`, HEADER + csvRows(1, 10) + csvRows(11, 5));
       await source.scan();
       assert.deepEqual(events.map((e) => e.outcome), ["ingested", "ingested"]);
       assert.notEqual(events[0].run, events[1].run);
@@ -184,8 +193,8 @@ Deno.test("file source moves processed files, and the runtime's own source picks
     const runtime = await open();
     try {
       assert.ok(runtime.fileSources.has("drops"));
-      await Deno.writeTextFile(`${inbox}/ignored.txt`, "not matched by the glob");
-      await Deno.writeTextFile(`${inbox}/b.csv`, HEADER + csvRows(1, 20));
+      await drop(`${inbox}/ignored.txt`, "not matched by the glob");
+      await drop(`${inbox}/b.csv`, HEADER + csvRows(1, 20));
       // The source takes the file after it settled (events, or the 200 ms scan); wait for it to move.
       while (!(await exists(`${inbox}/processed/b.csv`))) await new Promise((r) => setTimeout(r, 50));
       await runtime.fileSources.get("drops")!.idle();
@@ -194,7 +203,7 @@ Deno.test("file source moves processed files, and the runtime's own source picks
       assert.ok(await exists(`${inbox}/ignored.txt`));
 
       // The same name again with other content lands beside the first under a new name.
-      await Deno.writeTextFile(`${inbox}/b.csv`, HEADER + csvRows(21, 5));
+      await drop(`${inbox}/b.csv`, HEADER + csvRows(21, 5));
       while (await exists(`${inbox}/b.csv`)) await new Promise((r) => setTimeout(r, 50));
       await runtime.fileSources.get("drops")!.idle();
       assert.equal(await rowCount(runtime), 25);
@@ -233,7 +242,7 @@ Deno.test("file source dead-letters a file that cannot be read, with its bytes c
       ];
       for (const c of cases) {
         await t.step(c.name, async () => {
-          await Deno.writeFile(`${inbox}/${c.name}`, c.bytes);
+          await drop(`${inbox}/${c.name}`, c.bytes);
           await source.scan();
           const event = events.find((e) => e.path === c.name);
           assert.equal(event?.outcome, "dead_lettered", String(event?.error));
@@ -265,7 +274,7 @@ Deno.test("file source continues the run of a file interrupted part-way, landing
     try {
       // ~300 KiB: several 64 KiB chunks, with a duplicate id in the last one for the quality check.
       const text = HEADER + csvRows(1, 12_000) + "5,again,1\n";
-      await Deno.writeTextFile(`${inbox}/big.csv`, text);
+      await drop(`${inbox}/big.csv`, text);
       const plan = runtime.pipelines.get("drops")!;
       const run = await fileRunId("drops", "big.csv", await hashFile(`${inbox}/big.csv`));
 
