@@ -38,9 +38,17 @@ export interface InstrumentSpec {
 
 /** Telemetry names, defined once for every component (see ARCHITECTURE.md §5). */
 export const COMPONENT_INSTRUMENTS = {
-  received: { name: "weir.component.received.events", description: "Events a component received", unit: "{event}" },
+  received: {
+    name: "weir.component.received.events",
+    description: "Events a component received",
+    unit: "{event}",
+  },
   sent: { name: "weir.component.sent.events", description: "Events a component sent on", unit: "{event}" },
-  dropped: { name: "weir.component.dropped.events", description: "Events a component dropped", unit: "{event}" },
+  dropped: {
+    name: "weir.component.dropped.events",
+    description: "Events a component dropped",
+    unit: "{event}",
+  },
   errors: { name: "weir.component.errors", description: "Errors a component raised", unit: "{error}" },
   bytes: { name: "weir.component.received.bytes", description: "Bytes a component received", unit: "By" },
 } as const satisfies Record<string, Omit<InstrumentSpec, "labels">>;
@@ -109,7 +117,10 @@ export class Telemetry {
   /** A gauge read from `read` whenever either side collects, e.g. the worker pool's queue depth. */
   gauge(spec: InstrumentSpec, read: () => { value: number; labels?: Labels }[]): void {
     this.#once(spec.name, () => {
-      const otel = this.#meter.createObservableGauge(spec.name, { description: spec.description, unit: spec.unit });
+      const otel = this.#meter.createObservableGauge(spec.name, {
+        description: spec.description,
+        unit: spec.unit,
+      });
       otel.addCallback((result) => {
         for (const { value, labels } of read()) result.observe(value, labels as Attributes);
       });

@@ -46,7 +46,9 @@ export async function gatewayUp(timeoutMs = 20_000): Promise<string> {
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   const log = await Deno.readTextFile(LOG_FILE).catch(() => "");
-  throw new Error(`Upstash gateway did not answer within ${timeoutMs / 1000} s: ${log.trim().split("\n").at(-1)}`);
+  throw new Error(
+    `Upstash gateway did not answer within ${timeoutMs / 1000} s: ${log.trim().split("\n").at(-1)}`,
+  );
 }
 
 /** Stops the gateway this project started. */
