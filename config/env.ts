@@ -31,7 +31,10 @@ const url = (protocols: string[]) =>
 
 /** The schema of weir's environment variables; `description` is what `weir help` and the docs show. */
 export const EnvSchema = v.object({
-  PORT: v.pipe(v.optional(integer(0, 65535), "8080"), v.description("HTTP port to listen on (0 picks a free one)")),
+  PORT: v.pipe(
+    v.optional(integer(0, 65535), "8080"),
+    v.description("HTTP port to listen on (0 picks a free one)"),
+  ),
   WEIR_HOST: v.pipe(
     v.optional(v.pipe(v.string(), v.nonEmpty("expected a host name or address")), "127.0.0.1"),
     v.description("Address to listen on; 0.0.0.0 in containers"),
@@ -114,9 +117,12 @@ export function loadEnv(env: Record<string, string | undefined>): EnvConfig {
   const config = result.output;
   if (Boolean(config.UPSTASH_REDIS_REST_URL) !== Boolean(config.UPSTASH_REDIS_REST_TOKEN)) {
     const missing = config.UPSTASH_REDIS_REST_URL ? "UPSTASH_REDIS_REST_TOKEN" : "UPSTASH_REDIS_REST_URL";
-    throw new ConfigError(`Invalid ${missing}: expected it to be set together with the other Upstash variable`, {
-      path: missing,
-    });
+    throw new ConfigError(
+      `Invalid ${missing}: expected it to be set together with the other Upstash variable`,
+      {
+        path: missing,
+      },
+    );
   }
   return config;
 }

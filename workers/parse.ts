@@ -46,7 +46,11 @@ export interface ParsedChunk {
 }
 
 /** Parses and validates one chunk; the batch's buffers are transferred back, not copied. */
-export function parseChunk(kernels: Kernels, input: ArrayBuffer, params: ParseChunkParams): OpOutput<ParsedChunk> {
+export function parseChunk(
+  kernels: Kernels,
+  input: ArrayBuffer,
+  params: ParseChunkParams,
+): OpOutput<ParsedChunk> {
   const chunk = new Uint8Array(input);
   const { parsed, parseRejects, lineShift } = params.format === "csv"
     ? parseCsv(kernels, chunk, params)
@@ -60,7 +64,11 @@ export function parseChunk(kernels: Kernels, input: ArrayBuffer, params: ParseCh
   const rejects = [...parseRejects, ...ruleRejects].sort((a, b) => a.line - b.line);
   const batch = kept === parsed ? parsed : kept;
   // The input goes back too: the coordinator keeps the original bytes of rejected rows and failed chunks.
-  return { value: { batch, rejects }, output: input, transfer: unique(batchBuffers(batch)).filter((b) => b !== input) };
+  return {
+    value: { batch, rejects },
+    output: input,
+    transfer: unique(batchBuffers(batch)).filter((b) => b !== input),
+  };
 }
 
 function parseCsv(kernels: Kernels, chunk: Uint8Array, params: ParseChunkParams) {

@@ -236,7 +236,6 @@ Deno.test("weir serve killed with SIGKILL during concurrent uploads loses and du
         assert.equal(ack.body.rejected, 0);
       }
     }
-    console.log({ kills, attempts: [...acks.values()].map((a) => a.attempts).join(",") });
     // Every round killed the server at least once before all its uploads were answered.
     assert.ok(kills >= ROUNDS, failure(`${kills} kills in ${ROUNDS} rounds`));
 

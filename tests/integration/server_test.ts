@@ -121,7 +121,11 @@ Deno.test("weir serve stops with one clear line", async (t) => {
   const dataDir = await Deno.makeTempDir({ prefix: "weir-server-test-" });
   const cases: [string, Record<string, string>, RegExp][] = [
     ["a wrong variable", { PORT: "eighty" }, /^weir: Invalid PORT: expected a whole number/],
-    ["a port in use", { PORT: busyPort, WEIR_DATA_DIR: dataDir }, new RegExp(`^weir: Port ${busyPort} .* is in use`)],
+    [
+      "a port in use",
+      { PORT: busyPort, WEIR_DATA_DIR: dataDir },
+      new RegExp(`^weir: Port ${busyPort} .* is in use`),
+    ],
     [
       "an unreachable DATABASE_URL",
       { PORT: "0", DATABASE_URL: "postgres://weir@127.0.0.1:1/weir" },

@@ -83,7 +83,14 @@ Deno.test("redis sink passes compliance in hash mode", async (t) => {
           sinkTestContext(COMPLIANCE_SCHEMA, { redis, telemetry }),
         ),
       async readBack() {
-        const [, keys] = await redis.scan("0", { match: `${prefix}:*`, count: 1000 });
+        // SCAN pages through the whole keyspace: one call may return none of ours when other tests left keys.
+        const keys: string[] = [];
+        let cursor = "0";
+        do {
+          const [next, page] = await redis.scan(cursor, { match: `${prefix}:*`, count: 1000 });
+          keys.push(...page);
+          cursor = String(next);
+        } while (cursor !== "0");
         const rows = keys.filter((k) => !k.includes(":__weir:"));
         return Promise.all(rows.map(async (k) => toRow(pairs(await redis.hgetall(k)))));
       },
