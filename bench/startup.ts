@@ -22,7 +22,9 @@ if (!cold) {
 }
 const result = await measure();
 console.log(
-  `startup (${cold ? "cold" : "warm"}): healthz 200 after ${result.healthz} ms, readyz 200 after ${result.readyz} ms`,
+  `startup (${
+    cold ? "cold" : "warm"
+  }): healthz 200 after ${result.healthz} ms, readyz 200 after ${result.readyz} ms`,
 );
 await Deno.remove(dataDir, { recursive: true });
 if (env.DENO_DIR) await Deno.remove(env.DENO_DIR, { recursive: true });

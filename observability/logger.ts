@@ -54,7 +54,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const base = options.fields ?? {};
   const emit = (level: LogLevel, message: string, fields?: LogFields) => {
     if (LEVEL_RANK[level] < minRank) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level, message, ...base, ...fields }, errorReplacer));
+    write(
+      JSON.stringify({ time: new Date().toISOString(), level, message, ...base, ...fields }, errorReplacer),
+    );
   };
   return {
     debug: (m, f) => emit("debug", m, f),

@@ -53,7 +53,8 @@ async function run(command: string, args: string[]): Promise<void> {
 
 async function installed(command: string): Promise<boolean> {
   try {
-    return (await new Deno.Command("which", { args: [command], stdout: "null", stderr: "null" }).output()).success;
+    return (await new Deno.Command("which", { args: [command], stdout: "null", stderr: "null" }).output())
+      .success;
   } catch {
     return false;
   }
