@@ -17,7 +17,10 @@ export const RULE = {
   maxLength: 5,
   enum: 6,
   unique: 7,
-  /** Checked in JS over the string column, after the kernels. */
+  /**
+   * Checked after every other rule of every column: by `validate_pattern` for patterns
+   * {@linkcode compilePattern} accepts, in JS over the string column for the others.
+   */
   pattern: 8,
 } as const;
 
@@ -52,6 +55,11 @@ export interface KernelRules {
   enum?: readonly string[];
   /** No value may repeat within the batch (i64 columns). */
   unique?: boolean;
+  /**
+   * A pattern table from {@linkcode compilePattern} (utf8 columns). Checked after the other rules of every
+   * column, in column order, so a row still reports its first failed rule.
+   */
+  pattern?: Uint8Array;
 }
 
 /** What the kernels found: the failing rows (ascending) and each one's code `(column << 8) | rule`. */
@@ -66,7 +74,8 @@ export interface KernelVerdict {
 export interface ValidateKernels {
   /**
    * Checks `columns[i]` against `rules[i]` for `n` rows. Rules run column by column, in the order
-   * required, min/max, length, enum, unique; a row reports the first rule it broke.
+   * required, min/max, length, enum, unique, then the compiled patterns column by column; a row reports the
+   * first rule it broke.
    */
   validateColumns(columns: readonly KernelColumn[], rules: readonly KernelRules[], n: number): KernelVerdict;
 }
@@ -83,6 +92,8 @@ export function validateKernels(core: KernelCore): ValidateKernels {
   const i32Range = core.fn("validate_i32_range");
   const length = core.fn("validate_length");
   const enumeration = core.fn("validate_enum");
+  const enumHash = core.fn("validate_enum_hash") as unknown as (...a: (number | bigint)[]) => number;
+  const pattern = core.fn("validate_pattern");
   const unique = core.fn("validate_unique_i64");
   const uniqueScratch = core.fn("validate_unique_scratch_bytes");
   const collect = core.fn("validate_collect");
@@ -129,11 +140,18 @@ export function validateKernels(core: KernelCore): ValidateKernels {
           if (r.minLength !== undefined || r.maxLength !== undefined) {
             length(p.offsets, p.data, p.validity, n, r.minLength ?? 0, r.maxLength ?? 0xffffffff, codes, ci);
           }
-          if (r.enum) {
-            enumeration(p.offsets, p.data, p.validity, n, p.enumTable, r.enum.length, p.enumData, codes, ci);
+          if (r.enum && p.enumHash) {
+            const { bits, mult } = p.enumHash;
+            enumHash(p.offsets, p.data, p.validity, n, p.enumTable, bits, mult, p.enumData, codes, ci);
+          } else if (r.enum) {
+            enumeration(p.offsets, p.data, p.validity, n, p.enumTable, p.enumCount, p.enumData, codes, ci);
           }
         }
         if (r.unique && c.kind === "i64") unique(p.values, p.validity, n, scratch, codes, ci);
+      }
+      for (let ci = 0; ci < columns.length; ci++) {
+        const p = placed[ci];
+        if (p.pattern) pattern(p.offsets, p.data, p.validity, n, p.pattern, codes, ci);
       }
       const k = collect(codes, n, out) >>> 0;
       const rows = new Uint32Array(k);
@@ -154,6 +172,11 @@ interface Placed {
   data: number;
   enumTable: number;
   enumData: number;
+  enumCount: number;
+  /** Parameters of `enumTable` when it is a perfect hash table. */
+  enumHash?: { bits: number; mult: bigint };
+  /** The compiled pattern table, 0 when none. */
+  pattern: number;
   write(): void;
 }
 
@@ -165,42 +188,345 @@ function place(core: KernelCore, c: KernelColumn, r: KernelRules, n: number): Pl
     return ptr;
   };
   const asBytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  // Only the buffers some rule of the column reads are copied (a column without rules costs nothing).
+  const ranged = r.min !== undefined || r.max !== undefined || (r.unique === true && c.kind === "i64");
+  const text = c.kind === "utf8" &&
+    (r.minLength !== undefined || r.maxLength !== undefined || r.enum !== undefined ||
+      r.pattern !== undefined);
   const p: Placed = {
     values: 0,
-    validity: c.validity ? put(c.validity) : 0,
+    validity: c.validity && (r.required || ranged || text) ? put(c.validity) : 0,
     offsets: 0,
     data: 0,
     enumTable: 0,
     enumData: 0,
+    enumCount: 0,
+    pattern: 0,
     write() {
       for (const [ptr, bytes] of copies) core.view(ptr, bytes.byteLength).set(bytes);
     },
   };
-  if (c.kind === "i64" || c.kind === "f64" || c.kind === "i32") {
+  if ((c.kind === "i64" || c.kind === "f64" || c.kind === "i32") && ranged) {
     p.values = put(asBytes(c.values.subarray(0, n)));
   }
-  if (c.kind === "utf8") {
+  if (c.kind === "utf8" && text) {
     p.offsets = put(asBytes(c.offsets.subarray(0, n + 1)));
-    // The enum kernel reads 8 bytes at a time past each string's start.
-    p.data = put(c.data, 8);
+    // The enum kernel reads 8 bytes past each string's start, the pattern kernel 16.
+    p.data = put(c.data.subarray(0, c.offsets[n]), 16);
     if (r.enum) {
-      const values = r.enum.map((v) => enc.encode(v));
-      const blob = new Uint8Array(values.reduce((s, v) => s + v.length, 0) + 8);
-      const table = new Uint8Array(values.length * 16);
-      const dv = new DataView(table.buffer);
-      let off = 0;
-      values.forEach((v, k) => {
-        blob.set(v, off);
-        dv.setUint32(k * 16, v.length, true);
-        dv.setUint32(k * 16 + 4, off, true);
-        const head = new Uint8Array(8);
-        head.set(v.subarray(0, 8));
-        dv.setBigUint64(k * 16 + 8, new DataView(head.buffer).getBigUint64(0, true), true);
-        off += v.length;
-      });
-      p.enumTable = put(table);
-      p.enumData = put(blob);
+      const e = enumTables(r.enum);
+      p.enumTable = put(e.table);
+      p.enumData = put(e.blob);
+      p.enumCount = e.count;
+      p.enumHash = e.hash;
     }
+    if (r.pattern) p.pattern = put(r.pattern);
   }
   return p;
+}
+
+/** An enum's tables for the kernels: a perfect hash table when one exists, else the linear table. */
+interface EnumTables {
+  table: Uint8Array;
+  blob: Uint8Array;
+  count: number;
+  hash?: { bits: number; mult: bigint };
+}
+
+// Enum lists are declared once per pipeline: their tables are built once per list.
+const enumCache = new WeakMap<readonly string[], EnumTables>();
+
+const M64 = (1n << 64n) - 1n;
+const GOLDEN = 0x9e3779b97f4a7c15n;
+
+function enumTables(list: readonly string[]): EnumTables {
+  const cached = enumCache.get(list);
+  if (cached) return cached;
+  const values = [...new Set(list)].map((v) => enc.encode(v));
+  const blob = new Uint8Array(values.reduce((s, v) => s + v.length, 0) + 8);
+  const offs: number[] = [];
+  const heads: bigint[] = [];
+  let off = 0;
+  for (const v of values) {
+    blob.set(v, off);
+    offs.push(off);
+    const head = new Uint8Array(8);
+    head.set(v.subarray(0, 8));
+    heads.push(new DataView(head.buffer).getBigUint64(0, true));
+    off += v.length;
+  }
+  const entry = (table: Uint8Array, slot: number, k: number) => {
+    const dv = new DataView(table.buffer);
+    dv.setUint32(slot * 16, values[k].length, true);
+    dv.setUint32(slot * 16 + 4, offs[k], true);
+    dv.setBigUint64(slot * 16 + 8, heads[k], true);
+  };
+  const hash = perfectHash(values.map((v, k) => ((heads[k] ^ ((BigInt(v.length) * GOLDEN) & M64)) & M64)));
+  let result: EnumTables;
+  if (hash) {
+    // 32-byte slots: length, offset, bytes 0-7, bytes 8-15 (see validate_enum_hash).
+    const table = new Uint8Array(32 << hash.bits);
+    const dv = new DataView(table.buffer);
+    for (let s = 0; s < 1 << hash.bits; s++) dv.setUint32(s * 32, 0xffffffff, true);
+    hash.slots.forEach((slot, k) => {
+      const v = values[k];
+      dv.setUint32(slot * 32, v.length, true);
+      dv.setUint32(slot * 32 + 4, offs[k], true);
+      table.set(v.subarray(0, 16), slot * 32 + 8);
+    });
+    result = { table, blob, count: values.length, hash: { bits: hash.bits, mult: hash.mult } };
+  } else {
+    const table = new Uint8Array(values.length * 16);
+    values.forEach((_, k) => entry(table, k, k));
+    result = { table, blob, count: values.length };
+  }
+  enumCache.set(list, result);
+  return result;
+}
+
+/**
+ * For at most 32 keys, a multiplier and table size (at most 4096 slots) that send every key to its own slot through
+ * `(key * mult) >> (64 - bits)`, or undefined (equal keys: values longer than 8 bytes sharing their length
+ * and first 8 bytes; those use the linear kernel).
+ */
+function perfectHash(keys: bigint[]): { bits: number; mult: bigint; slots: number[] } | undefined {
+  // Bounded search (a few thousand BigInt products): larger lists keep the linear kernel.
+  if (keys.length > 32 || new Set(keys).size !== keys.length) return undefined;
+  let seed = 0x2545f4914f6cdd1dn;
+  const next = () => {
+    seed = (seed + GOLDEN) & M64;
+    let z = seed;
+    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M64;
+    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M64;
+    return (z ^ (z >> 31n)) | 1n;
+  };
+  let bits = 1;
+  while (1 << bits < keys.length * 2) bits++;
+  for (; bits <= 12; bits++) {
+    for (let attempt = 0; attempt < 16; attempt++) {
+      const mult = next();
+      const shift = BigInt(64 - bits);
+      const slots = keys.map((k) => Number(((k * mult) & M64) >> shift));
+      if (new Set(slots).size === slots.length) return { bits, mult, slots };
+    }
+  }
+  return undefined;
+}
+
+/** A compiled pattern item: a 256-bit byte set repeated `min` to `max` times. */
+interface PatternItem {
+  set: Uint8Array;
+  min: number;
+  max: number;
+}
+
+const UNBOUNDED = 0xffffffff;
+const MAX_PATTERN_ITEMS = 64;
+// Mirrors of kernels/assembly/validate.ts (a test compares them with the module's).
+/** Bytes of a compiled pattern's header. */
+export const PATTERN_HEADER_BYTES = 32;
+/** Bytes of one pattern item. */
+export const PATTERN_ITEM_BYTES = 48;
+/** Longest fixed-length pattern given a per-position table. */
+export const PATTERN_MAX_FIXED = 64;
+/** Most byte ranges per position for the SIMD path. */
+export const PATTERN_MAX_RANGES = 4;
+
+/**
+ * Compiles a pattern for `validate_pattern`, or returns undefined when the kernel cannot run it exactly (the
+ * caller then uses a RegExp). `pattern` has whole-string semantics, i.e. it means `^(?:pattern)$` with the
+ * `u` flag; pass it without its anchors. Accepted: a sequence of ASCII literals, escaped syntax characters,
+ * `\d`, `\w`, `\t`, `\n`, `\r` and non-negated classes of those and ranges, each optionally quantified by
+ * `?`, `*`, `+`, `{n}`, `{n,}` or `{n,m}` (not lazy). Adjacent items over the same set are merged; a variable
+ * item must not share a byte with any item that could take the byte after its run, so a greedy left-to-right
+ * match is exact (no backtracking). Everything else (groups, alternation, `.`, `\s`, negated classes,
+ * non-ASCII, flags) is left to the RegExp.
+ */
+export function compilePattern(pattern: string): Uint8Array | undefined {
+  const items: PatternItem[] = [];
+  let i = 0;
+  const SYNTAX = "^$\\.*+?()[]{}|/-";
+  const digits = () => range(0x30, 0x39);
+  const word = () => {
+    const s = range(0x30, 0x39);
+    or(s, range(0x41, 0x5a));
+    or(s, range(0x61, 0x7a));
+    add(s, 0x5f);
+    return s;
+  };
+  // An escape after the backslash at pattern[i]: a set for a class escape, a byte for a character.
+  const escape = (): Uint8Array | number | undefined => {
+    const ch = pattern[i + 1];
+    if (ch === undefined) return undefined;
+    i += 2;
+    if (ch === "d") return digits();
+    if (ch === "w") return word();
+    if (ch === "t") return 0x09;
+    if (ch === "n") return 0x0a;
+    if (ch === "r") return 0x0d;
+    if (SYNTAX.includes(ch)) return ch.charCodeAt(0);
+    return undefined;
+  };
+  const parseClass = (): Uint8Array | undefined => {
+    i++; // [
+    if (pattern[i] === "^") return undefined;
+    const set = new Uint8Array(32);
+    while (i < pattern.length && pattern[i] !== "]") {
+      let lo: number;
+      if (pattern[i] === "\\") {
+        const e = escape();
+        if (e === undefined) return undefined;
+        if (typeof e !== "number") {
+          or(set, e);
+          if (pattern[i] === "-" && pattern[i + 1] !== "]") return undefined;
+          continue;
+        }
+        lo = e;
+      } else {
+        if (pattern[i] === "[") return undefined;
+        lo = pattern.charCodeAt(i++);
+      }
+      let hi = lo;
+      if (pattern[i] === "-" && i + 1 < pattern.length && pattern[i + 1] !== "]") {
+        i++;
+        if (pattern[i] === "\\") {
+          const e = escape();
+          if (typeof e !== "number") return undefined;
+          hi = e;
+        } else {
+          hi = pattern.charCodeAt(i++);
+        }
+      }
+      if (lo > 0x7f || hi > 0x7f || hi < lo) return undefined;
+      or(set, range(lo, hi));
+    }
+    if (pattern[i] !== "]") return undefined;
+    i++;
+    return set;
+  };
+  while (i < pattern.length) {
+    const ch = pattern[i];
+    let set: Uint8Array | undefined;
+    if (ch === "[") set = parseClass();
+    else if (ch === "\\") {
+      const e = escape();
+      set = typeof e === "number" ? range(e, e) : e;
+    } else if ("^$.*+?()]{}|".includes(ch) || pattern.charCodeAt(i) > 0x7f) return undefined;
+    else {
+      set = range(pattern.charCodeAt(i), pattern.charCodeAt(i));
+      i++;
+    }
+    if (!set) return undefined;
+    let min = 1;
+    let max = 1;
+    const q = pattern[i];
+    if (q === "?") [min, max, i] = [0, 1, i + 1];
+    else if (q === "*") [min, max, i] = [0, UNBOUNDED, i + 1];
+    else if (q === "+") [min, max, i] = [1, UNBOUNDED, i + 1];
+    else if (q === "{") {
+      const m = /^\{(\d{1,6})(,(\d{0,6}))?\}/.exec(pattern.slice(i));
+      if (!m) return undefined;
+      min = Number(m[1]);
+      max = m[2] === undefined ? min : m[3] === "" ? UNBOUNDED : Number(m[3]);
+      if (max < min) return undefined;
+      i += m[0].length;
+    }
+    if (pattern[i] === "?" && q !== undefined && "?*+{".includes(q)) return undefined; // lazy
+    if (max === 0) continue;
+    const last = items[items.length - 1];
+    if (last && equalSets(last.set, set)) {
+      last.min = Math.min(UNBOUNDED - 1, last.min + min);
+      last.max = last.max === UNBOUNDED || max === UNBOUNDED
+        ? UNBOUNDED
+        : Math.min(UNBOUNDED, last.max + max);
+    } else {
+      items.push({ set, min, max });
+    }
+    if (items.length > MAX_PATTERN_ITEMS) return undefined;
+  }
+  // Greedy is exact only if no later item that could take the byte after a variable run shares its bytes.
+  for (let a = 0; a < items.length; a++) {
+    if (items[a].min === items[a].max) continue;
+    for (let b = a + 1; b < items.length; b++) {
+      if (intersects(items[a].set, items[b].set)) return undefined;
+      if (items[b].min > 0) break;
+    }
+  }
+  let minLen = 0;
+  let maxLen = 0;
+  for (const it of items) {
+    minLen = Math.min(UNBOUNDED, minLen + it.min);
+    maxLen = it.max === UNBOUNDED ? UNBOUNDED : Math.min(UNBOUNDED, maxLen + it.max);
+  }
+  // A fixed-length pattern also gets one set per position (the kernel's fast path), and when it is at most
+  // 16 bytes of few ranges each, range vectors for the SIMD path.
+  const fixed = minLen === maxLen && minLen <= PATTERN_MAX_FIXED;
+  const positions: Uint8Array[] = [];
+  for (const it of items) for (let r = 0; fixed && r < it.min; r++) positions.push(it.set);
+  const perPosition = positions.map(toRanges);
+  const rangeCount = fixed && minLen <= 16 && perPosition.every((r) => r.length <= PATTERN_MAX_RANGES)
+    ? Math.max(1, ...perPosition.map((r) => r.length))
+    : 0;
+  const H = PATTERN_HEADER_BYTES;
+  const I = PATTERN_ITEM_BYTES;
+  const setsAt = H + I * items.length;
+  const rangesAt = (setsAt + 32 * positions.length + 15) & ~15;
+  const table = new Uint8Array(rangeCount ? rangesAt + 32 * rangeCount : setsAt + 32 * positions.length);
+  const dv = new DataView(table.buffer);
+  items.forEach((it, k) => {
+    table.set(it.set, H + I * k);
+    dv.setUint32(H + I * k + 32, it.min, true);
+    dv.setUint32(H + I * k + 36, it.max, true);
+  });
+  positions.forEach((set, k) => table.set(set, setsAt + 32 * k));
+  for (let r = 0; r < rangeCount; r++) {
+    for (let lane = 0; lane < 16; lane++) {
+      const range = lane >= minLen ? (r === 0 ? [0, 255] : [1, 0]) : perPosition[lane][r] ?? [1, 0];
+      table[rangesAt + 32 * r + lane] = range[0];
+      table[rangesAt + 32 * r + 16 + lane] = range[1];
+    }
+  }
+  dv.setUint32(0, items.length, true);
+  dv.setUint32(4, minLen, true);
+  dv.setUint32(8, maxLen, true);
+  dv.setUint32(12, fixed ? 1 : 0, true);
+  dv.setUint32(16, rangeCount, true);
+  dv.setUint32(20, rangeCount ? rangesAt : 0, true);
+  return table;
+}
+
+/** The byte ranges `[lo, hi]` of a set, ascending. */
+function toRanges(s: Uint8Array): [number, number][] {
+  const out: [number, number][] = [];
+  for (let b = 0; b < 256; b++) {
+    if (!((s[b >> 3] >> (b & 7)) & 1)) continue;
+    const last = out[out.length - 1];
+    if (last && last[1] === b - 1) last[1] = b;
+    else out.push([b, b]);
+  }
+  return out;
+}
+
+function range(lo: number, hi: number): Uint8Array {
+  const s = new Uint8Array(32);
+  for (let b = lo; b <= hi; b++) add(s, b);
+  return s;
+}
+
+function add(s: Uint8Array, b: number): void {
+  s[b >> 3] |= 1 << (b & 7);
+}
+
+function or(s: Uint8Array, t: Uint8Array): void {
+  for (let k = 0; k < 32; k++) s[k] |= t[k];
+}
+
+function equalSets(s: Uint8Array, t: Uint8Array): boolean {
+  for (let k = 0; k < 32; k++) if (s[k] !== t[k]) return false;
+  return true;
+}
+
+function intersects(s: Uint8Array, t: Uint8Array): boolean {
+  for (let k = 0; k < 32; k++) if (s[k] & t[k]) return true;
+  return false;
 }

@@ -1,6 +1,8 @@
 /**
  * Schema validation of a columnar batch: the kernels check required, min/max, length, enum and uniqueness
- * column by column; patterns run in JS over the string column, only on rows still valid. The result is the
+ * column by column, then the patterns the kernel can run exactly (`compilePattern`: anchored sequences of
+ * ASCII byte classes with bounded repeats); other patterns run in JS over the string column, only on rows
+ * still valid. The result is the
  * batch of valid rows plus one reject per failed row `{line, column, rule, value}`, `line` being the row's
  * line in the original input.
  *
@@ -11,6 +13,7 @@
  */
 
 import {
+  compilePattern,
   type KernelColumn,
   type KernelRules,
   RULE,
@@ -96,7 +99,9 @@ export interface CompiledRules {
   names: string[];
   /** Kernel rules per column. */
   kernel: KernelRules[];
-  /** Compiled patterns per column (undefined when none). */
+  /**
+   * Patterns per column left to JS (undefined when none, or when the kernel runs it: `kernel[i].pattern`).
+   */
   patterns: (RegExp | undefined)[];
 }
 
@@ -108,6 +113,11 @@ export function compileRules(rules: Record<string, ColumnRules>, sample: Columna
   for (const name of names) {
     const r = rules[name] ?? {};
     const c = sample.columns[name];
+    // Anchored on both ends: a pattern constrains the whole value, as in JSON Schema's common use. The
+    // RegExp is built even when the kernel runs the pattern, so an invalid one fails here as before.
+    const body = r.pattern?.replace(/^\^|\$$/g, "");
+    const re = body === undefined ? undefined : new RegExp(`^(?:${body})$`, "u");
+    const table = body !== undefined && c.type === "string" ? compilePattern(body) : undefined;
     kernel.push({
       required: r.required,
       min: r.min === undefined ? undefined : bound(c, r.min, "min"),
@@ -116,11 +126,9 @@ export function compileRules(rules: Record<string, ColumnRules>, sample: Columna
       maxLength: r.maxLength,
       enum: r.enum,
       unique: r.unique,
+      pattern: table,
     });
-    // Anchored on both ends: a pattern constrains the whole value, as in JSON Schema's common use.
-    patterns.push(
-      r.pattern === undefined ? undefined : new RegExp(`^(?:${r.pattern.replace(/^\^|\$$/g, "")})$`, "u"),
-    );
+    patterns.push(table ? undefined : re);
   }
   return { names, kernel, patterns };
 }
@@ -250,7 +258,10 @@ export function findRejects(kernels: ValidateKernels, batch: Columnar, rules: Co
     // cheaper than a decoder call per row.
     const whole = isAscii(c.data, c.offsets[n]) ? latin1.decode(c.data.subarray(0, c.offsets[n])) : undefined;
     for (let i = 0; i < n; i++) {
-      if (failed.has(i) || !isPresent(c, i)) continue;
+      // Patterns run in column order after every other rule: a kernel pattern of a later column yields.
+      const prev = failed.get(i);
+      if (prev !== undefined && !((prev & 0xff) === RULE.pattern && prev >>> 8 > ci)) continue;
+      if (!isPresent(c, i)) continue;
       const s = whole !== undefined
         ? whole.slice(c.offsets[i], c.offsets[i + 1])
         : dec.decode(c.data.subarray(c.offsets[i], c.offsets[i + 1]));

@@ -1,7 +1,15 @@
 import { deepStrictEqual, equal } from "node:assert/strict";
 import { compileKernels } from "../kernels/mod.ts";
 import { KernelCore } from "../kernels/core.ts";
-import { RULE, validateKernels } from "../kernels/validate.ts";
+import {
+  compilePattern,
+  PATTERN_HEADER_BYTES,
+  PATTERN_ITEM_BYTES,
+  PATTERN_MAX_FIXED,
+  PATTERN_MAX_RANGES,
+  RULE,
+  validateKernels,
+} from "../kernels/validate.ts";
 import { type Columnar, type ColumnData, compileRules, validateBatch } from "./validate.ts";
 
 const kernels = validateKernels(new KernelCore(new WebAssembly.Instance(await compileKernels())));
@@ -38,10 +46,21 @@ function batch(columns: Record<string, ColumnData>, n: number): Columnar {
 Deno.test("RULE mirrors the kernel module's rule numbers", async () => {
   const inst = new WebAssembly.Instance(await compileKernels());
   for (const [name, n] of Object.entries(RULE)) {
-    if (name === "pattern") continue;
     const g = inst.exports[`RULE_${name.replace(/[A-Z]/g, (c) => "_" + c).toUpperCase()}`];
     equal(g instanceof WebAssembly.Global ? Number(g.value) : undefined, n, name);
   }
+});
+
+Deno.test("pattern table constants mirror the kernel module's", async () => {
+  const inst = new WebAssembly.Instance(await compileKernels());
+  const read = (name: string) => {
+    const g = inst.exports[name];
+    return g instanceof WebAssembly.Global ? Number(g.value) : undefined;
+  };
+  equal(read("PATTERN_HEADER_BYTES"), PATTERN_HEADER_BYTES);
+  equal(read("PATTERN_ITEM_BYTES"), PATTERN_ITEM_BYTES);
+  equal(read("PATTERN_MAX_FIXED"), PATTERN_MAX_FIXED);
+  equal(read("PATTERN_MAX_RANGES"), PATTERN_MAX_RANGES);
 });
 
 Deno.test("validateBatch rejects each broken rule with line, column, rule and value", async (t) => {
@@ -205,5 +224,178 @@ Deno.test("validateBatch agrees with a plain JS check on random int64 columns", 
       if (rule) expected.push([2 + i * 2, rule]);
     });
     deepStrictEqual(rejects.map((r) => [r.line, r.rule]), expected);
+  }
+});
+
+/** A seeded generator of strings near a pattern: built from its compiled items, then mutated. */
+function nearStrings(table: Uint8Array | undefined, count: number, seed: number): string[] {
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const pool = "AZaQz09_-. /:x\t\né€";
+  const randomChar = () => pool[Math.floor(rnd() * pool.length)];
+  const dv = table ? new DataView(table.buffer, table.byteOffset) : undefined;
+  const items = dv ? dv.getUint32(0, true) : 0;
+  const out: string[] = [];
+  for (let r = 0; r < count; r++) {
+    let chars: string[] = [];
+    if (dv && rnd() < 0.7) {
+      for (let k = 0; k < items; k++) {
+        const at = PATTERN_HEADER_BYTES + PATTERN_ITEM_BYTES * k;
+        const min = dv.getUint32(at + 32, true);
+        const max = dv.getUint32(at + 36, true);
+        const reps = Math.min(max, min + Math.floor(rnd() * 4));
+        const members = [];
+        for (let b = 0; b < 128; b++) if ((table![at + (b >> 3)] >> (b & 7)) & 1) members.push(b);
+        for (let j = 0; j < reps && members.length; j++) {
+          chars.push(String.fromCharCode(members[Math.floor(rnd() * members.length)]));
+        }
+      }
+    } else {
+      chars = Array.from({ length: Math.floor(rnd() * 12) }, randomChar);
+    }
+    // Mutations: replace, insert or delete a character, sometimes none.
+    const edits = Math.floor(rnd() * 3);
+    for (let e = 0; e < edits; e++) {
+      const at = Math.floor(rnd() * (chars.length + 1));
+      const what = rnd();
+      if (what < 0.4 && at < chars.length) chars[at] = randomChar();
+      else if (what < 0.7) chars.splice(at, 0, randomChar());
+      else chars.splice(at, 1);
+    }
+    out.push(chars.join(""));
+  }
+  return out;
+}
+
+// `path`: the kernel loop a compiled pattern takes (16-byte ranges, one set per position, items in turn).
+const PATTERNS: { pattern: string; compiled: boolean; path?: "simd" | "fixed" | "items" }[] = [
+  { pattern: "^[A-Z]{2}$", compiled: true, path: "simd" },
+  { pattern: "^[0-9]{5}$", compiled: true, path: "simd" },
+  { pattern: "^[a-z0-9_-]{1,32}$", compiled: true, path: "items" },
+  { pattern: "^\\d{3}-\\d{4}$", compiled: true, path: "simd" },
+  { pattern: "^[A-Z]{2}[0-9]{2,4}$", compiled: true },
+  { pattern: "^ORD-\\d+$", compiled: true },
+  { pattern: "^[a-z]+[A-Z]*\\d?$", compiled: true },
+  { pattern: "^\\w{3,}\\.x$", compiled: true },
+  { pattern: "^[A-Z][a-z]*( )?$", compiled: false },
+  { pattern: "^[A-Z]\\w\\d{2}[a-f]$", compiled: true, path: "simd" },
+  { pattern: "^[acegikmoq]{3}$", compiled: true, path: "fixed" }, // 9 ranges a position
+  { pattern: "^[A-Z]{2}\\d{15}$", compiled: true, path: "fixed" }, // longer than 16 bytes
+  { pattern: "^a?b?c?$", compiled: true, path: "items" },
+  { pattern: "^[a-c]{1,3}[a-c]{2}$", compiled: true }, // same set: merged into [a-c]{3,5}
+  { pattern: "^$", compiled: true, path: "simd" },
+  { pattern: "^[-a]{0,2}[\\-.]\\t?$", compiled: false }, // [-a] and [-.] share "-"
+  { pattern: "^[Q\\d:]{2}\\/?$", compiled: true, path: "items" },
+  { pattern: "^[a-z]{1,3}[a-c]{2}$", compiled: false }, // would need backtracking
+  { pattern: "^a?[ab]$", compiled: false },
+  { pattern: "^(AB|CD)$", compiled: false },
+  { pattern: "^.{2}$", compiled: false },
+  { pattern: "^[^0-9]{2}$", compiled: false },
+  { pattern: "^\\s+$", compiled: false },
+  { pattern: "^é{2}$", compiled: false },
+  { pattern: "^a+?$", compiled: false },
+  { pattern: "^\\D\\W$", compiled: false },
+  { pattern: "^[A-Z]{2}|x$", compiled: false },
+];
+
+Deno.test("compiled patterns agree with RegExp on seeded near-miss strings", async (t) => {
+  for (const [p, { pattern, compiled, path }] of PATTERNS.entries()) {
+    await t.step(pattern, () => {
+      const body = pattern.replace(/^\^|\$$/g, "");
+      const table = compilePattern(body);
+      equal(table !== undefined, compiled, "compiled");
+      if (table && path) {
+        const dv = new DataView(table.buffer);
+        equal(dv.getUint32(16, true) > 0 ? "simd" : dv.getUint32(12, true) ? "fixed" : "items", path);
+      }
+      // Rules mean the whole value (compileRules anchors the body); for the compiled patterns, all anchored
+      // sequences, that is also what `new RegExp(pattern)` says, which is checked below.
+      const re = new RegExp(`^(?:${body})$`, "u");
+      const values: (string | null)[] = nearStrings(table ?? compilePattern("[A-Za-z0-9]{2}"), 3000, 11 + p);
+      values.push(null, "", "AB", "12345", "555-1234");
+      const col = strings(values);
+      const b = batch({ col }, values.length);
+      const rules = compileRules({ col: { pattern } }, b);
+      // A compiled pattern runs in the kernel and not in JS, and the other way round.
+      equal(rules.kernel[0].pattern !== undefined, compiled);
+      equal(rules.patterns[0] !== undefined, !compiled);
+      const expected = values.flatMap((v, i) => (v !== null && !re.test(v) ? [i] : []));
+      const matches = values.length - 1 - expected.length;
+      if (table) {
+        const c = col.type === "string" ? col : undefined!;
+        const verdict = kernels.validateColumns(
+          [{ kind: "utf8", offsets: c.offsets, data: c.data, validity: c.validity }],
+          [{ pattern: table }],
+          values.length,
+        );
+        deepStrictEqual([...verdict.rows], expected);
+        const plain = new RegExp(pattern);
+        deepStrictEqual(
+          [...verdict.rows],
+          values.flatMap((v, i) => (v !== null && !plain.test(v) ? [i] : [])),
+        );
+        for (const code of verdict.codes) equal(code, RULE.pattern);
+        // The generator must exercise both sides.
+        equal(matches > 100 && expected.length > 100, true, `${matches} matches, ${expected.length} misses`);
+      }
+      const { rejects } = validateBatch(kernels, b, rules);
+      deepStrictEqual(rejects.map((r) => r.line), expected.map((i) => 2 + i * 2));
+      for (const r of rejects) equal(r.rule, "pattern");
+    });
+  }
+});
+
+Deno.test("patterns run after every other rule, in column order, kernel or JS", () => {
+  const b = batch({
+    a: strings(["ab", "ab", "AB", "AB"]), // kernel pattern
+    b: strings(["x", "bad", "x", "x"]), // enum
+    c: strings(["1", "1", "z", "1"]), // JS pattern (a group)
+    d: strings(["Q", "Q", "Q", "q"]), // kernel pattern
+  }, 4);
+  const rules = compileRules({
+    a: { pattern: "^[A-Z]{2}$" },
+    b: { enum: ["x"] },
+    c: { pattern: "^(1|2)$" },
+    d: { pattern: "^Q$" },
+  }, b);
+  const { rejects } = validateBatch(kernels, b, rules);
+  deepStrictEqual(rejects.map((r) => [r.line, r.column, r.rule]), [
+    [2, "a", "pattern"],
+    [4, "b", "enum"],
+    [6, "c", "pattern"],
+    [8, "d", "pattern"],
+  ]);
+});
+
+Deno.test("enum agrees with a Set on random strings, hashed or linear", async (t) => {
+  const lists: string[][] = [
+    ["new", "paid", "shipped", "cancelled", "refunded"],
+    ["", "a", "ab", "abcdefgh", "abcdefghi", "abcdefghj"],
+    ["a", "a", "b"],
+    // Long values sharing length and first 8 bytes: no perfect hash, the linear kernel runs.
+    ["prefix__one", "prefix__two", "x"],
+    Array.from({ length: 40 }, (_, i) => `v${i}`),
+    Array.from({ length: 20 }, (_, i) => `value-number-${i}`),
+    // Longer than 16 bytes: the hashed kernel compares the rest bytewise.
+    Array.from({ length: 6 }, (_, i) => `${i}-a-rather-long-enum-value-${"x".repeat(i)}`),
+  ];
+  for (const [l, list] of lists.entries()) {
+    await t.step(list.slice(0, 3).join(","), () => {
+      let seed = 5 + l;
+      const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+      const values: (string | null)[] = Array.from({ length: 2000 }, () => {
+        const r = rnd();
+        if (r < 0.05) return null;
+        const v = list[Math.floor(rnd() * list.length)];
+        if (r < 0.6) return v;
+        // Near misses: one character changed, dropped or added.
+        const at = Math.floor(rnd() * (v.length + 1));
+        return r < 0.75 ? v.slice(0, at) + "#" + v.slice(at + 1) : r < 0.9 ? v.slice(0, at) : v + "e";
+      });
+      const set = new Set(list);
+      const b = batch({ col: strings(values) }, values.length);
+      const { rejects } = validateBatch(kernels, b, compileRules({ col: { enum: list } }, b));
+      const expected = values.flatMap((v, i) => (v !== null && !set.has(v) ? [2 + i * 2] : []));
+      deepStrictEqual(rejects.map((r) => r.line), expected);
+    });
   }
 });

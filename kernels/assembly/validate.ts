@@ -24,6 +24,26 @@ export const RULE_MAX_LENGTH: u32 = 5;
 export const RULE_ENUM: u32 = 6;
 /** Rule number: the value already appeared in an earlier row of the batch. */
 export const RULE_UNIQUE: u32 = 7;
+/** Rule number: the string does not match the column's pattern (compiled patterns only; see validate_pattern). */
+export const RULE_PATTERN: u32 = 8;
+
+/**
+ * Bytes of a compiled pattern's header: `u32 items, u32 minLen, u32 maxLen, u32 fixed, u32 ranges,
+ * u32 rangesOffset`, 8 bytes reserved. `fixed` = 1 when every item has a fixed count and `minLen` <=
+ * `PATTERN_MAX_FIXED`: then `minLen` 32-byte sets, one per position, follow the items. `ranges` > 0 when
+ * moreover `minLen` <= 16 and every position's set is at most `PATTERN_MAX_RANGES` byte ranges: then at
+ * `rangesOffset` from the table start come `ranges` pairs of v128 `(lo, hi)`, lane k holding a range of
+ * position k (an empty one, lo > hi, when it has fewer; 0..255 for positions past `minLen`).
+ */
+export const PATTERN_HEADER_BYTES: u32 = 32;
+/** Bytes of one pattern item: a 256-bit byte set (32 bytes), `u32 min`, `u32 max` repeats, 8 bytes padding. */
+export const PATTERN_ITEM_BYTES: u32 = 48;
+/** Longest fixed-length pattern given a per-position table. */
+export const PATTERN_MAX_FIXED: u32 = 64;
+/** Most byte ranges per position for the SIMD path of fixed-length patterns. */
+export const PATTERN_MAX_RANGES: u32 = 4;
+/** Length word of an empty slot of the enum hash table (no row is that long). */
+export const ENUM_EMPTY: u32 = 0xffffffff;
 
 // Lane masks turning four validity bits into four i32 lanes.
 const LANE_BITS: v128 = i32x4(1, 2, 4, 8);
@@ -271,6 +291,148 @@ export function validate_enum(
           break;
         }
       }
+    }
+    if (!found && isValid(validity, i)) marked += mark1(codes, i, code);
+    start = end;
+  }
+  return marked;
+}
+
+/** Whether byte `b` is in the 256-bit set at `set`. */
+@inline function inSet(set: usize, b: u32): bool {
+  return ((<u32> load<u8>(set + (b >> 3)) >> (b & 7)) & 1) != 0;
+}
+
+/**
+ * Whether `len` bytes at `p` match a compiled pattern: items in order, each a byte set repeated `min` to `max`
+ * times. A variable item is matched greedily: the host only compiles patterns where greedy is exact (a
+ * variable item's set is disjoint from every set that could take the byte after its run).
+ */
+function patternMatch(table: usize, p: usize, len: u32): bool {
+  const items = load<u32>(table);
+  let q: u32 = 0;
+  for (let t: u32 = 0; t < items; t++) {
+    const it = table + PATTERN_HEADER_BYTES + <usize> (t * PATTERN_ITEM_BYTES);
+    const lo = load<u32>(it, 32);
+    const hi = load<u32>(it, 36);
+    if (lo == hi) {
+      if (len - q < lo) return false;
+      for (let k: u32 = 0; k < lo; k++) if (!inSet(it, <u32> load<u8>(p + q + k))) return false;
+      q += lo;
+    } else {
+      let c: u32 = 0;
+      while (q < len && c < hi && inSet(it, <u32> load<u8>(p + q))) {
+        q++;
+        c++;
+      }
+      if (c < lo) return false;
+    }
+  }
+  return q == len;
+}
+
+/**
+ * Pattern check over a string column with a table the host compiled (kernels/validate.ts
+ * `compilePattern`): `PATTERN_HEADER_BYTES` of header, then `items` entries of `PATTERN_ITEM_BYTES`. Rows whose
+ * byte length is outside `[minLen, maxLen]` fail without looking at their bytes. Null rows are skipped. The
+ * string data must be readable 16 bytes past each string's start (the host pads it).
+ */
+export function validate_pattern(
+  offsets: usize,
+  data: usize,
+  validity: usize,
+  n: u32,
+  table: usize,
+  codes: usize,
+  column: u32,
+): u32 {
+  const code = (column << 8) | RULE_PATTERN;
+  const minLen = load<u32>(table, 4);
+  const maxLen = load<u32>(table, 8);
+  let marked: u32 = 0;
+  let start = load<i32>(offsets);
+  const ranges = load<u32>(table, 16);
+  if (ranges != 0) {
+    // Fixed length <= 16 as ranges per lane: 16 bytes per row (the host pads the data), every lane in range.
+    const rv = table + <usize> load<u32>(table, 20);
+    for (let i: u32 = 0; i < n; i++) {
+      const end = load<i32>(offsets + ((<usize> i + 1) << 2));
+      const v = v128.load(data + <usize> start);
+      let m = v128.and(i8x16.ge_u(v, v128.load(rv)), i8x16.le_u(v, v128.load(rv, 16)));
+      for (let r: u32 = 1; r < ranges; r++) {
+        const at = rv + (<usize> r << 5);
+        m = v128.or(m, v128.and(i8x16.ge_u(v, v128.load(at)), i8x16.le_u(v, v128.load(at, 16))));
+      }
+      const ok = (<u32> (end - start) == minLen) & (i8x16.bitmask(m) == 0xffff);
+      if (!ok && isValid(validity, i)) marked += mark1(codes, i, code);
+      start = end;
+    }
+    return marked;
+  }
+  if (load<u32>(table, 12) != 0) {
+    // Fixed length: the length, then one set per position, without early exits.
+    const pos = table + PATTERN_HEADER_BYTES + <usize> (load<u32>(table) * PATTERN_ITEM_BYTES);
+    for (let i: u32 = 0; i < n; i++) {
+      const end = load<i32>(offsets + ((<usize> i + 1) << 2));
+      let ok = <u32> (end - start) == minLen;
+      if (ok) {
+        const p = data + <usize> start;
+        for (let k: u32 = 0; k < minLen; k++) ok &= inSet(pos + (<usize> k << 5), <u32> load<u8>(p + k));
+      }
+      if (!ok && isValid(validity, i)) marked += mark1(codes, i, code);
+      start = end;
+    }
+    return marked;
+  }
+  for (let i: u32 = 0; i < n; i++) {
+    const end = load<i32>(offsets + ((<usize> i + 1) << 2));
+    const len = <u32> (end - start);
+    const ok = len >= minLen && len <= maxLen && patternMatch(table, data + <usize> start, len);
+    if (!ok && isValid(validity, i)) marked += mark1(codes, i, code);
+    start = end;
+  }
+  return marked;
+}
+
+/**
+ * Enum membership through a perfect hash the host built: `1 << bits` slots of 32 bytes
+ * (`u32 length` or `ENUM_EMPTY`, `u32 offset into valueData`, `u64` bytes 0-7 and `u64` bytes 8-15, zero-padded);
+ * the slot of a string is `((head ^ length * 0x9e3779b97f4a7c15) * mult) >> (64 - bits)`, `bits` >= 1, head
+ * being its first 8 bytes. One probe per row, compared without branches for values of up to 16 bytes (the
+ * lengths of an enum's values vary from row to row, so branches on them would mispredict); longer values
+ * compare the rest bytewise. The string data must be readable 16 bytes past each string's start (the host
+ * pads it).
+ */
+export function validate_enum_hash(
+  offsets: usize,
+  data: usize,
+  validity: usize,
+  n: u32,
+  table: usize,
+  bits: u32,
+  mult: u64,
+  valueData: usize,
+  codes: usize,
+  column: u32,
+): u32 {
+  const code = (column << 8) | RULE_ENUM;
+  const shift = <u64> (64 - bits);
+  let marked: u32 = 0;
+  let start = load<i32>(offsets);
+  for (let i: u32 = 0; i < n; i++) {
+    const end = load<i32>(offsets + ((<usize> i + 1) << 2));
+    const len = <u32> (end - start);
+    const p = data + <usize> start;
+    // Byte masks for the first and second 8 bytes: all ones when the string covers them.
+    const bits0 = <u64> min<u32>(len, 8) << 3;
+    const bits1 = <u64> (min<u32>(max<u32>(len, 8), 16) - 8) << 3;
+    const head = load<u64>(p) & select<u64>(<u64> -1, (<u64> 1 << bits0) - 1, bits0 == 64);
+    const tail = load<u64>(p, 8) & select<u64>(<u64> -1, (<u64> 1 << bits1) - 1, bits1 == 64);
+    const slot = ((head ^ (<u64> len * 0x9e3779b97f4a7c15)) * mult) >> shift;
+    const e = table + (<usize> slot << 5);
+    let found = (load<u32>(e) == len) & (load<u64>(e, 8) == head) & (load<u64>(e, 16) == tail);
+    if (len > 16 && found) {
+      found = memory.compare(p + 16, valueData + <usize> load<u32>(e, 4) + 16, len - 16) == 0;
     }
     if (!found && isValid(validity, i)) marked += mark1(codes, i, code);
     start = end;
