@@ -16,7 +16,11 @@ import { type RecordKernels, RecordScanState } from "../kernels/mod.ts";
 export interface Chunk {
   /** 0-based position of the chunk in its input. */
   sequence: number;
-  /** Whole records (the first chunk of a CSV input also holds its header). */
+  /**
+   * Whole records (the first chunk of a CSV input also holds its header). Possibly a view of an input piece
+   * (never the whole of its buffer, so moving it to a worker cannot detach the caller's) or of a buffer the
+   * chunker no longer touches: copy it before the next chunk is asked for if the producer reuses its buffers.
+   */
   bytes: Uint8Array;
   /** 1-based line in the input where the chunk starts. */
   firstLine: number;
@@ -51,6 +55,7 @@ export async function* chunkRecords(
 ): AsyncGenerator<Chunk> {
   const targetBytes = options.targetBytes ?? 4 << 20;
   const maxRecordBytes = options.maxRecordBytes ?? 64 << 20;
+  const kernels = options.kernels;
   // The scanner never sees a quote byte when quoting is off: NUL stands in, as it cannot start a field here.
   const scan = options.format === "csv"
     ? new RecordScanState({
@@ -58,65 +63,137 @@ export async function* chunkRecords(
       quote: options.quote === null ? "\0" : options.quote ?? '"',
     })
     : undefined;
-  let sequence = 0;
-  let offset = 0;
-  let line = 1;
-  let carry: Uint8Array = new Uint8Array(0);
 
-  const emit = (bytes: Uint8Array): Chunk => {
-    const chunk = { sequence: sequence++, bytes, firstLine: line, offset };
-    offset += bytes.length;
-    line += countLines(bytes);
-    return chunk;
+  // The bytes not handed out yet, from stream offset `start`: `held[0, heldLength)` (a buffer of ours), then
+  // `piece[from, at)` (the input piece being read). Nothing of a piece is kept past it: what is pending is
+  // copied into `held` before the next piece is pulled, so a producer may reuse its buffers. Input bytes are
+  // so copied at most once (not at all while chunks lie within one piece), and each block is scanned in place.
+  let start = 0;
+  let held: Uint8Array = new Uint8Array(0);
+  let heldLength = 0;
+  let piece: Uint8Array = new Uint8Array(0);
+  let from = 0;
+  let at = 0;
+  let pos = 0; // stream offset read so far
+  let blockEnd = targetBytes;
+  // The last record boundary in the current block (stream offset, -1 for none) and the scanner's lines there.
+  let cut = -1;
+  let cutLines = 0;
+  // Scanner lines at `start`. After a chunk cut off at the size limit, the next one counts its lines itself.
+  let startLines = 0;
+  let recount = false;
+  let sequence = 0;
+  let line = 1;
+
+  /** Copies `bytes` after the held ones. */
+  const hold = (bytes: Uint8Array) => {
+    if (heldLength + bytes.length > held.length) {
+      // Room to the end of the block, where a chunk is cut; twice that once a record spans blocks.
+      const grown = new Uint8Array(Math.max(heldLength + bytes.length, blockEnd - start, held.length * 2));
+      grown.set(held.subarray(0, heldLength));
+      held = grown;
+    }
+    held.set(bytes, heldLength);
+    heldLength += bytes.length;
   };
 
-  for await (const block of blocks(input, targetBytes)) {
-    const cut = scan ? options.kernels.scanRecords(scan, block).cut : lastNewline(block);
-    if (cut === null) {
-      carry = concat(carry, block);
-      if (carry.length > maxRecordBytes) {
-        yield emit(carry);
-        carry = new Uint8Array(0);
+  /** Hands out the next `n` pending bytes. */
+  const take = (n: number): Uint8Array => {
+    let bytes: Uint8Array;
+    if (heldLength === 0) {
+      bytes = piece.subarray(from, from + n);
+      from += n;
+      // A consumer may move a chunk that spans its buffer to a worker, detaching it: never the caller's.
+      if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) bytes = bytes.slice();
+    } else {
+      if (n > heldLength) {
+        const more = n - heldLength;
+        hold(piece.subarray(from, from + more));
+        from += more;
       }
-      continue;
+      bytes = held.subarray(0, n);
+      // The chunk keeps the buffer; the rest (usually part of one record) moves to a new one.
+      const rest = held.subarray(n, heldLength);
+      held = rest.length === 0 ? new Uint8Array(0) : new Uint8Array(rest.length + targetBytes);
+      held.set(rest);
+      heldLength = rest.length;
     }
-    const whole = concat(carry, block.subarray(0, cut));
-    carry = block.slice(cut);
-    if (whole.length > 0) yield emit(whole);
-  }
-  if (carry.length > 0) yield emit(carry);
-}
+    start += n;
+    return bytes;
+  };
 
-/** Re-slices a stream into blocks of exactly `size` bytes (the last may be shorter). */
-async function* blocks(input: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
-  let block = new Uint8Array(size);
-  let filled = 0;
-  for await (const piece of input) {
-    let at = 0;
+  const chunk = (bytes: Uint8Array, lines: number): Chunk => {
+    const out = { sequence: sequence++, bytes, firstLine: line, offset: start - bytes.length };
+    line += lines;
+    return out;
+  };
+
+  /** Finds the last boundary in `segment`, the block's bytes from stream offset `pos`. */
+  const scanSegment = (segment: Uint8Array) => {
+    if (scan) {
+      const found = kernels.scanRecords(scan, segment).cut;
+      if (found === null) return;
+      cut = pos + found;
+      // After the cut come no boundaries: quoted line breaks only, and perhaps a CR whose boundary is pending
+      // (the scanner counts that line once it sees the next byte).
+      const rest = segment.subarray(found);
+      const pendingCr = rest.length > 0 && rest[rest.length - 1] === CR && !scan.inQuotes;
+      cutLines = scan.lines - countLines(rest) + (pendingCr ? 1 : 0);
+    } else {
+      const found = segment.lastIndexOf(LF);
+      if (found >= 0) cut = pos + found + 1;
+    }
+  };
+
+  /** Ends the current block: the chunk up to its last boundary, or a record over the size limit. */
+  const endBlock = (): Chunk | null => {
+    let out: Chunk | null = null;
+    if (cut >= 0) {
+      if (cut > start) {
+        const bytes = take(cut - start);
+        out = chunk(bytes, scan && !recount ? cutLines - startLines : countLines(bytes));
+      }
+      startLines = cutLines;
+      recount = false;
+    } else if (pos - start > maxRecordBytes) {
+      const bytes = take(pos - start);
+      out = chunk(bytes, countLines(bytes));
+      startLines = scan ? scan.lines : 0;
+      recount = true;
+    }
+    cut = -1;
+    blockEnd = pos + targetBytes;
+    return out;
+  };
+
+  for await (const next of input) {
+    piece = next;
+    from = 0;
+    at = 0;
     while (at < piece.length) {
-      const n = Math.min(size - filled, piece.length - at);
-      block.set(piece.subarray(at, at + n), filled);
-      filled += n;
+      const n = Math.min(blockEnd - pos, piece.length - at);
+      scanSegment(piece.subarray(at, at + n));
+      pos += n;
       at += n;
-      if (filled === size) {
-        yield block;
-        block = new Uint8Array(size);
-        filled = 0;
+      if (pos === blockEnd) {
+        const out = endBlock();
+        if (out !== null) yield out;
       }
     }
+    if (from < piece.length) hold(piece.subarray(from));
+    piece = new Uint8Array(0);
   }
-  if (filled > 0) yield block.subarray(0, filled);
-}
-
-function lastNewline(block: Uint8Array): number | null {
-  const at = block.lastIndexOf(LF);
-  return at < 0 ? null : at + 1;
+  if (pos > blockEnd - targetBytes) {
+    // The last, short block.
+    const out = endBlock();
+    if (out !== null) yield out;
+  }
+  if (pos > start) yield chunk(take(pos - start), 0);
 }
 
 /** Line terminators in `bytes`: LF, CRLF and a lone CR each end one line. */
 export function countLines(bytes: Uint8Array): number {
-  let lines = 0;
-  for (let at = bytes.indexOf(LF); at >= 0; at = bytes.indexOf(LF, at + 1)) lines++;
+  let lines = countByte(bytes, LF);
   // Lone CRs are rare; only look for them when a CR is present at all.
   for (let at = bytes.indexOf(CR); at >= 0; at = bytes.indexOf(CR, at + 1)) {
     if (bytes[at + 1] !== LF) lines++;
@@ -124,12 +201,35 @@ export function countLines(bytes: Uint8Array): number {
   return lines;
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b.slice();
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
+const ONES = 0x01010101;
+const LOW7 = 0x7f7f7f7f;
+
+/** How many bytes of `bytes` equal `byte`: four at a time, in 32-bit words. */
+function countByte(bytes: Uint8Array, byte: number): number {
+  let count = 0;
+  let i = 0;
+  // Up to a 4-byte aligned offset in the buffer, byte by byte.
+  const head = Math.min(bytes.length, (4 - (bytes.byteOffset & 3)) & 3);
+  for (; i < head; i++) if (bytes[i] === byte) count++;
+  const words = (bytes.length - i) >> 2;
+  if (words > 0) {
+    const view = new Uint32Array(bytes.buffer, bytes.byteOffset + i, words);
+    const pattern = Math.imul(byte, ONES);
+    // Each byte lane of `sums` counts matches in that lane; 255 words at most before a lane could overflow.
+    for (let w = 0; w < words;) {
+      const end = Math.min(words, w + 255);
+      let sums = 0;
+      for (; w < end; w++) {
+        const x = view[w] ^ pattern;
+        // The top bit of each lane is set exactly when the lane is zero, that is, when the byte matched.
+        sums += (~(((x & LOW7) + LOW7) | x | LOW7) >>> 7) & ONES;
+      }
+      count += (sums & 0xff) + ((sums >>> 8) & 0xff) + ((sums >>> 16) & 0xff) + (sums >>> 24);
+    }
+    i += words << 2;
+  }
+  for (; i < bytes.length; i++) if (bytes[i] === byte) count++;
+  return count;
 }
 
 /**

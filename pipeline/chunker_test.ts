@@ -145,3 +145,50 @@ Deno.test("chunks parsed in parallel by the pool give every row once with its or
   }
   for (const line of rejectLines) assert.match(lines[line - 1], /not-a-number$/);
 });
+
+Deno.test("chunkRecords counts CR, CRLF and quoted line breaks across block and piece edges", async () => {
+  let state = 5;
+  const next = () => (state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const ends = ["\n", "\r\n", "\r"];
+  const rows = ["id,note\r\n"];
+  for (let i = 0; i < 400; i++) {
+    const note = next() < 0.2 ? `"a\r\nb${ends[i % 3]}c"` : `n${i}`;
+    rows.push(`${i},${note}${ends[Math.floor(next() * 3)]}`);
+  }
+  const bytes = encoder.encode(rows.join(""));
+  for (const size of [1, 7, 64, bytes.length]) {
+    const delivery = async function* () {
+      for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
+    };
+    const chunks = [];
+    for await (const chunk of chunkRecords(delivery(), { format: "csv", kernels, targetBytes: 50 })) {
+      chunks.push({ ...chunk, bytes: chunk.bytes.slice() });
+    }
+    const joined = new Uint8Array(bytes.length);
+    for (const c of chunks) {
+      assert.equal(
+        c.firstLine,
+        countLines(bytes.subarray(0, c.offset)) + 1,
+        `size ${size} offset ${c.offset}`,
+      );
+      joined.set(c.bytes, c.offset);
+    }
+    assert.deepEqual(joined, bytes);
+  }
+});
+
+Deno.test("chunkRecords never hands out the whole of a caller's buffer", async () => {
+  const bytes = encoder.encode("a,b\n1,2\n");
+  const chunks = [];
+  for await (
+    const chunk of chunkRecords(
+      (async function* () {
+        yield bytes;
+      })(),
+      { format: "csv", kernels },
+    )
+  ) chunks.push(chunk);
+  assert.equal(chunks.length, 1);
+  assert.notEqual(chunks[0].bytes.buffer, bytes.buffer);
+  assert.deepEqual(chunks[0].bytes, bytes);
+});
