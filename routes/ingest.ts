@@ -21,7 +21,7 @@ import type { Format } from "../pipeline/sources/dialect.ts";
 import { CsvSyntaxError } from "../pipeline/errors.ts";
 import type { JsonValue } from "../storage/store.ts";
 import { newRunId, runIdFor } from "../pipeline/run_ids.ts";
-import { acceptIngest, ingestGrouped, ingestMode } from "./ingest_modes.ts";
+import { acceptIngest, ingestGrouped, ingestMode, refuseClaim } from "./ingest_modes.ts";
 
 /** What the ingest routes need. */
 export interface IngestOptions {
@@ -267,19 +267,7 @@ async function ingestIdempotent(
     const leaseMs = input.options.leaseMs ?? 30_000;
     const claim = await runtime.store.idempotency.begin({ ...ref, bodyHash, leaseMs });
     if (claim.state === "done") return { status: 200, response: claim.response };
-    if (claim.state === "conflict") {
-      throw new HttpError(409, {
-        code: "idempotency_conflict",
-        message: "Idempotency-Key was already used with a different body",
-      });
-    }
-    if (claim.state === "in_progress") {
-      throw new HttpError(409, {
-        code: "in_progress",
-        message: "A request with this Idempotency-Key is being processed: retry later",
-        headers: { "retry-after": "2" },
-      });
-    }
+    refuseClaim(claim);
     const renew = setInterval(() => {
       runtime.store.idempotency.renew(ref, leaseMs).catch(() => {});
     }, leaseMs / 3);

@@ -21,7 +21,7 @@ import type { IngestResult } from "../pipeline/runner.ts";
 import type { Format } from "../pipeline/sources/dialect.ts";
 import { spoolBody } from "../pipeline/spool.ts";
 import { spoolJobKind, type SpoolJobPayload } from "../pipeline/spool_drainer.ts";
-import type { JsonValue } from "../storage/store.ts";
+import type { IdempotencyBegin, JsonValue } from "../storage/store.ts";
 
 /** Bodies up to this many bytes may be group-committed. */
 export const GROUP_MAX_BYTES = 64 * 1024;
@@ -91,19 +91,7 @@ export async function acceptIngest(
           !Array.isArray(claim.response) && claim.response.committed === true;
         return { status: committed ? 200 : 202, response: claim.response };
       }
-      if (claim.state === "conflict") {
-        throw new HttpError(409, {
-          code: "idempotency_conflict",
-          message: "Idempotency-Key was already used with a different body",
-        });
-      }
-      if (claim.state === "in_progress") {
-        throw new HttpError(409, {
-          code: "in_progress",
-          message: "A request with this Idempotency-Key is being processed: retry later",
-          headers: { "retry-after": "2" },
-        });
-      }
+      refuseClaim(claim);
       runId = await runIdFor(plan.name, ref.key);
     } else {
       runId = newRunId();
@@ -204,4 +192,21 @@ async function collect(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
     at += part.length;
   }
   return out;
+}
+
+/** Answers 409 for a key used with another body, or one whose first request is still being processed. */
+export function refuseClaim(claim: IdempotencyBegin): void {
+  if (claim.state === "conflict") {
+    throw new HttpError(409, {
+      code: "idempotency_conflict",
+      message: "Idempotency-Key was already used with a different body",
+    });
+  }
+  if (claim.state === "in_progress") {
+    throw new HttpError(409, {
+      code: "in_progress",
+      message: "A request with this Idempotency-Key is being processed: retry later",
+      headers: { "retry-after": "2" },
+    });
+  }
 }
