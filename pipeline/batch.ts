@@ -138,6 +138,23 @@ export function formatDate(days: number): string {
   return new Date(days * 86_400_000).toISOString().slice(0, 10);
 }
 
+/** The civil date of a day number (Howard Hinnant's civil_from_days, no Date objects); writes `[year, month, day]` into `out` to avoid allocating per row. */
+export function civilFromDays(days: number, out: Int32Array): void {
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
+  );
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  out[0] = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  out[1] = m;
+  out[2] = d;
+}
+
 /** Microseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.ffffffZ` (full precision, unlike `Date`). */
 export function formatTimestamp(micros: bigint): string {
   let days = micros / MICROS_PER_DAY;

@@ -18,7 +18,17 @@
  * @module
  */
 
-import { type Batch, type Column, formatDate, formatDecimal, formatTimestamp } from "./batch.ts";
+import {
+  type Batch,
+  civilFromDays,
+  type Column,
+  formatDate,
+  formatDecimal,
+  formatTimestamp,
+} from "./batch.ts";
+
+/** Scratch for `civilFromDays`, so that writing a date allocates nothing. */
+const civil = new Int32Array(3);
 
 const TWO_32 = 4294967296;
 const MICROS_PER_DAY = 86_400_000_000;
@@ -231,20 +241,11 @@ function writeInt(out: Out, v: number): void {
 
 /**
  * `"YYYY-MM-DD` (with its opening quote; the closing one too when `close`) for days since the epoch, by
- * Hinnant's civil-from-days; false for a year Date would not print with four digits, left to the slow path.
+ * `civilFromDays`; false for a year Date would not print with four digits, left to the slow path.
  */
 function writeDate(out: Out, days: number, close: boolean): boolean {
-  const z = days + 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor(
-    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
-  );
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  civilFromDays(days, civil);
+  const y = civil[0], m = civil[1], d = civil[2];
   if (y < 0 || y > 9999) return false;
   out.need(1);
   out.buf[out.pos++] = QUOTE;

@@ -9,7 +9,8 @@
  */
 
 import { formatDate, formatDecimal, formatTimestamp } from "../batch.ts";
-import { civilFromDays, daysFromCivil, parseDateText, parseTimestampText } from "./syntax.ts";
+import { daysFromCivil, parseDateText, parseTimestampText } from "./syntax.ts";
+import { civilFromDays } from "../batch.ts";
 import {
   allValid,
   andValidity,

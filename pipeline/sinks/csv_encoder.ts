@@ -11,6 +11,7 @@
 
 import {
   type Batch,
+  civilFromDays,
   type Column,
   formatDate,
   formatDecimal,
@@ -154,19 +155,10 @@ export function* encodeCsv(batch: Batch, options: CsvEncodeOptions = {}): Genera
     };
   };
 
+  const civil = new Int32Array(3); // scratch: writing a date allocates nothing
   const writeDate = (days: number) => {
-    // Howard Hinnant's civil_from_days: proleptic Gregorian without Date objects.
-    const z = days + 719468;
-    const era = Math.floor(z / 146097);
-    const doe = z - era * 146097;
-    const yoe = Math.floor(
-      (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
-    );
-    const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-    const mp = Math.floor((5 * doy + 2) / 153);
-    const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-    const m = mp < 10 ? mp + 3 : mp - 9;
-    const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+    civilFromDays(days, civil);
+    const y = civil[0], m = civil[1], d = civil[2];
     if (y < 0 || y > 9999) return writeAscii(formatDate(days));
     writeDigits(y, 4);
     buf[pos++] = 0x2d;
