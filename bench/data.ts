@@ -5,6 +5,8 @@
  * @module
  */
 
+import { seededRandom } from "../cli/seeded_random.ts";
+
 /** Where generated data is cached; `build/` is git-ignored. */
 export const BENCH_DATA_DIR = new URL("../build/bench/", import.meta.url);
 
@@ -44,18 +46,6 @@ export interface OrdersFile {
   rows: number;
 }
 
-/** Mulberry32: tiny, fast and good enough to make data look varied; determinism is what matters here. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const FIRST = ["Ada", "Grace", "Linus", "Ken", "Barbara", "Edsger", "Donald", "Margaret", "Alan", "Frances"];
 const LAST = ["Lovelace", "Hopper", "Torvalds", "Thompson", "Liskov", "Dijkstra", "Knuth", "Hamilton", "Kay"];
 const COUNTRIES = ["US", "DE", "FR", "GB", "JP", "BR", "IN", "NL", "SE", "CA", "AU", "ES"];
@@ -75,7 +65,7 @@ interface Order {
 }
 
 function* orders(seed: number): Generator<Order> {
-  const rnd = mulberry32(seed);
+  const rnd = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
   let t = Date.UTC(2026, 0, 1);
   for (let id = 1;; id++) {

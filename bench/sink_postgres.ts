@@ -14,7 +14,8 @@ import { postgresSink } from "../pipeline/sinks/postgres/mod.ts";
 import { sinkTestContext } from "../pipeline/sinks/testing.ts";
 import { createPostgresSinkDatabase } from "../storage/sink_database.ts";
 import { type Benchmark, type BenchOptions, type Contender, runBenchmark } from "./harness.ts";
-import { mulberry32, ORDER_STATUSES } from "./data.ts";
+import { ORDER_STATUSES } from "./data.ts";
+import { seededRandom } from "../cli/seeded_random.ts";
 
 const ADMIN_URL = Deno.env.get("BENCH_PG_URL") ?? "postgres://postgres@127.0.0.1:5432/test";
 
@@ -41,7 +42,7 @@ const encoder = new TextEncoder();
 
 function stringColumn(name: string, values: (i: number) => string, n: number): Column {
   const encoded = [...new Set(Array.from({ length: 64 }, (_, i) => values(i)))].map((s) => encoder.encode(s));
-  const rnd = mulberry32(name.length * 7919);
+  const rnd = seededRandom(name.length * 7919);
   const picks = Uint16Array.from({ length: n }, () => Math.floor(rnd() * encoded.length));
   const offsets = new Int32Array(n + 1);
   for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i] + encoded[picks[i]].length;
@@ -52,7 +53,7 @@ function stringColumn(name: string, values: (i: number) => string, n: number): C
 
 /** A seeded orders batch of `rows` rows, built column by column. */
 export function ordersBatch(rows: number, seed = 42): Batch {
-  const rnd = mulberry32(seed);
+  const rnd = seededRandom(seed);
   const id = new BigInt64Array(rows);
   const ts = new BigInt64Array(rows);
   const amount = new BigInt64Array(rows);

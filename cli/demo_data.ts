@@ -6,6 +6,8 @@
  * @module
  */
 
+import { seededRandom } from "./seeded_random.ts";
+
 /** The kinds of bad rows the demo data contains, and what weir does with each. */
 export const BAD_ROW_KINDS = {
   negative_amount: "amount below 0: rejected by the min rule",
@@ -74,18 +76,6 @@ const BAD_STATUSES = ["lost", "pending"];
 const BAD_TIMESTAMPS = ["yesterday", "2026-13-45T25:61:00Z"];
 const START = Date.UTC(2026, 10, 28, 8, 0, 0);
 
-/** mulberry32: small, fast and good enough to make plausible data reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function csvField(text: string): string {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
@@ -97,7 +87,7 @@ function csvField(text: string): string {
 export function plannedBadRows(options: DemoOptions): BadRow[] {
   const { rows, seed } = options;
   if (rows < 20) return [];
-  const random = prng(seed ^ 0x5eed);
+  const random = seededRandom(seed ^ 0x5eed);
   const kinds = Object.keys(BAD_ROW_KINDS) as BadRowKind[];
   const perKind = Math.max(1, Math.round(rows * 0.002));
   const taken = new Set<number>();
@@ -118,13 +108,13 @@ export function plannedBadRows(options: DemoOptions): BadRow[] {
  *
  * @example
  * ```ts
- * import { demoOrders, DEMO_HEADER } from "./demo_data.ts";
+import { demoOrders, DEMO_HEADER } from "./demo_data.ts";
  * const lines = [...demoOrders({ rows: 3, seed: 1 })];
  * if (lines.length !== 4 || lines[0] !== DEMO_HEADER) throw new Error("unexpected demo data");
  * ```
  */
 export function* demoOrders(options: DemoOptions): Generator<string> {
-  const random = prng(options.seed);
+  const random = seededRandom(options.seed);
   const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)];
   const badByLine = new Map(plannedBadRows(options).map((b) => [b.line, b.kind]));
   let time = START;

@@ -10,21 +10,11 @@ import { type Batch, type CellValue, rowValues } from "../pipeline/batch.ts";
 import { compileKernels } from "./mod.ts";
 import { KernelCore } from "./core.ts";
 
+export { seededRandom } from "../cli/seeded_random.ts";
+
 /** A fresh kernel instance on the built module. */
 export async function kernelTestCore(): Promise<KernelCore> {
   return new KernelCore(new WebAssembly.Instance(await compileKernels(), {}));
-}
-
-/** Mulberry32: a small seeded PRNG in [0, 1), so every generated test input can be reproduced from its seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Rows, their lines and the rejects of a parse, batches concatenated. */

@@ -6,6 +6,7 @@
  *
  * Set WEIR_CRASH_SEED to replay a failing schedule; the seed is in every failure message.
  */
+import { seededRandom } from "../../cli/seeded_random.ts";
 import assert from "node:assert/strict";
 import postgres from "postgres";
 
@@ -48,18 +49,6 @@ pipelines:
     # Small chunks: every request is several chunks, so a kill can fall between two of them.
     limits: { chunkSize: 64KiB, maxConcurrentIngests: 64 }
 `;
-
-/** mulberry32: a small seeded PRNG, so a failing schedule of kills can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -177,7 +166,7 @@ function requestBody(round: number, client: number): { csv: string; ids: number[
 }
 
 Deno.test("weir serve killed with SIGKILL during concurrent uploads loses and duplicates no acknowledged row", async () => {
-  const random = prng(SEED);
+  const random = seededRandom(SEED);
   const failure = (message: string) => new Error(`${message} (WEIR_CRASH_SEED=${SEED})`);
   const name = `weir_it_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
