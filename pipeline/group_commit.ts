@@ -25,18 +25,18 @@
  * @module
  */
 import { errorChain, type JsonValue, type NewDeadLetter } from "../storage/store.ts";
-import type { ParseChunkParams } from "../workers/parse.ts";
 import { parseChunk } from "../workers/parse.ts";
 import type { Batch } from "./batch.ts";
 import { concatBatches } from "./batch_concat.ts";
 import { type Chunk, csvHeader } from "./chunker.ts";
-import { CsvSyntaxError, PipelineError } from "./errors.ts";
+import { PipelineError } from "./errors.ts";
 import type { PipelinePlan, PlannedSink } from "./plan.ts";
 import { newRunId } from "./run_ids.ts";
 import {
   type IngestContext,
   type IngestCounts,
   type IngestResult,
+  parseParams,
   recordSlicer,
   writeWithRetry,
 } from "./runner.ts";
@@ -175,33 +175,9 @@ export class GroupCommitter {
 
   async #parse(input: SmallIngest) {
     const plan = this.#plan;
-    const dialect = plan.http?.csv ?? plan.file?.csv;
-    const csv = {
-      delimiter: dialect?.delimiter ?? ",",
-      quote: dialect?.quote ?? '"',
-      header: dialect?.header ?? true,
-      nullTokens: dialect?.nullTokens ?? [""],
-    };
-    let header: { bytes: Uint8Array; lines: number } | null = null;
-    let params: ParseChunkParams;
-    if (input.format === "csv") {
-      if (csv.header) {
-        header = csvHeader(input.bytes, csv.quote);
-        if (header === null) {
-          throw new CsvSyntaxError("CSV input has no complete header record", { line: 1, column: 1 });
-        }
-      }
-      params = {
-        format: "csv",
-        columns: plan.columns,
-        rules: plan.rules,
-        firstLine: 1,
-        dialect: csv,
-        header: null,
-      };
-    } else {
-      params = { format: "ndjson", columns: plan.columns, rules: plan.rules, firstLine: 1 };
-    }
+    const header = input.format === "csv" && plan.csv.header ? csvHeader(input.bytes, plan.csv.quote) : null;
+    // A small request is one chunk: the first of its input, starting on line 1.
+    const params = parseParams(plan, input.format, { sequence: 0, firstLine: 1 }, header);
     const buffer = input.bytes.byteOffset === 0 && input.bytes.byteLength === input.bytes.buffer.byteLength &&
         input.bytes.buffer instanceof ArrayBuffer
       ? input.bytes.buffer

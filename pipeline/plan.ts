@@ -21,6 +21,14 @@ export interface PlannedSink {
   sink: Sink;
 }
 
+/** The CSV dialect with its defaults applied: what the chunker and the parse jobs read. */
+export interface ParseDialect {
+  readonly delimiter: string;
+  readonly quote: string | null;
+  readonly header: boolean;
+  readonly nullTokens: readonly string[];
+}
+
 /** An executable pipeline. */
 export interface PipelinePlan {
   readonly name: string;
@@ -29,6 +37,8 @@ export interface PipelinePlan {
   readonly http?: HttpSourceConfig;
   /** The `file` source's config, when that is the source. */
   readonly file?: FileSourceConfig;
+  /** How CSV inputs are written (from the source's `csv` config, defaults applied). */
+  readonly csv: ParseDialect;
   /** The typed input columns (with `required`, which the JSON reader enforces itself). */
   readonly columns: readonly (Field & { required?: boolean })[];
   /** The input schema with its key. */
@@ -88,11 +98,20 @@ export async function buildPlan(
   }
 
   const source = spec.source;
+  const http = source.spec.name === "http" ? source.config as HttpSourceConfig : undefined;
+  const file = source.spec.name === "file" ? source.config as FileSourceConfig : undefined;
+  const dialect = http?.csv ?? file?.csv;
   return {
     name: spec.name,
     spec,
-    http: source.spec.name === "http" ? source.config as HttpSourceConfig : undefined,
-    file: source.spec.name === "file" ? source.config as FileSourceConfig : undefined,
+    http,
+    file,
+    csv: {
+      delimiter: dialect?.delimiter ?? ",",
+      quote: dialect?.quote ?? '"',
+      header: dialect?.header ?? true,
+      nullTokens: dialect?.nullTokens ?? [""],
+    },
     columns,
     schema,
     rules,

@@ -132,13 +132,7 @@ export async function runIngest(
     );
   }
 
-  const dialect = plan.http?.csv ?? plan.file?.csv;
-  const csv = {
-    delimiter: dialect?.delimiter ?? ",",
-    quote: dialect?.quote ?? '"',
-    header: dialect?.header ?? true,
-    nullTokens: dialect?.nullTokens ?? [""],
-  };
+  const csv = plan.csv;
   let header: { bytes: Uint8Array; lines: number } | null = null;
   const totals: IngestCounts = { received: 0, accepted: 0, rejected: 0, bytes: 0 };
   const rejects: Reject[] = [];
@@ -252,7 +246,7 @@ export async function runIngest(
       }
       const parsed = done.has(chunk.sequence) ? null : pool.run("parse.chunk", {
         input: chunk.bytes.slice().buffer,
-        params: parseParams(plan, input.format, chunk, csv, header),
+        params: parseParams(plan, input.format, chunk, header),
         signal,
       }).then(({ value, output }) => ({ ...value, bytes: new Uint8Array(output!) }));
       parsed?.catch(() => {}); // awaited in order below; a failure is raised there
@@ -299,16 +293,20 @@ export async function runIngest(
   };
 }
 
-function parseParams(
+/**
+ * The `parse.chunk` parameters of one chunk. A CSV chunk after the first carries the input's header, so that
+ * any worker can parse it alone.
+ */
+export function parseParams(
   plan: PipelinePlan,
   format: "csv" | "ndjson",
-  chunk: Chunk,
-  csv: { delimiter: string; quote: string | null; header: boolean; nullTokens: readonly string[] },
+  chunk: Pick<Chunk, "sequence" | "firstLine">,
   header: { bytes: Uint8Array; lines: number } | null,
 ): ParseChunkParams {
   if (format === "ndjson") {
     return { format, columns: plan.columns, rules: plan.rules, firstLine: chunk.firstLine };
   }
+  const csv = plan.csv;
   if (csv.header && header === null) {
     throw new CsvSyntaxError("CSV input has no complete header record", { line: 1, column: 1 });
   }

@@ -21,7 +21,7 @@ import type { Format } from "../pipeline/sources/dialect.ts";
 import { CsvSyntaxError } from "../pipeline/errors.ts";
 import type { JsonValue } from "../storage/store.ts";
 import { newRunId, runIdFor } from "../pipeline/run_ids.ts";
-import { acceptIngest, ingestGrouped, ingestMode, refuseClaim } from "./ingest_modes.ts";
+import { acceptIngest, ingestGrouped, ingestMode, ingestResponse, refuseClaim } from "./ingest_modes.ts";
 
 /** What the ingest routes need. */
 export interface IngestOptions {
@@ -217,16 +217,7 @@ async function ingest(
     }
     throw error;
   }
-  const response = {
-    run: result.run,
-    accepted: result.accepted,
-    rejected: result.rejected,
-    rejects: result.rejects.map((r) => ({ line: r.line, column: r.column, rule: r.rule, value: r.value })),
-    bytes: result.bytes,
-    committed: result.committed,
-    ...(result.failedChunks > 0 ? { failedChunks: result.failedChunks } : {}),
-    ...(result.quality ? { quality: result.quality as unknown as JsonValue } : {}),
-  };
+  const response = ingestResponse(result);
   // Rows that no sink could take are kept in the dead-letter queue, but they were not delivered: not a 2xx.
   return { status: result.committed ? 200 : 502, response };
 }

@@ -163,17 +163,20 @@ export async function ingestGrouped(
     }
     throw error;
   }
+  return { status: result.committed ? 200 : 502, response: ingestResponse(result) };
+}
+
+/** The body of an ingest answer: the same for every mode. */
+export function ingestResponse(result: IngestResult): JsonValue {
   return {
-    status: result.committed ? 200 : 502,
-    response: {
-      run: result.run,
-      accepted: result.accepted,
-      rejected: result.rejected,
-      rejects: result.rejects.map((r) => ({ line: r.line, column: r.column, rule: r.rule, value: r.value })),
-      bytes: result.bytes,
-      committed: result.committed,
-      ...(result.failedChunks > 0 ? { failedChunks: result.failedChunks } : {}),
-    },
+    run: result.run,
+    accepted: result.accepted,
+    rejected: result.rejected,
+    rejects: result.rejects.map((r) => ({ line: r.line, column: r.column, rule: r.rule, value: r.value })),
+    bytes: result.bytes,
+    committed: result.committed,
+    ...(result.failedChunks > 0 ? { failedChunks: result.failedChunks } : {}),
+    ...(result.quality ? { quality: result.quality as unknown as JsonValue } : {}),
   };
 }
 
