@@ -29,6 +29,13 @@ import {
 } from "./columns.ts";
 import type { KernelCore, KernelFunction } from "./core.ts";
 import { KERNEL_STATUS } from "./status.ts";
+import {
+  type KernelRules,
+  type KernelVerdict,
+  type PlacedColumn,
+  type ValidateKernels,
+  validateKernels,
+} from "./validate.ts";
 
 /** Layout version of the state block, mirrored from the module's `CSV_ABI_VERSION`. */
 export const CSV_ABI_VERSION = 2;
@@ -195,6 +202,11 @@ export interface CsvParserOptions {
   nullTokens?: readonly string[];
   /** Size limits. */
   limits?: CsvLimits;
+  /**
+   * Validation rules per declared column (same order as `columns`): each call checks its rows with the
+   * validation kernels where the parser wrote them, before copying them out, and reports the `verdict`.
+   */
+  rules?: readonly KernelRules[];
 }
 
 /** What one call produced: the complete rows of the input so far, and the rejected ones. */
@@ -203,6 +215,8 @@ export interface CsvChunkResult {
   batch: Batch;
   /** Rows rejected by this call, in input order. */
   rejects: CsvReject[];
+  /** With `rules`: the rows of `batch` that broke one (see `ValidateKernels.validateColumns`). */
+  verdict?: KernelVerdict;
 }
 
 /** A streaming CSV parser for one input. */
@@ -213,12 +227,13 @@ export interface CsvParser {
    */
   push(chunk: Uint8Array): CsvChunkResult;
   /**
-   * Ends the input and parses the last row.
+   * Ends the input, after `last` when given (one call instead of `push(last)` then `finish()`), and parses
+   * the last row.
    *
    * @throws {CsvSyntaxError} when the input ends inside a quoted field (line and column of its quote),
    * or the header is malformed or lacks a declared column.
    */
-  finish(): CsvChunkResult;
+  finish(last?: Uint8Array): CsvChunkResult;
   /** The columns, once known (after the header, or at once with declared columns and no header). */
   readonly fields: readonly Field[] | undefined;
 }
@@ -298,6 +313,8 @@ class CsvStreamParser implements CsvParser {
   /** Share of input bytes each string column took last time, to size its data region. */
   #dataShare = new Map<number, number>();
   #empty: Batch | undefined;
+  #rules: readonly KernelRules[] | undefined;
+  #validate: ValidateKernels | undefined;
 
   constructor(core: KernelCore, options: CsvParserOptions) {
     this.#core = core;
@@ -309,6 +326,13 @@ class CsvStreamParser implements CsvParser {
     this.#header = options.header ?? true;
     this.#declared = options.columns;
     for (const f of this.#declared ?? []) checkDecimalField(f);
+    if (options.rules) {
+      if (options.rules.length !== this.#declared?.length) {
+        throw new RangeError("CSV parser rules need one entry per declared column");
+      }
+      this.#rules = options.rules;
+      this.#validate = validateKernels(core);
+    }
     const tokens = options.nullTokens ?? (this.#declared ? [""] : []);
     this.#nullEmpty = tokens.includes("");
     const encoded = tokens.filter((t) => t !== "").map((t) => encoder.encode(t));
@@ -346,17 +370,21 @@ class CsvStreamParser implements CsvParser {
   }
 
   push(chunk: Uint8Array): CsvChunkResult {
+    this.#accept(chunk);
+    return this.#run(chunk, false);
+  }
+
+  finish(last: Uint8Array = new Uint8Array(0)): CsvChunkResult {
+    this.#accept(last);
+    this.#finished = true;
+    return this.#run(last, true);
+  }
+
+  #accept(chunk: Uint8Array): void {
     if (this.#finished) throw new KernelError("CSV parser is finished", { reason: "closed" });
     if (this.#tail.length + chunk.length > MAX_CALL_INPUT) {
       throw new RangeError(`A CSV chunk is at most ${MAX_CALL_INPUT} bytes: ${chunk.length}`);
     }
-    return this.#run(chunk, false);
-  }
-
-  finish(): CsvChunkResult {
-    if (this.#finished) throw new KernelError("CSV parser is finished", { reason: "closed" });
-    this.#finished = true;
-    return this.#run(new Uint8Array(0), true);
   }
 
   /** Fixes the columns from the header names (or the first row's field count). */
@@ -510,8 +538,44 @@ class CsvStreamParser implements CsvParser {
     } else {
       this.#keepTail(input + offset, len - offset);
     }
+    // Validation reads the rows where the kernel wrote them; only then are they copied out.
+    const verdict = this.#rules && rows > 0
+      ? this.#validate!.validatePlaced(this.#placed(slots, rows), this.#rules, rows)
+      : undefined;
     const batch = this.#batch(slots, rows, linesPtr, rest);
-    return { batch, rejects };
+    return verdict ? { batch, rejects, verdict } : { batch, rejects };
+  }
+
+  /** The output columns as the validation kernels read them; drained string data is joined back first. */
+  #placed(slots: ColumnSlot[], rows: number): PlacedColumn[] {
+    const core = this.#core;
+    return slots.map((slot) => {
+      const placed = { validity: slot.validity, values: slot.values, offsets: 0, data: 0 };
+      switch (slot.code) {
+        case CSV_TYPE.STRING: {
+          let data = slot.data - slot.dataBase;
+          if (slot.parts.length > 0) {
+            const end = core.i32(slot.values, rows + 1)[rows];
+            data = core.alloc(end + DATA_PAD);
+            let at = 0;
+            for (const part of slot.parts) {
+              core.view(data + at, part.length).set(part);
+              at += part.length;
+            }
+            core.view(data + at, end - at).set(core.view(slot.data, end - at));
+          }
+          return { ...placed, kind: "utf8", values: 0, offsets: slot.values, data };
+        }
+        case CSV_TYPE.FLOAT64:
+          return { ...placed, kind: "f64" };
+        case CSV_TYPE.DATE:
+          return { ...placed, kind: "i32" };
+        case CSV_TYPE.BOOLEAN:
+          return { ...placed, kind: "bool", values: 0 };
+        default:
+          return { ...placed, kind: "i64" };
+      }
+    });
   }
 
   /**

@@ -19,6 +19,8 @@ import {
 } from "./csv.ts";
 import { type CsvOutcome, parseChunks } from "./csv_testing.ts";
 import { exportedConstants, kernelTestCore, seededRandom } from "./testing.ts";
+import { type KernelRules, validateKernels } from "./validate.ts";
+import { kernelColumn } from "../pipeline/validate.ts";
 
 const core = await kernelTestCore();
 const encoder = new TextEncoder();
@@ -599,6 +601,56 @@ Deno.test("CSV parser joins string data drained in the middle of a chunk", () =>
     ),
     want,
   );
+});
+
+Deno.test("CSV parser validates its rows in place, like validateColumns on the copied batch", async () => {
+  const columns: Field[] = [
+    { name: "id", type: "int64" },
+    { name: "name", type: "string" },
+    { name: "price", type: "decimal", precision: 10, scale: 2 },
+    { name: "day", type: "date" },
+    { name: "score", type: "float64" },
+    { name: "ok", type: "boolean" },
+  ];
+  const rules: KernelRules[] = [
+    { required: true, min: 1n, unique: true },
+    { minLength: 2, enum: ["ab", "abc", "zz"] },
+    { max: 10000n },
+    { min: 19000 },
+    { min: 0, max: 1 },
+    { required: true },
+  ];
+  const random = seededRandom(7);
+  const names = ["ab", "abc", "zz", "q", ""];
+  // The first chunk teaches the parser that `name` is small; the second then drains its data mid-call.
+  const row = (i: number, long: boolean) =>
+    `${random() < 0.02 ? i - 1 : i},${long ? "zz".repeat(40) : names[Math.floor(random() * 5)]},` +
+    `${(random() * 120).toFixed(2)},2022-0${1 + Math.floor(random() * 9)}-01,${random() * 1.1},` +
+    `${random() < 0.05 ? "" : "true"}\n`;
+  const first = "id,name,price,day,score,ok\n" +
+    Array.from({ length: 3000 }, (_, i) => row(i + 1, false)).join("");
+  const second = Array.from({ length: 6000 }, (_, i) => row(i + 3001, i > 3000)).join("");
+  const parser = createCsvParser(core, { columns, rules });
+  const check = validateKernels(await kernelTestCore());
+  for (const result of [parser.push(encoder.encode(first)), parser.finish(encoder.encode(second))]) {
+    const b = result.batch;
+    assert.ok(b.length > 2000 && result.verdict);
+    const copied = columns.map((f) => kernelColumn(b.columns[f.name]));
+    const want = check.validateColumns(copied, rules, b.length);
+    assert.ok(want.rows.length > 10);
+    assert.deepStrictEqual(result.verdict, want);
+  }
+});
+
+Deno.test("CSV parser finish(last) reads like push(last) then finish()", () => {
+  const text = encoder.encode('a,b\n1,"x\ny"\n2,3');
+  const one = createCsvParser(core, {}).finish(text);
+  const two = createCsvParser(core, {});
+  const pushed = two.push(text);
+  const finished = two.finish();
+  assert.deepStrictEqual(one.batch.lines, Int32Array.of(2, 4));
+  assert.deepStrictEqual([...pushed.batch.lines, ...finished.batch.lines], [2, 4]);
+  assert.throws(() => createCsvParser(core, {}).finish(encoder.encode('a\n"open')), CsvSyntaxError);
 });
 
 Deno.test("CSV parser skips an oversized row without carrying it", () => {

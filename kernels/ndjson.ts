@@ -194,8 +194,8 @@ export interface JsonChunkResult {
 export interface JsonParser {
   /** Reads the complete records of everything pushed so far; an incomplete last record waits for more. */
   push(chunk: Uint8Array): JsonChunkResult;
-  /** Ends the input and reads the last record. */
-  finish(): JsonChunkResult;
+  /** Ends the input, after `last` when given (one call instead of `push(last)` then `finish()`), and reads the last record. */
+  finish(last?: Uint8Array): JsonChunkResult;
   /** The columns of every batch. */
   readonly fields: readonly Field[];
 }
@@ -329,10 +329,10 @@ class JsonStreamParser implements JsonParser {
     return this.#run(chunk, false);
   }
 
-  finish(): JsonChunkResult {
+  finish(last: Uint8Array = new Uint8Array(0)): JsonChunkResult {
     if (this.#finished) throw new KernelError("JSON parser is finished", { reason: "closed" });
     this.#finished = true;
-    return this.#run(new Uint8Array(0), true);
+    return this.#run(last, true);
   }
 
   #run(chunk: Uint8Array, final: boolean): JsonChunkResult {

@@ -70,14 +70,39 @@ export interface KernelVerdict {
   codes: Uint32Array;
 }
 
+/**
+ * A batch's columns where the kernels read them: pointers into the instance's arena (0 = absent), as
+ * {@linkcode ValidateKernels.place} leaves them or as a parser in this directory wrote them.
+ */
+export interface PlacedColumn {
+  kind: KernelColumn["kind"];
+  values: number;
+  /** Validity bitmap (1 = present); 0 when every row is present. */
+  validity: number;
+  /** Strings: i32 offsets of rows 0..n, relative to `data`. */
+  offsets: number;
+  /** Strings: the bytes, with 16 readable bytes after the last string. */
+  data: number;
+}
+
 /** The validation kernels of one instance. */
 export interface ValidateKernels {
   /**
    * Checks `columns[i]` against `rules[i]` for `n` rows. Rules run column by column, in the order
    * required, min/max, length, enum, unique, then the compiled patterns column by column; a row reports the
-   * first rule it broke.
+   * first rule it broke. The columns are copied into the arena first (which is reset).
    */
   validateColumns(columns: readonly KernelColumn[], rules: readonly KernelRules[], n: number): KernelVerdict;
+  /**
+   * Copies into the arena (which is reset) the buffers of `columns` that some rule reads, for
+   * {@linkcode validatePlaced}; valid until the instance's next reset.
+   */
+  place(columns: readonly KernelColumn[], rules: readonly KernelRules[], n: number): PlacedColumn[];
+  /**
+   * Like {@linkcode validateColumns} for columns already in the arena: nothing is copied, and the arena
+   * is left as it was (the kernels' scratch sits above what is there and is released).
+   */
+  validatePlaced(columns: readonly PlacedColumn[], rules: readonly KernelRules[], n: number): KernelVerdict;
 }
 
 const I64_MIN = -(2n ** 63n);
@@ -97,114 +122,135 @@ export function validateKernels(core: KernelCore): ValidateKernels {
   const unique = core.fn("validate_unique_i64");
   const uniqueScratch = core.fn("validate_unique_scratch_bytes");
   const collect = core.fn("validate_collect");
+  const used = core.fn("arena_used");
+  const release = core.fn("arena_release");
+
+  const place: ValidateKernels["place"] = (columns, rules, n) => {
+    core.reset();
+    // Allocate everything before writing anything: an allocation may grow memory and detach views.
+    const copies: [number, Uint8Array][] = [];
+    const placed = columns.map((c, i) => placeColumn(core, c, rules[i], n, copies));
+    for (const [ptr, bytes] of copies) core.view(ptr, bytes.byteLength).set(bytes);
+    return placed;
+  };
+
+  const validatePlaced: ValidateKernels["validatePlaced"] = (columns, rules, n) => {
+    const mark = used() >>> 0;
+    try {
+      return check(columns, rules, n);
+    } finally {
+      release(mark);
+    }
+  };
+
+  function check(columns: readonly PlacedColumn[], rules: readonly KernelRules[], n: number): KernelVerdict {
+    const codes = core.alloc(n * 4);
+    const out = core.alloc(n * 4);
+    const needScratch = rules.some((r, i) => r.unique && columns[i].kind === "i64");
+    const scratch = needScratch ? core.alloc(uniqueScratch(n) >>> 0) : 0;
+    const tables = rules.map((r) => ruleTables(core, r));
+    core.view(codes, n * 4).fill(0);
+
+    for (let ci = 0; ci < columns.length; ci++) {
+      const p = columns[ci];
+      const r = rules[ci];
+      const t = tables[ci];
+      if (r.required) required(p.validity, n, codes, (ci << 8) | RULE.required);
+      if (r.min !== undefined || r.max !== undefined) {
+        if (p.kind === "i64") {
+          const lo = r.min === undefined ? I64_MIN : BigInt(r.min);
+          const hi = r.max === undefined ? I64_MAX : BigInt(r.max);
+          i64Range(p.values, p.validity, n, lo, hi, codes, ci);
+        } else if (p.kind === "f64") {
+          f64Range(p.values, p.validity, n, Number(r.min ?? -Infinity), Number(r.max ?? Infinity), codes, ci);
+        } else if (p.kind === "i32") {
+          const lo = Math.max(-(2 ** 31), Math.ceil(Number(r.min ?? -(2 ** 31))));
+          const hi = Math.min(2 ** 31 - 1, Math.floor(Number(r.max ?? 2 ** 31 - 1)));
+          i32Range(p.values, p.validity, n, lo, hi, codes, ci);
+        }
+      }
+      if (p.kind === "utf8") {
+        if (r.minLength !== undefined || r.maxLength !== undefined) {
+          length(p.offsets, p.data, p.validity, n, r.minLength ?? 0, r.maxLength ?? 0xffffffff, codes, ci);
+        }
+        if (t.enum?.hash) {
+          const { bits, mult } = t.enum.hash;
+          enumHash(p.offsets, p.data, p.validity, n, t.enumTable, bits, mult, t.enumData, codes, ci);
+        } else if (t.enum) {
+          enumeration(p.offsets, p.data, p.validity, n, t.enumTable, t.enum.count, t.enumData, codes, ci);
+        }
+      }
+      if (r.unique && p.kind === "i64") unique(p.values, p.validity, n, scratch, codes, ci);
+    }
+    for (let ci = 0; ci < columns.length; ci++) {
+      const p = columns[ci];
+      if (tables[ci].pattern && p.kind === "utf8") {
+        pattern(p.offsets, p.data, p.validity, n, tables[ci].pattern, codes, ci);
+      }
+    }
+    const k = collect(codes, n, out) >>> 0;
+    const rows = new Uint32Array(k);
+    rows.set(new Uint32Array(core.view(out, k * 4).buffer, out, k));
+    const all = new Uint32Array(core.view(codes, n * 4).buffer, codes, n);
+    const found = new Uint32Array(k);
+    for (let j = 0; j < k; j++) found[j] = all[rows[j]];
+    return { rows, codes: found };
+  }
 
   return {
-    validateColumns(columns, rules, n) {
-      core.reset();
-      // Allocate everything before writing anything: an allocation may grow memory and detach views.
-      const codes = core.alloc(n * 4);
-      const out = core.alloc(n * 4);
-      const needScratch = rules.some((r, i) => r.unique && columns[i].kind === "i64");
-      const scratch = needScratch ? core.alloc(uniqueScratch(n) >>> 0) : 0;
-      const placed = columns.map((c, i) => place(core, c, rules[i], n));
-      for (const p of placed) p.write();
-      core.view(codes, n * 4).fill(0);
-
-      for (let ci = 0; ci < columns.length; ci++) {
-        const c = columns[ci];
-        const r = rules[ci];
-        const p = placed[ci];
-        if (r.required) required(p.validity, n, codes, (ci << 8) | RULE.required);
-        if (r.min !== undefined || r.max !== undefined) {
-          if (c.kind === "i64") {
-            const lo = r.min === undefined ? I64_MIN : BigInt(r.min);
-            const hi = r.max === undefined ? I64_MAX : BigInt(r.max);
-            i64Range(p.values, p.validity, n, lo, hi, codes, ci);
-          } else if (c.kind === "f64") {
-            f64Range(
-              p.values,
-              p.validity,
-              n,
-              Number(r.min ?? -Infinity),
-              Number(r.max ?? Infinity),
-              codes,
-              ci,
-            );
-          } else if (c.kind === "i32") {
-            const lo = Math.max(-(2 ** 31), Math.ceil(Number(r.min ?? -(2 ** 31))));
-            const hi = Math.min(2 ** 31 - 1, Math.floor(Number(r.max ?? 2 ** 31 - 1)));
-            i32Range(p.values, p.validity, n, lo, hi, codes, ci);
-          }
-        }
-        if (c.kind === "utf8") {
-          if (r.minLength !== undefined || r.maxLength !== undefined) {
-            length(p.offsets, p.data, p.validity, n, r.minLength ?? 0, r.maxLength ?? 0xffffffff, codes, ci);
-          }
-          if (r.enum && p.enumHash) {
-            const { bits, mult } = p.enumHash;
-            enumHash(p.offsets, p.data, p.validity, n, p.enumTable, bits, mult, p.enumData, codes, ci);
-          } else if (r.enum) {
-            enumeration(p.offsets, p.data, p.validity, n, p.enumTable, p.enumCount, p.enumData, codes, ci);
-          }
-        }
-        if (r.unique && c.kind === "i64") unique(p.values, p.validity, n, scratch, codes, ci);
-      }
-      for (let ci = 0; ci < columns.length; ci++) {
-        const p = placed[ci];
-        if (p.pattern) pattern(p.offsets, p.data, p.validity, n, p.pattern, codes, ci);
-      }
-      const k = collect(codes, n, out) >>> 0;
-      const rows = new Uint32Array(k);
-      rows.set(new Uint32Array(core.view(out, k * 4).slice().buffer));
-      const all = new Uint32Array(core.view(codes, n * 4).buffer, codes, n);
-      const found = new Uint32Array(k);
-      for (let j = 0; j < k; j++) found[j] = all[rows[j]];
-      return { rows, codes: found };
-    },
+    validateColumns: (columns, rules, n) => validatePlaced(place(columns, rules, n), rules, n),
+    place,
+    validatePlaced,
   };
 }
 
-/** Where a column's buffers sit in the arena, and a function that copies them there. */
-interface Placed {
-  values: number;
-  validity: number;
-  offsets: number;
-  data: number;
+/** A rule's lookup tables (enum, compiled pattern) copied into the arena. */
+interface RuleTables {
+  enum?: EnumTables;
   enumTable: number;
   enumData: number;
-  enumCount: number;
-  /** Parameters of `enumTable` when it is a perfect hash table. */
-  enumHash?: { bits: number; mult: bigint };
   /** The compiled pattern table, 0 when none. */
   pattern: number;
-  write(): void;
 }
 
-function place(core: KernelCore, c: KernelColumn, r: KernelRules, n: number): Placed {
-  const copies: [number, Uint8Array][] = [];
+function ruleTables(core: KernelCore, r: KernelRules): RuleTables {
+  const t: RuleTables = { enumTable: 0, enumData: 0, pattern: 0 };
+  if (r.enum) {
+    t.enum = enumTables(r.enum);
+    t.enumTable = core.write(t.enum.table);
+    t.enumData = core.write(t.enum.blob);
+  }
+  if (r.pattern) t.pattern = core.write(r.pattern);
+  return t;
+}
+
+/**
+ * Allocates arena room for the buffers of `c` that a rule of `r` reads (a column without rules costs
+ * nothing) and queues their copies.
+ */
+function placeColumn(
+  core: KernelCore,
+  c: KernelColumn,
+  r: KernelRules,
+  n: number,
+  copies: [number, Uint8Array][],
+): PlacedColumn {
   const put = (bytes: Uint8Array, pad = 0): number => {
     const ptr = core.alloc(bytes.byteLength + pad);
     copies.push([ptr, bytes]);
     return ptr;
   };
   const asBytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  // Only the buffers some rule of the column reads are copied (a column without rules costs nothing).
   const ranged = r.min !== undefined || r.max !== undefined || (r.unique === true && c.kind === "i64");
   const text = c.kind === "utf8" &&
     (r.minLength !== undefined || r.maxLength !== undefined || r.enum !== undefined ||
       r.pattern !== undefined);
-  const p: Placed = {
+  const p: PlacedColumn = {
+    kind: c.kind,
     values: 0,
     validity: c.validity && (r.required || ranged || text) ? put(c.validity) : 0,
     offsets: 0,
     data: 0,
-    enumTable: 0,
-    enumData: 0,
-    enumCount: 0,
-    pattern: 0,
-    write() {
-      for (const [ptr, bytes] of copies) core.view(ptr, bytes.byteLength).set(bytes);
-    },
   };
   if ((c.kind === "i64" || c.kind === "f64" || c.kind === "i32") && ranged) {
     p.values = put(asBytes(c.values.subarray(0, n)));
@@ -213,14 +259,6 @@ function place(core: KernelCore, c: KernelColumn, r: KernelRules, n: number): Pl
     p.offsets = put(asBytes(c.offsets.subarray(0, n + 1)));
     // The enum kernel reads 8 bytes past each string's start, the pattern kernel 16.
     p.data = put(c.data.subarray(0, c.offsets[n]), 16);
-    if (r.enum) {
-      const e = enumTables(r.enum);
-      p.enumTable = put(e.table);
-      p.enumData = put(e.blob);
-      p.enumCount = e.count;
-      p.enumHash = e.hash;
-    }
-    if (r.pattern) p.pattern = put(r.pattern);
   }
   return p;
 }

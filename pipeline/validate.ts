@@ -16,10 +16,12 @@ import {
   compilePattern,
   type KernelColumn,
   type KernelRules,
+  type KernelVerdict,
   RULE,
   ruleName,
   type ValidateKernels,
 } from "../kernels/validate.ts";
+import type { Field } from "./batch.ts";
 
 /** One column in Arrow layout; `validity` is a bitmap, 1 = present, absent = all present. */
 export type ColumnData =
@@ -105,14 +107,24 @@ export interface CompiledRules {
   patterns: (RegExp | undefined)[];
 }
 
-/** Compiles `rules` for the column types of `sample` (a batch of the pipeline's schema). */
-export function compileRules(rules: Record<string, ColumnRules>, sample: Columnar): CompiledRules {
-  const names = Object.keys(sample.columns);
+/** Columns by name with what rules need of their type: a batch's `columns`, or {@linkcode columnTypes} of a schema. */
+export type ColumnTypes = Readonly<Record<string, { type: Field["type"]; scale?: number }>>;
+
+/** The column types of declared fields, for {@linkcode compileRules} before any batch exists. */
+export function columnTypes(fields: readonly Field[]): ColumnTypes {
+  return Object.fromEntries(
+    fields.map((f) => [f.name, f.type === "decimal" ? { type: f.type, scale: f.scale } : f]),
+  );
+}
+
+/** Compiles `rules` for the columns of a batch of the pipeline's schema (names in column order). */
+export function compileRules(rules: Record<string, ColumnRules>, columns: ColumnTypes): CompiledRules {
+  const names = Object.keys(columns);
   const kernel: KernelRules[] = [];
   const patterns: (RegExp | undefined)[] = [];
   for (const name of names) {
     const r = rules[name] ?? {};
-    const c = sample.columns[name];
+    const c = columns[name];
     // Anchored on both ends: a pattern constrains the whole value, as in JSON Schema's common use. The
     // RegExp is built even when the kernel runs the pattern, so an invalid one fails here as before.
     const body = r.pattern?.replace(/^\^|\$$/g, "");
@@ -134,12 +146,12 @@ export function compileRules(rules: Record<string, ColumnRules>, sample: Columna
 }
 
 /** Converts a declared bound to the column's storage unit, rounding inward so the check stays exact. */
-function bound(c: ColumnData, x: number | string, side: "min" | "max"): number | bigint {
+function bound(c: ColumnTypes[string], x: number | string, side: "min" | "max"): number | bigint {
   switch (c.type) {
     case "int64":
       return typeof x === "number" ? BigInt(side === "min" ? Math.ceil(x) : Math.floor(x)) : BigInt(x);
     case "decimal":
-      return scaled(String(x), c.scale, side);
+      return scaled(String(x), c.scale ?? 0, side);
     case "timestamp":
       return typeof x === "number" ? BigInt(Math.trunc(x)) : BigInt(Date.parse(x)) * 1000n;
     case "date":
@@ -174,7 +186,8 @@ function scaled(text: string, scale: number, side: "min" | "max"): bigint {
   return v;
 }
 
-function kernelColumn(c: ColumnData): KernelColumn {
+/** A column as the validation kernels take it. */
+export function kernelColumn(c: ColumnData): KernelColumn {
   switch (c.type) {
     case "int64":
     case "timestamp":
@@ -224,7 +237,7 @@ export function valueText(c: ColumnData, i: number): string | null {
  *
  * @example
  * ```ts ignore
- * const rules = compileRules({ id: { required: true, unique: true } }, batch);
+ * const rules = compileRules({ id: { required: true, unique: true } }, batch.columns);
  * const { valid, rejects } = validateBatch(kernels, batch, rules);
  * ```
  */
@@ -245,9 +258,17 @@ export interface RejectedRows {
  * (the ingest path keeps typed `Batch`es).
  */
 export function findRejects(kernels: ValidateKernels, batch: Columnar, rules: CompiledRules): RejectedRows {
+  const cols = rules.names.map((name) => kernelColumn(batch.columns[name]));
+  return judge(batch, rules, kernels.validateColumns(cols, rules.kernel, batch.length));
+}
+
+/**
+ * The rejects of `batch` given the kernels' `verdict` on it (from {@linkcode findRejects}, or from a parser
+ * that validated its output in place): adds the patterns left to JS and names each failure.
+ */
+export function judge(batch: Columnar, rules: CompiledRules, verdict: KernelVerdict): RejectedRows {
   const n = batch.length;
   const cols = rules.names.map((name) => batch.columns[name]);
-  const verdict = kernels.validateColumns(cols.map(kernelColumn), rules.kernel, n);
   const failed = new Map<number, number>();
   for (let j = 0; j < verdict.rows.length; j++) failed.set(verdict.rows[j], verdict.codes[j]);
 

@@ -125,7 +125,7 @@ Deno.test("validateBatch rejects each broken rule with line, column, rule and va
         ? c.column.offsets.length - 1
         : (c.column.values as BigInt64Array).length;
       const b = batch({ col: c.column }, n);
-      const { valid, rejects } = validateBatch(kernels, b, compileRules({ col: c.rules }, b));
+      const { valid, rejects } = validateBatch(kernels, b, compileRules({ col: c.rules }, b.columns));
       deepStrictEqual(rejects.map((r) => [r.line, r.rule, r.value]), c.rejects);
       equal(valid.length, n - c.rejects.length);
       for (const r of rejects) equal(r.column, "col");
@@ -172,7 +172,7 @@ Deno.test("validateBatch checks decimals, floats, dates and timestamps in their 
   for (const c of cases) {
     await t.step(c.name, () => {
       const b = batch({ col: c.column }, n);
-      const { rejects } = validateBatch(kernels, b, compileRules({ col: c.rules }, b));
+      const { rejects } = validateBatch(kernels, b, compileRules({ col: c.rules }, b.columns));
       deepStrictEqual(rejects.map((r) => r.value), c.bad);
     });
   }
@@ -186,7 +186,7 @@ Deno.test("validateBatch returns the valid rows with their columns and lines", (
   const { valid, rejects } = validateBatch(
     kernels,
     b,
-    compileRules({ id: { unique: true }, name: { required: true } }, b),
+    compileRules({ id: { unique: true }, name: { required: true } }, b.columns),
   );
   deepStrictEqual(rejects.map((r) => r.line), [6, 12]);
   deepStrictEqual([...valid.lines], [2, 4, 8, 10, 14, 16, 18]);
@@ -206,7 +206,7 @@ Deno.test("validateBatch agrees with a plain JS check on random int64 columns", 
     const { rejects } = validateBatch(
       kernels,
       b,
-      compileRules({ v: { required: true, min: 0, max: 100, unique: true } }, b),
+      compileRules({ v: { required: true, min: 0, max: 100, unique: true } }, b.columns),
     );
     const seen = new Set<number>();
     const expected: [number, string][] = [];
@@ -314,7 +314,7 @@ Deno.test("compiled patterns agree with RegExp on seeded near-miss strings", asy
       values.push(null, "", "AB", "12345", "555-1234");
       const col = strings(values);
       const b = batch({ col }, values.length);
-      const rules = compileRules({ col: { pattern } }, b);
+      const rules = compileRules({ col: { pattern } }, b.columns);
       // A compiled pattern runs in the kernel and not in JS, and the other way round.
       equal(rules.kernel[0].pattern !== undefined, compiled);
       equal(rules.patterns[0] !== undefined, !compiled);
@@ -356,7 +356,7 @@ Deno.test("patterns run after every other rule, in column order, kernel or JS", 
     b: { enum: ["x"] },
     c: { pattern: "^(1|2)$" },
     d: { pattern: "^Q$" },
-  }, b);
+  }, b.columns);
   const { rejects } = validateBatch(kernels, b, rules);
   deepStrictEqual(rejects.map((r) => [r.line, r.column, r.rule]), [
     [2, "a", "pattern"],
@@ -393,7 +393,7 @@ Deno.test("enum agrees with a Set on random strings, hashed or linear", async (t
       });
       const set = new Set(list);
       const b = batch({ col: strings(values) }, values.length);
-      const { rejects } = validateBatch(kernels, b, compileRules({ col: { enum: list } }, b));
+      const { rejects } = validateBatch(kernels, b, compileRules({ col: { enum: list } }, b.columns));
       const expected = values.flatMap((v, i) => (v !== null && !set.has(v) ? [2 + i * 2] : []));
       deepStrictEqual(rejects.map((r) => r.line), expected);
     });

@@ -6,9 +6,17 @@
  * @module
  */
 import type { Kernels } from "../kernels/mod.ts";
-import { type Batch, batchBuffers, batchFromRows, type Field, rowValues } from "../pipeline/batch.ts";
+import { type Batch, batchBuffers, type Field } from "../pipeline/batch.ts";
 import { takeRows } from "../pipeline/transforms/take.ts";
-import { type ColumnRules, compileRules, findRejects, type Reject } from "../pipeline/validate.ts";
+import {
+  type ColumnRules,
+  columnTypes,
+  type CompiledRules,
+  compileRules,
+  findRejects,
+  judge,
+  type Reject,
+} from "../pipeline/validate.ts";
 import type { OpOutput } from "./ops.ts";
 
 /** The CSV dialect of an input. */
@@ -52,92 +60,77 @@ export function parseChunk(
   params: ParseChunkParams,
 ): OpOutput<ParsedChunk> {
   const chunk = new Uint8Array(input);
-  const { parsed, parseRejects, lineShift } = params.format === "csv"
-    ? parseCsv(kernels, chunk, params)
-    : parseNdjson(kernels, chunk, params);
-  const { rejects: ruleRejects, keep } = findRejects(kernels, parsed, compileRules(params.rules, parsed));
+  const fields = params.columns.map(({ required: _, ...field }) => field);
+  const rules = compileRules(params.rules, columnTypes(fields));
+  const { parsed, parseRejects, lineShift, ruled } = params.format === "csv"
+    ? parseCsv(kernels, chunk, fields, rules, params)
+    : parseNdjson(kernels, chunk, rules, params);
+  const { rejects: ruleRejects, keep } = ruled;
   const kept = ruleRejects.length === 0 ? parsed : takeRows(parsed, keep);
   if (lineShift !== 0) {
     for (let i = 0; i < kept.lines.length; i++) kept.lines[i] += lineShift;
     for (const reject of ruleRejects) reject.line += lineShift;
   }
   const rejects = [...parseRejects, ...ruleRejects].sort((a, b) => a.line - b.line);
-  const batch = kept === parsed ? parsed : kept;
   // The input goes back too: the coordinator keeps the original bytes of rejected rows and failed chunks.
   return {
-    value: { batch, rejects },
+    value: { batch: kept, rejects },
     output: input,
-    transfer: unique(batchBuffers(batch)).filter((b) => b !== input),
+    transfer: unique(batchBuffers(kept)).filter((b) => b !== input),
   };
 }
 
-function parseCsv(kernels: Kernels, chunk: Uint8Array, params: ParseChunkParams) {
+/**
+ * Parses a CSV chunk in one kernel call and validates its rows in place. A chunk that does not start the
+ * input gets the header record pushed first: the parser is chunk-safe, so this reads exactly like the header
+ * followed by the chunk, without copying the chunk behind it.
+ */
+function parseCsv(
+  kernels: Kernels,
+  chunk: Uint8Array,
+  fields: Field[],
+  rules: CompiledRules,
+  params: ParseChunkParams,
+) {
   const dialect = params.dialect!;
   const parser = kernels.createCsvParser({
     delimiter: dialect.delimiter,
     quote: dialect.quote,
     header: dialect.header ?? true,
-    columns: params.columns.map(({ required: _, ...field }) => field),
+    columns: fields,
     nullTokens: dialect.nullTokens,
     limits: dialect.limits,
+    rules: rules.kernel,
   });
   const header = params.header;
-  let input = withFinalNewline(chunk);
-  if (header) {
-    const body = input;
-    input = new Uint8Array(header.bytes.length + body.length);
-    input.set(header.bytes);
-    input.set(body, header.bytes.length);
-  }
-  const first = parser.push(input);
-  const last = parser.finish();
-  const parsed = concatBatches(first.batch, last.batch);
-  // Lines the parser reports count from the start of `input`; shift them to the original input.
+  const before = header ? parser.push(header.bytes) : undefined;
+  const { batch: parsed, rejects, verdict } = parser.finish(chunk);
+  // Lines the parser reports count from the start of what it was given; shift them to the original input.
   const lineShift = header ? params.firstLine - 1 - header.lines : params.firstLine - 1;
-  const parseRejects: Reject[] = [...first.rejects, ...last.rejects].map((r) => ({
+  const parseRejects: Reject[] = [...(before?.rejects ?? []), ...rejects].map((r) => ({
     line: r.line + lineShift,
     column: r.column ?? "",
     rule: r.rule,
     value: r.value,
   }));
-  return { parsed, parseRejects, lineShift };
+  const ruled = judge(parsed, rules, verdict ?? NO_FAILURES);
+  return { parsed, parseRejects, lineShift, ruled };
 }
 
-function parseNdjson(kernels: Kernels, chunk: Uint8Array, params: ParseChunkParams) {
+/** The kernels' verdict on a batch of no rows. */
+const NO_FAILURES = { rows: new Uint32Array(0), codes: new Uint32Array(0) };
+
+function parseNdjson(kernels: Kernels, chunk: Uint8Array, rules: CompiledRules, params: ParseChunkParams) {
   const parser = kernels.createJsonParser({ format: "ndjson", columns: params.columns });
-  const first = parser.push(withFinalNewline(chunk));
-  const last = parser.finish();
+  const { batch: parsed, rejects } = parser.finish(chunk);
   const lineShift = params.firstLine - 1;
-  const parsed = concatBatches(first.batch, last.batch);
-  const parseRejects: Reject[] = [...first.rejects, ...last.rejects].map((r) => ({
+  const parseRejects: Reject[] = rejects.map((r) => ({
     line: r.line + lineShift,
     column: r.column ?? "",
     rule: r.rule,
     value: r.value,
   }));
-  return { parsed, parseRejects, lineShift };
-}
-
-/**
- * A chunk ends at a record boundary and gets a final newline when it lacks one, so `push()` returns every row
- * and `finish()` none; only a chunk ending in a lone CR (old Mac files) leaves a row to `finish()`, and that
- * rare case takes the slow, generic route.
- */
-function concatBatches(a: Batch, b: Batch): Batch {
-  if (b.length === 0) return a;
-  if (a.length === 0) return b;
-  const rows = [...Array(a.length).keys()].map((i) => rowValues(a, i))
-    .concat([...Array(b.length).keys()].map((i) => rowValues(b, i)));
-  return batchFromRows(a.schema.fields, rows, { lines: [...a.lines, ...b.lines] });
-}
-
-function withFinalNewline(bytes: Uint8Array): Uint8Array {
-  const last = bytes[bytes.length - 1];
-  if (bytes.length === 0 || last === 0x0a || last === 0x0d) return bytes;
-  const out = new Uint8Array(bytes.length + 1);
-  out.set(bytes);
-  out[bytes.length] = 0x0a;
-  return out;
+  return { parsed, parseRejects, lineShift, ruled: findRejects(kernels, parsed, rules) };
 }
 
 function unique(buffers: ArrayBuffer[]): ArrayBuffer[] {

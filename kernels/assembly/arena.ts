@@ -41,3 +41,12 @@ export function arena_alloc(size: u32): usize {
 export function arena_used(): u32 {
   return <u32>(arenaTop - arenaBase);
 }
+
+/**
+ * Frees everything allocated after the arena held `used` bytes (a value from {@link arena_used}), so a
+ * kernel can work above data that must stay in place, then give its scratch back.
+ */
+export function arena_release(used: u32): void {
+  const top = arenaBase + <usize>used;
+  if (top < arenaTop) arenaTop = top;
+}
