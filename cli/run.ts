@@ -1,7 +1,15 @@
 /**
- * `weir run PIPELINE FILE… [--format csv|ndjson|json]`: runs a pipeline of weir.yaml over files from the command
- * line, through the same runtime as the server (the embedded store under `WEIR_DATA_DIR` unless `DATABASE_URL`
- * and friends are set), one file after another, each as its own run.
+ * `weir run PIPELINE FILE… [--format csv|ndjson|json] [--new-run]`: runs a pipeline of weir.yaml over files from
+ * the command line, through the same runtime as the server (the embedded store under `WEIR_DATA_DIR` unless
+ * `DATABASE_URL` and friends are set), one file after another, each as its own run.
+ *
+ * A file's run id derives from the pipeline and the file's content (SHA-256), so running an unchanged file again
+ * writes nothing (the summary says it was already committed), and a run that was interrupted (Ctrl-C, a crash)
+ * is continued where it stopped, the sinks skipping the chunks they committed. `--new-run` gives each file a
+ * fresh run instead, which writes the rows again.
+ *
+ * Ctrl-C stops reading: the chunk being committed finishes (or rolls back), the run is left `interrupted`, the
+ * summary so far is printed and the exit status is 130. A second Ctrl-C exits at once.
  *
  * The format goes by extension (.csv/.tsv, .ndjson/.jsonl, .json, each optionally .gz, which is decompressed)
  * unless `--format` names it. Progress goes to stderr: a redrawn bar (bytes of the file read, rows/s, ETA
@@ -10,7 +18,7 @@
  * `WEIR_LOG_LEVEL` says otherwise, so that they do not tear the bar.
  *
  * Exit status: 0 when every file committed, 1 when any did not (rows a sink refused, a file that cannot be
- * read), 2 for a usage error (unknown pipeline or option, no files).
+ * read), 2 for a usage error (unknown pipeline or option, no files), 130 after Ctrl-C.
  *
  * @module
  */
@@ -19,15 +27,20 @@ import { createLogger } from "../observability/logger.ts";
 import { Telemetry } from "../observability/metrics.ts";
 import type { IngestCounts, IngestResult } from "../pipeline/runner.ts";
 import { runIngest } from "../pipeline/runner.ts";
-import { newRunId } from "../pipeline/run_ids.ts";
-import { formatOfName, openFileInput } from "../pipeline/sources/file/mod.ts";
+import { contentRunId, newRunId } from "../pipeline/run_ids.ts";
+import { formatOfName, hashFile, openFileInput } from "../pipeline/sources/file/mod.ts";
+import { PipelineError } from "../pipeline/errors.ts";
 import { type Format, FORMATS } from "../pipeline/sources/dialect.ts";
 import { openRuntime, type Runtime } from "../server/runtime.ts";
 import type { PipelinePlan } from "../pipeline/plan.ts";
 
-const USAGE = `Usage: weir run PIPELINE FILE… [--format csv|ndjson|json]
+const USAGE = `Usage: weir run PIPELINE FILE… [--format csv|ndjson|json] [--new-run]
 
-Runs PIPELINE of weir.yaml (WEIR_CONFIG) over each FILE, one run per file; .gz files are decompressed.`;
+Runs PIPELINE of weir.yaml (WEIR_CONFIG) over each FILE, one run per file; .gz files are decompressed.
+A file already committed is not written again, and an interrupted one continues, unless --new-run.`;
+
+/** The exit status after Ctrl-C, as shells report a process ended by SIGINT. */
+export const EXIT_INTERRUPTED = 130;
 
 /** One file's outcome, as the summary table shows it. */
 export interface FileSummary {
@@ -43,6 +56,10 @@ export interface FileSummary {
   ms: number;
   run: string;
   committed: boolean;
+  /** The file's content was already committed by its run: nothing was written. */
+  unchanged?: boolean;
+  /** Ctrl-C stopped it; its run continues next time. */
+  interrupted?: boolean;
   /** The quality score, when the pipeline has checks. */
   quality?: number;
   /** The names of the failed checks. */
@@ -62,6 +79,8 @@ export interface RunCommandOptions {
   isTerminal?: boolean;
   /** Milliseconds between plain progress lines. Default 5000. */
   lineIntervalMs?: number;
+  /** Stops the command as Ctrl-C does. Default: SIGINT (a second one exits the process at once). */
+  interrupt?: AbortSignal;
 }
 
 const encoder = new TextEncoder();
@@ -100,21 +119,51 @@ export async function runCommand(args: string[], options: RunCommandOptions = {}
       lineIntervalMs: options.lineIntervalMs ?? 5000,
     });
     const summaries: FileSummary[] = [];
+    using interrupt = options.interrupt
+      ? { signal: options.interrupt, [Symbol.dispose]: () => {} }
+      : onCtrlC(() => stderr("\nweir run: stopping after the commit in flight (Ctrl-C again to quit now)\n"));
     for (const file of parsed.files) {
-      summaries.push(await runFile(file, { plan, runtime, progress, format: parsed.format }));
+      if (interrupt.signal.aborted) break;
+      summaries.push(
+        await runFile(file, {
+          plan,
+          runtime,
+          progress,
+          format: parsed.format,
+          newRun: parsed.newRun,
+          interrupt,
+        }),
+      );
     }
     stdout(summaryTable(summaries));
+    if (interrupt.signal.aborted) return EXIT_INTERRUPTED;
     return summaries.every((s) => s.committed) ? 0 : 1;
   } finally {
     await runtime.close();
   }
 }
 
+/**
+ * The first SIGINT aborts the returned signal (with a retriable error: the run is interrupted, not failed) and
+ * calls `first`; a second one exits the process at once.
+ */
+function onCtrlC(first: () => void): { signal: AbortSignal } & Disposable {
+  const controller = new AbortController();
+  const listener = () => {
+    if (controller.signal.aborted) Deno.exit(EXIT_INTERRUPTED);
+    first();
+    controller.abort(new PipelineError("Interrupted by Ctrl-C", { component: "cli.run", retriable: true }));
+  };
+  Deno.addSignalListener("SIGINT", listener);
+  return { signal: controller.signal, [Symbol.dispose]: () => Deno.removeSignalListener("SIGINT", listener) };
+}
+
 function parseArgs(
   args: string[],
-): { pipeline: string; files: string[]; format?: Format } | { error: string } {
+): { pipeline: string; files: string[]; format?: Format; newRun: boolean } | { error: string } {
   const positional: string[] = [];
   let format: Format | undefined;
+  let newRun = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--format" || arg.startsWith("--format=")) {
@@ -123,6 +172,8 @@ function parseArgs(
         return { error: `--format expects one of ${FORMATS.join(", ")}, got ${value ?? "nothing"}` };
       }
       format = value as Format;
+    } else if (arg === "--new-run") {
+      newRun = true;
     } else if (arg === "--") {
       positional.push(...args.slice(i + 1));
       break;
@@ -132,7 +183,7 @@ function parseArgs(
   const [pipeline, ...files] = positional;
   if (pipeline === undefined) return { error: "expected a pipeline name" };
   if (files.length === 0) return { error: "expected at least one file" };
-  return { pipeline, files, format };
+  return { pipeline, files, format, newRun };
 }
 
 async function runFile(
@@ -142,10 +193,12 @@ async function runFile(
     runtime: Runtime;
     progress: Progress;
     format?: Format;
+    /** A fresh run instead of the one the file's content derives. */
+    newRun: boolean;
+    interrupt: { signal: AbortSignal };
   },
 ): Promise<FileSummary> {
   const { plan, runtime, progress } = context;
-  const run = newRunId();
   const started = performance.now();
   const summary: FileSummary = {
     file,
@@ -155,11 +208,21 @@ async function runFile(
     rejected: 0,
     bytes: 0,
     ms: 0,
-    run,
+    run: "",
     committed: false,
   };
   try {
     summary.size = (await Deno.stat(file)).size;
+    summary.run = context.newRun ? newRunId() : await contentRunId(plan.name, await hashFile(file));
+    const previous = await runtime.store.runs.get(summary.run);
+    if (previous?.status === "committed") {
+      // The sinks hold this content already; reading it again would only find every chunk checkpointed.
+      summary.unchanged = true;
+      summary.committed = true;
+      summary.ms = performance.now() - started;
+      progress.finish(summary);
+      return summary;
+    }
     const byName = formatOfName(file);
     const format = context.format ?? byName.format;
     if (format === undefined) {
@@ -173,8 +236,9 @@ async function runFile(
       pool: runtime.pool,
       kernels: runtime.kernels,
       logger: runtime.logger,
-      runId: run,
-      signal: new AbortController().signal,
+      runId: summary.run,
+      signal: context.interrupt.signal,
+      resumable: !context.newRun,
       onProgress: (counts) => progress.update(read.bytes, counts),
     });
     Object.assign(summary, {
@@ -186,6 +250,7 @@ async function runFile(
       ...(result.quality ? { quality: result.quality.score, failedChecks: result.quality.failed } : {}),
     });
   } catch (error) {
+    summary.interrupted = context.interrupt.signal.aborted;
     summary.error = error instanceof Error ? error.message : String(error);
   }
   summary.ms = performance.now() - started;
@@ -227,7 +292,11 @@ class Progress {
   }
 
   finish(summary: FileSummary): void {
-    const status = summary.error
+    const status = summary.unchanged
+      ? `unchanged: already committed by run ${summary.run}, nothing written`
+      : summary.interrupted
+      ? `interrupted: run ${summary.run} continues where it stopped next time`
+      : summary.error
       ? `failed: ${summary.error}`
       : summary.committed
       ? "committed"
@@ -286,7 +355,15 @@ export function summaryTable(summaries: readonly FileSummary[]): string {
     formatBytes(s.bytes),
     formatDuration(s.ms),
     s.run,
-    s.committed ? "yes" : s.error ? "no (failed)" : "no",
+    s.unchanged
+      ? "yes (unchanged)"
+      : s.committed
+      ? "yes"
+      : s.interrupted
+      ? "no (interrupted)"
+      : s.error
+      ? "no (failed)"
+      : "no",
     s.quality === undefined ? "-" : s.quality.toFixed(4),
   ];
   const rows = summaries.map(row);
@@ -310,6 +387,14 @@ export function summaryTable(summaries: readonly FileSummary[]): string {
   const format = (cells: string[]) =>
     cells.map((c, i) => numeric.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])).join("  ").trimEnd();
   const lines = [format(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(format)];
-  const errors = summaries.filter((s) => s.error).map((s) => `${s.file}: ${s.error}`);
-  return [...lines, ...(errors.length > 0 ? ["", ...errors] : [])].join("\n") + "\n";
+  const errors = summaries.filter((s) => s.error && !s.interrupted).map((s) => `${s.file}: ${s.error}`);
+  const notes = summaries.filter((s) => s.unchanged).map((s) =>
+    `${s.file}: unchanged since run ${s.run} committed it: nothing written (--new-run writes it again)`
+  );
+  return [
+    ...lines,
+    ...(errors.length > 0 ? ["", ...errors] : []),
+    ...(notes.length > 0 ? ["", ...notes] : []),
+  ]
+    .join("\n") + "\n";
 }

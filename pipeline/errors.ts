@@ -73,3 +73,16 @@ export class CsvSyntaxError extends SyntaxError {
     this.column = options.column;
   }
 }
+
+/**
+ * Whether the same work may succeed when tried again: the first {@linkcode PipelineError} in the cause chain
+ * says so; a kernel failure (a worker died, a timeout) is worth another try; anything else is not.
+ */
+export function isRetriable(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; depth++) {
+    if (e instanceof PipelineError) return e.retriable;
+    if (e.name === "KernelError") return true;
+    e = e.cause;
+  }
+  return false;
+}

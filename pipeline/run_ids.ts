@@ -1,7 +1,7 @@
 /**
  * Run ids of ingests. A request with an `Idempotency-Key` gets an id derived from the key, so that a retry after
- * a crash (or the spool drainer after a restart) continues the same run, whose chunks the sinks recognise; any
- * other request gets a random one.
+ * a crash (or the spool drainer after a restart) continues the same run, whose chunks the sinks recognise; a file
+ * given to `weir run` one derived from its content; any other request gets a random one.
  *
  * @module
  */
@@ -16,11 +16,24 @@
  * if (await runIdFor("orders", "k1") !== await runIdFor("orders", "k1")) throw new Error("expected stable ids");
  * ```
  */
-export async function runIdFor(pipeline: string, key: string): Promise<string> {
+export function runIdFor(pipeline: string, key: string): Promise<string> {
+  return derivedRunId("k", [pipeline, key]);
+}
+
+/**
+ * The run id of input whose bytes hash to `sha256` (hex) in `pipeline`, wherever it is read from: `weir run`
+ * over the same content again continues (or finds finished) the same run, whose chunks the sinks recognise.
+ */
+export function contentRunId(pipeline: string, sha256: string): Promise<string> {
+  return derivedRunId("c", [pipeline, sha256]);
+}
+
+/** `r_` + a tag + 26 hex digits of the SHA-256 of `parts`: stable across processes and restarts. */
+export async function derivedRunId(tag: string, parts: readonly string[]): Promise<string> {
   const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${pipeline}\0${key}`)),
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(parts.join("\0"))),
   );
-  return `r_k${[...digest.subarray(0, 13)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  return `r_${tag}${[...digest.subarray(0, 13)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
 /** A fresh random run id. */

@@ -17,7 +17,7 @@ import type { KernelPool } from "../workers/pool.ts";
 import type { ParseChunkParams } from "../workers/parse.ts";
 import type { Batch } from "./batch.ts";
 import { type Chunk, chunkRecords, csvHeader } from "./chunker.ts";
-import { CsvSyntaxError, PipelineError } from "./errors.ts";
+import { CsvSyntaxError, isRetriable, PipelineError } from "./errors.ts";
 import type { PipelinePlan, PlannedSink } from "./plan.ts";
 import type { Reject } from "./validate.ts";
 import { QualityAccumulator, type QualityPartial, type QualityReport } from "../quality/checks.ts";
@@ -52,6 +52,13 @@ export interface IngestOptions {
   retryBaseMs?: number;
   /** Called after each chunk with the counts so far. */
   onProgress?: (progress: IngestCounts) => void;
+  /**
+   * Whether a later attempt may continue this run, because it derives the same run id (an idempotency key, a
+   * file's content). Then a retriable failure (the input stopped: a client disconnected, Ctrl-C; the store or a
+   * worker failed) leaves the run `interrupted`, not `failed`, and the next attempt reopens it. Default: whether
+   * there is an `idempotencyKey`.
+   */
+  resumable?: boolean;
   /**
    * Whether the run gets its final status here. Default true. The spool drainer passes false: an aborted drain
    * (a clean stop) must leave the run open, for the restarted process to continue it.
@@ -122,6 +129,8 @@ export async function runIngest(
       pipeline: plan.name,
       idempotencyKey: context.idempotencyKey ?? null,
     });
+  } else if (existing.status === "interrupted") {
+    await store.runs.update(runId, { status: "running" });
   }
   const consumer = `run:${runId}`;
   const done = new Map<number, ChunkCheckpoint>();
@@ -266,7 +275,16 @@ export async function runIngest(
     timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v * 10) / 10])),
   };
   const run = await store.runs.get(runId);
-  if (context.finishRun !== false && run && run.finishedAt === null) {
+  const resumable = context.resumable ?? context.idempotencyKey != null;
+  const interrupted = failure !== undefined && resumable && (signal.aborted || isRetriable(failure));
+  if (context.finishRun !== false && run && run.finishedAt === null && interrupted) {
+    // Only checkpointed chunks are counted: what the next attempt skips.
+    await store.runs.update(runId, {
+      ...finish,
+      status: "interrupted",
+      error: errorChain(failure) as unknown as JsonValue,
+    }).catch((error) => log.warn("Recording the interruption failed: the run stays running", { error }));
+  } else if (context.finishRun !== false && run && run.finishedAt === null) {
     await store.runs.finish(runId, {
       ...finish,
       status: committed ? "committed" : "failed",
@@ -278,7 +296,10 @@ export async function runIngest(
     });
   }
   if (failure !== undefined) {
-    log.warn("Ingest failed", { error: failure, ...totals });
+    log.warn(interrupted ? "Ingest interrupted: a retry continues it" : "Ingest failed", {
+      error: failure,
+      ...totals,
+    });
     throw failure;
   }
   log.info("Ingest finished", { ...totals, committed, failedChunks });

@@ -7,6 +7,11 @@
  */
 import { createHash } from "node:crypto";
 
+/** The spool directory of a data directory (`WEIR_DATA_DIR`). */
+export function spoolDirOf(dataDir: string): string {
+  return `${dataDir}/spool`;
+}
+
 /** A body on disk. */
 export interface SpooledBody {
   /** Absolute path of the file. */

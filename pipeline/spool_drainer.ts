@@ -19,7 +19,7 @@ import type { JsonValue } from "../storage/store.ts";
 import { errorChain } from "../storage/store.ts";
 import { JobLane, type LaneJob } from "../storage/job_lanes.ts";
 import { jsonArrayToNdjson } from "./json_array.ts";
-import { PipelineError } from "./errors.ts";
+import { isRetriable, PipelineError } from "./errors.ts";
 import type { PipelinePlan } from "./plan.ts";
 import { type IngestContext, type IngestCounts, runIngest } from "./runner.ts";
 import { quarantineSpooled } from "./spool.ts";
@@ -91,6 +91,49 @@ export class SpoolDrainer {
       if (!plan.http) continue;
       this.#loops.push(this.#loop(plan));
     }
+  }
+
+  /**
+   * Removes the files under `spoolDir` that no unfinished spool job references: bodies left by a crash (a keyed
+   * request's copy, an accepted body whose transaction never committed, a drained body not yet deleted). Kept:
+   * every file a queued or running job of any pipeline names, and `failed/` folders (kept for an operator).
+   * Call it at startup, before {@linkcode start} and before serving: the spool belongs to this process, and a
+   * request spooling meanwhile would have an unreferenced file too. Resolves to the removed paths.
+   */
+  async sweepOrphans(spoolDir: string): Promise<string[]> {
+    const root = await Deno.realPath(spoolDir).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
+    });
+    if (root === null) return [];
+    const rows = await this.#context.store.transaction((tx) =>
+      tx.sql.query(
+        `SELECT payload->>'path' AS path FROM weir.jobs
+          WHERE starts_with(kind, $1) AND status IN ('queued', 'running')`,
+        [spoolJobKind("")],
+      )
+    );
+    const referenced = new Set(rows.map((row) => String(row.path)));
+    const removed: string[] = [];
+    const sweep = async (dir: string) => {
+      for await (const entry of Deno.readDir(dir)) {
+        const path = `${dir}/${entry.name}`;
+        if (entry.isDirectory && entry.name !== "failed") await sweep(path);
+        else if (entry.isFile && !referenced.has(path)) {
+          await Deno.remove(path).catch(() => {});
+          removed.push(path);
+        }
+      }
+    };
+    await sweep(root);
+    if (removed.length > 0) {
+      this.#context.logger.warn("Removed orphaned spool files: no pending job referenced them", {
+        component: "spool_drainer",
+        count: removed.length,
+        files: removed.slice(0, 20),
+      });
+    }
+    return removed;
   }
 
   /** Tells the loop of `pipeline` that a job was just enqueued, so it does not wait for its next poll. */
@@ -256,13 +299,4 @@ export class SpoolDrainer {
       this.#stop.signal.addEventListener("abort", done);
     });
   }
-}
-
-function isRetriable(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; depth++) {
-    if (e instanceof PipelineError) return e.retriable;
-    if (e.name === "KernelError") return true;
-    e = e.cause;
-  }
-  return false;
 }

@@ -13,13 +13,14 @@
 import { Hono } from "hono";
 import { createHash } from "node:crypto";
 import { HttpError } from "./errors.ts";
+import { requireRuntime } from "./runs.ts";
 import type { Runtime } from "../server/runtime.ts";
 import type { PipelinePlan } from "../pipeline/plan.ts";
 import { type IngestResult, runIngest } from "../pipeline/runner.ts";
 import { jsonArrayToNdjson } from "../pipeline/json_array.ts";
 import type { Format } from "../pipeline/sources/dialect.ts";
-import { CsvSyntaxError } from "../pipeline/errors.ts";
-import type { JsonValue } from "../storage/store.ts";
+import { CsvSyntaxError, isRetriable, PipelineError } from "../pipeline/errors.ts";
+import { errorChain, type JsonValue } from "../storage/store.ts";
 import { newRunId, runIdFor } from "../pipeline/run_ids.ts";
 import { acceptIngest, ingestGrouped, ingestMode, ingestResponse, refuseClaim } from "./ingest_modes.ts";
 
@@ -48,14 +49,7 @@ export function ingestRoutes(options: IngestOptions): Hono {
   const running = new Map<string, number>();
 
   app.post("/v1/pipelines/:name/ingest", async (c) => {
-    const runtime = options.runtime();
-    if (!runtime) {
-      throw new HttpError(503, {
-        code: "starting",
-        message: "weir is starting: retry shortly",
-        headers: { "retry-after": "2" },
-      });
-    }
+    const runtime = requireRuntime(options.runtime);
     const name = c.req.param("name");
     const plan = runtime.pipelines.get(name);
     if (!plan) throw new HttpError(404, { code: "unknown_pipeline", message: `Unknown pipeline: ${name}` });
@@ -172,13 +166,28 @@ async function* decode(
     // A client that sends no bytes (Content-Length: 0, or an empty stream) has sent nothing to ingest.
     if (total === 0) throw new HttpError(400, { code: "empty_body", message: "Request body is empty" });
   } catch (error) {
-    if (error instanceof HttpError || encoding === "identity") throw error;
+    if (error instanceof HttpError) throw error;
+    if (isDisconnect(error)) {
+      // Retriable: the client's retry may succeed (and, with an idempotency key, continues the same run).
+      throw new PipelineError(`The client disconnected mid-upload, after ${total} bytes`, {
+        component: "source.http",
+        retriable: true,
+        cause: error,
+      });
+    }
+    if (encoding === "identity") throw error;
     throw new HttpError(400, {
       code: "bad_encoding",
       message: `Request body is not valid ${encoding}: ${error instanceof Error ? error.message : error}`,
       cause: error,
     });
   }
+}
+
+/** What reading a request body throws when the client went away (Deno.serve fails the body stream). */
+function isDisconnect(error: unknown): boolean {
+  return error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Http ||
+    error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.UnexpectedEof;
 }
 
 interface Answer {
@@ -243,7 +252,7 @@ async function ingestIdempotent(
   const path = await Deno.makeTempFile({ dir: input.options.spoolDir, prefix: "ingest-" });
   try {
     const hash = createHash("sha256");
-    {
+    try {
       using file = await Deno.open(path, { write: true });
       for await (const piece of input.body) {
         hash.update(piece);
@@ -252,6 +261,9 @@ async function ingestIdempotent(
           for (let at = n; at < piece.length;) at += await file.write(piece.subarray(at));
         });
       }
+    } catch (error) {
+      if (isRetriable(error)) await recordInterruptedUpload(runtime, plan, input.key, error);
+      throw error;
     }
     const bodyHash = hash.digest("hex");
     const ref = { pipeline: plan.name, key: input.key };
@@ -283,5 +295,29 @@ async function ingestIdempotent(
     }
   } finally {
     await Deno.remove(path).catch(() => {});
+  }
+}
+
+/**
+ * A keyed upload cut short (its client disconnected) leaves its run `interrupted`, so that GET /v1/runs/:id
+ * says what happened; the client's retry with the key reopens it. A run that is running (a concurrent request
+ * with the key holds it) or finished is left alone.
+ */
+async function recordInterruptedUpload(
+  runtime: Runtime,
+  plan: PipelinePlan,
+  key: string,
+  cause: unknown,
+): Promise<void> {
+  const id = await runIdFor(plan.name, key);
+  const patch = { status: "interrupted", error: errorChain(cause) as unknown as JsonValue } as const;
+  try {
+    await runtime.store.transaction(async (tx) => {
+      const run = await tx.runs.get(id);
+      if (run === null) await tx.runs.create({ id, pipeline: plan.name, idempotencyKey: key });
+      if (run === null || run.status === "interrupted") await tx.runs.update(id, patch);
+    });
+  } catch (error) {
+    runtime.logger.warn("Recording an interrupted upload failed", { pipeline: plan.name, run: id, error });
   }
 }

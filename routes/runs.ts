@@ -8,7 +8,7 @@ import * as v from "valibot";
 import { HttpError } from "./errors.ts";
 import type { Runtime } from "../server/runtime.ts";
 
-const RUN_STATUSES = ["pending", "running", "committed", "failed"] as const;
+const RUN_STATUSES = ["pending", "running", "interrupted", "committed", "failed"] as const;
 
 const ListQuery = v.strictObject({
   pipeline: v.optional(v.string()),

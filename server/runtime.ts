@@ -25,6 +25,7 @@ import { buildPlan, type PipelinePlan } from "../pipeline/plan.ts";
 import { type FileSource, startFileSource } from "../pipeline/sources/file/mod.ts";
 import { GroupCommitter } from "../pipeline/group_commit.ts";
 import { SpoolDrainer } from "../pipeline/spool_drainer.ts";
+import { spoolDirOf } from "../pipeline/spool.ts";
 
 /** The shared parts of a running weir. */
 export interface Runtime {
@@ -163,7 +164,11 @@ export async function openRuntime(config: EnvConfig, options: RuntimeOptions): P
     });
     const drainer = new SpoolDrainer(ingestContext, pipelines);
     closers.push(() => drainer.stop());
-    if (options.drain !== false && options.sources !== false) drainer.start();
+    if (options.drain !== false && options.sources !== false) {
+      // Before the drain and before serving: nothing of this process is spooling yet.
+      await drainer.sweepOrphans(spoolDirOf(config.WEIR_DATA_DIR));
+      drainer.start();
+    }
     // Last: a source ingests as soon as it starts, so everything it uses must be open.
     const fileSources = new Map<string, FileSource>();
     for (const plan of options.sources === false ? [] : pipelines.values()) {

@@ -11,6 +11,7 @@ import { ConfigError } from "../pipeline/errors.ts";
 import type { Phase } from "../routes/health.ts";
 import { createApp } from "../routes/mod.ts";
 import { openRuntime, type Runtime } from "./runtime.ts";
+import { spoolDirOf } from "../pipeline/spool.ts";
 
 /** A running server. */
 export interface RunningServer {
@@ -34,7 +35,7 @@ export async function startServer(config: EnvConfig, logger: Logger): Promise<Ru
     telemetry,
     readiness: () => ({ phase, dependencies: runtime?.dependencies ?? [] }),
     runtime: () => phase === "serving" ? runtime : undefined,
-    spoolDir: `${config.WEIR_DATA_DIR}/spool`,
+    spoolDir: spoolDirOf(config.WEIR_DATA_DIR),
     idempotencyLeaseMs: config.WEIR_IDEMPOTENCY_LEASE_MS,
   });
   const server = listen(config, app.fetch);

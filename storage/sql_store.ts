@@ -155,7 +155,8 @@ UPDATE weir.runs SET
   bytes         = COALESCE($6, bytes),
   timings       = timings || COALESCE($7::text::jsonb, '{}'),
   quality       = COALESCE($8::text::jsonb, quality),
-  error         = COALESCE($9::text::jsonb, error)
+  -- A run that runs again (a resumed interrupted one) has no error until it gets a new one.
+  error         = CASE WHEN $2 = 'running' THEN NULL ELSE COALESCE($9::text::jsonb, error) END
 WHERE id = $1 AND finished_at IS NULL
 RETURNING *`;
 
@@ -177,7 +178,7 @@ class SqlRuns implements RunStore {
   }
 
   update(id: string, patch: RunPatch): Promise<Run> {
-    return this.#change(id, patch.status ?? null, patch, undefined);
+    return this.#change(id, patch.status ?? null, patch, patch.error);
   }
 
   finish(id: string, result: RunFinish): Promise<Run> {

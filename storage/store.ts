@@ -74,8 +74,12 @@ export interface PageOptions {
 
 // ---------------------------------------------------------------------------------------------- runs
 
-/** Lifecycle of a run. `committed` and `failed` are final. */
-export type RunStatus = "pending" | "running" | "committed" | "failed";
+/**
+ * Lifecycle of a run. `committed` and `failed` are final. `interrupted`: stopped before its end (a client
+ * disconnected, a transient failure, Ctrl-C) but resumable, since a later attempt derives the same run id (an
+ * idempotency key, a file's content) and continues it (back to `running`).
+ */
+export type RunStatus = "pending" | "running" | "interrupted" | "committed" | "failed";
 
 /** One execution of a pipeline over one input (a request body, a file, a Kafka batch). */
 export interface Run {
@@ -124,8 +128,8 @@ export interface NewRun {
 
 /** Fields of an active run that may change; counts are absolute, `timings` are merged. */
 export interface RunPatch {
-  /** Move a pending run to running. */
-  status?: "running";
+  /** Move a pending or interrupted run to running (which clears its error), or a running one to interrupted. */
+  status?: "running" | "interrupted";
   /** Rows read so far. */
   received?: number;
   /** Rows accepted so far. */
@@ -138,14 +142,14 @@ export interface RunPatch {
   timings?: { [stage: string]: number };
   /** The quality report (replaces the stored one). */
   quality?: JsonValue;
+  /** Why it stopped (with `interrupted`) or failed. */
+  error?: JsonValue;
 }
 
 /** Input for {@linkcode RunStore.finish}. */
 export interface RunFinish extends Omit<RunPatch, "status"> {
   /** The final status. */
   status: "committed" | "failed";
-  /** Why it failed. */
-  error?: JsonValue;
 }
 
 /** Filter for {@linkcode RunStore.list}. */

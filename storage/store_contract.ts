@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { migrate } from "./migrate.ts";
+import { MIGRATIONS } from "./migrations/mod.ts";
 import { type Store, StoreError, type StoreErrorCode } from "./store.ts";
 
 /** Opens a store on the same database every time it is called. */
@@ -88,7 +89,7 @@ export async function storeContract(
         const [row] = await store.transaction((tx) =>
           tx.sql.query("SELECT count(*) AS n FROM weir.weir_migrations")
         );
-        assert.equal(Number(row.n), 1);
+        assert.equal(Number(row.n), MIGRATIONS.length, "each migration applied once");
       });
     }
   } finally {
@@ -154,6 +155,25 @@ async function runsContract(t: Deno.TestContext, store: Store) {
     assert.equal(failed.received, 3);
     await rejectsWith(store.runs.finish(run.id, { status: "committed" }), "conflict");
     await rejectsWith(store.runs.update(run.id, { accepted: 1 }), "conflict");
+  });
+
+  await t.step("an interrupted run keeps its error, stays active and runs again without it", async () => {
+    const run = await store.runs.create({ pipeline: "orders", idempotencyKey: "k-interrupted" });
+    const interrupted = await store.runs.update(run.id, {
+      status: "interrupted",
+      accepted: 4,
+      error: { message: "Client disconnected" },
+    });
+    assert.equal(interrupted.status, "interrupted");
+    assert.equal(interrupted.finishedAt, null);
+    assert.deepEqual(interrupted.error, { message: "Client disconnected" });
+    const listed = await store.runs.list({ idempotencyKey: "k-interrupted", status: "interrupted" });
+    assert.deepEqual(listed.items.map((r) => r.id), [run.id]);
+    const resumed = await store.runs.update(run.id, { status: "running" });
+    assert.equal(resumed.error, null);
+    assert.equal(resumed.accepted, 4);
+    const committed = await store.runs.finish(run.id, { status: "committed", accepted: 9 });
+    assert.deepEqual([committed.status, committed.accepted, committed.error], ["committed", 9, null]);
   });
 
   await t.step("missing runs are null on get and not_found on change", async () => {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import type { Hono } from "hono";
 import { loadEnv } from "../../config/env.ts";
-import { createLogger } from "../../observability/logger.ts";
+import { createLogger, type Logger } from "../../observability/logger.ts";
 import { Telemetry } from "../../observability/metrics.ts";
 import { createApp } from "../../routes/mod.ts";
 import { openRuntime, type Runtime } from "../../server/runtime.ts";
@@ -56,8 +56,11 @@ async function withEnv(fn: (env: Env, sql: postgres.Sql) => Promise<void>): Prom
   });
 }
 
-async function open(env: Env, options: { drain?: boolean } = {}): Promise<{ runtime: Runtime; app: Hono }> {
-  const logger = createLogger({ level: "error" });
+async function open(
+  env: Env,
+  options: { drain?: boolean; logger?: Logger } = {},
+): Promise<{ runtime: Runtime; app: Hono }> {
+  const logger = options.logger ?? createLogger({ level: "error" });
   const config = loadEnv({
     DATABASE_URL: env.url,
     WEIR_DATA_DIR: env.dataDir,
@@ -181,6 +184,48 @@ Deno.test("accepted bodies pending at close drain after a restart, in order and 
       // In order: each run's sink commit is later than the previous run's.
       const commits = await sql`SELECT run_id FROM weir.sink_commits ORDER BY committed_at, run_id`;
       assert.deepEqual([...new Set(commits.map((c) => c.run_id))], runs);
+    } finally {
+      await second.runtime.close();
+    }
+  });
+});
+
+Deno.test("spool files no pending job references are swept at startup; referenced ones drain", async () => {
+  await withEnv(async (env, sql) => {
+    const first = await open(env, { drain: false });
+    let run: string;
+    try {
+      const response = await post(first.app, "/v1/pipelines/events/ingest", events(1, 300));
+      assert.equal(response.status, 202);
+      run = (await response.json()).run;
+    } finally {
+      await first.runtime.close();
+    }
+    const spool = `${env.dataDir}/spool`;
+    const [referenced] = [...Deno.readDirSync(`${spool}/accepted`)].filter((e) => e.isFile);
+    // What a crash leaves: a keyed request's copy, and an accepted body whose transaction never committed.
+    const orphans = [`${spool}/ingest-crashed`, `${spool}/accepted/events-crashed.spool`];
+    for (const orphan of orphans) await Deno.writeTextFile(orphan, events(5000, 10));
+    // A body the drainer gave up on, kept for an operator.
+    await Deno.mkdir(`${spool}/accepted/failed`, { recursive: true });
+    await Deno.writeTextFile(`${spool}/accepted/failed/events-kept.spool`, events(6000, 10));
+
+    const lines: string[] = [];
+    const logger = createLogger({ level: "warn", write: (line) => lines.push(line) });
+    const second = await open(env, { logger });
+    try {
+      for (const orphan of orphans) {
+        assert.equal(await Deno.stat(orphan).catch(() => null), null, `${orphan} was swept`);
+      }
+      assert.ok(await Deno.stat(`${spool}/accepted/failed/events-kept.spool`), "failed/ is kept");
+      const swept = lines.filter((line) => line.includes("Removed orphaned spool files"));
+      assert.equal(swept.length, 1, lines.join("\n"));
+      assert.equal(JSON.parse(swept[0]).count, 2);
+      assert.ok(!swept[0].includes(referenced.name), "the referenced body is not in the sweep");
+      assert.equal((await finalRun(second.app, run)).status, "committed");
+      const [{ n, distinct }] =
+        await sql`SELECT count(*)::int AS n, count(DISTINCT id)::int AS distinct FROM events`;
+      assert.deepEqual([n, distinct], [300, 300]);
     } finally {
       await second.runtime.close();
     }

@@ -165,3 +165,23 @@ Deno.test("redis sink isRetriable accepts network failures but not command error
     false,
   );
 });
+
+Deno.test("redis sink stream mode expires the stream after ttlSeconds and trims it to about maxLen", async () => {
+  await withRedis(async (redis, prefix) => {
+    const schema = { key: [], fields: [{ name: "n", type: "int64" }] } as const;
+    const sink = await redisSink.build(
+      parse({ prefix, mode: "stream", ttlSeconds: 120, maxLen: 50 }),
+      sinkTestContext(schema, { redis }),
+    );
+    const batch = batchFromRows(schema.fields, Array.from({ length: 1000 }, (_, i) => [BigInt(i)]));
+    await sink.write(batch, { runId: "r_trim", sequence: 0, signal });
+    const ttl = await redis.ttl(prefix);
+    assert.ok(ttl > 0 && ttl <= 120, `ttl ${ttl}`);
+    // MAXLEN ~ trims whole stream nodes (100 entries each by default): about maxLen, never all 1000.
+    const length = await redis.xlen(prefix);
+    assert.ok(length >= 50 && length <= 150, `length ${length}`);
+    const entries = await streamEntries(redis, prefix);
+    assert.equal(Number(entries.at(-1)!.n), 999, "the newest entries are kept");
+    await sink.close();
+  });
+});

@@ -31,6 +31,7 @@ import { PipelineError } from "../../errors.ts";
 import { jsonArrayToNdjson } from "../../json_array.ts";
 import type { PipelinePlan } from "../../plan.ts";
 import { type IngestContext, type IngestInput, type IngestResult, runIngest } from "../../runner.ts";
+import { derivedRunId } from "../../run_ids.ts";
 import type { Format } from "../dialect.ts";
 import type { FileSourceConfig } from "./config.ts";
 
@@ -125,11 +126,8 @@ export async function hashFile(path: string): Promise<string> {
 }
 
 /** The run id of a file: the same path and content always give the same run, across restarts. */
-export async function fileRunId(pipeline: string, path: string, sha256: string): Promise<string> {
-  const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${pipeline}\0${path}\0${sha256}`)),
-  );
-  return `r_f${[...digest.subarray(0, 13)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+export function fileRunId(pipeline: string, path: string, sha256: string): Promise<string> {
+  return derivedRunId("f", [pipeline, path, sha256]);
 }
 
 /**
