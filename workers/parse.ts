@@ -10,6 +10,7 @@ import { type Batch, batchBuffers, batchFromRows, type Field, rowValues } from "
 import { takeRows } from "../pipeline/transforms/take.ts";
 import { type ColumnRules, compileRules, findRejects, type Reject } from "../pipeline/validate.ts";
 import type { OpOutput } from "./ops.ts";
+import { writtenValues } from "./raw_values.ts";
 
 /** The CSV dialect of an input. */
 export interface CsvDialect {
@@ -55,12 +56,18 @@ export function parseChunk(
   const { parsed, parseRejects, lineShift } = params.format === "csv"
     ? parseCsv(kernels, chunk, params)
     : parseNdjson(kernels, chunk, params);
-  const { rejects: ruleRejects, keep } = findRejects(kernels, parsed, compileRules(params.rules, parsed));
-  const kept = ruleRejects.length === 0 ? parsed : takeRows(parsed, keep);
+  const { rejects: found, keep } = findRejects(kernels, parsed, compileRules(params.rules, parsed));
+  const kept = found.length === 0 ? parsed : takeRows(parsed, keep);
   if (lineShift !== 0) {
     for (let i = 0; i < kept.lines.length; i++) kept.lines[i] += lineShift;
-    for (const reject of ruleRejects) reject.line += lineShift;
+    for (const reject of found) reject.line += lineShift;
   }
+  // Rules judged typed values; a reject shows the text as written, read again from the chunk.
+  const ruleRejects = found.length === 0 ? found : writtenValues(kernels, {
+    chunk,
+    params,
+    recordLines: [...kept.lines, ...parseRejects.map((r) => r.line), ...found.map((r) => r.line)],
+  }, found);
   const rejects = [...parseRejects, ...ruleRejects].sort((a, b) => a.line - b.line);
   const batch = kept === parsed ? parsed : kept;
   // The input goes back too: the coordinator keeps the original bytes of rejected rows and failed chunks.
