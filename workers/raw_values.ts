@@ -84,10 +84,16 @@ function csvTexts(kernels: Kernels, source: RejectSource, rejects: readonly Reje
     nullTokens: [],
     limits: dialect.limits,
   });
-  const input = concat(parts);
-  const first = parser.push(input);
-  const last = parser.finish();
   const texts = new Map<Reject, string>();
+  let first, last;
+  try {
+    first = parser.push(concat(parts));
+    last = parser.finish();
+  } catch {
+    // These records parsed before, so this cannot happen; if it did, the typed values are better than a
+    // failed chunk.
+    return texts;
+  }
   // One row per rejected record, in order; anything else means the records were not cut as read before, and
   // the typed values are kept rather than risk showing another row's text.
   if (
@@ -159,26 +165,29 @@ function lineOffsets(
 ): Map<number, number> {
   const wanted = [...new Set(lines)].sort((a, b) => a - b);
   const out = new Map<number, number>();
-  // Without a CR in the bytes (the usual case) only LFs end lines, and `indexOf` finds them natively.
-  const lfOnly = format === "ndjson" || bytes.indexOf(CR) < 0;
+  const end = bytes.length;
+  const find = (byte: number, from: number) => {
+    const i = bytes.indexOf(byte, from);
+    return i < 0 ? end : i;
+  };
+  // The next LF and (CSV only) CR at or after `at`, found natively; `end` when there is none. Behind `at`:
+  // stale, to find again.
+  let lf = -1;
+  let cr = format === "csv" ? -1 : end;
   let line = 1;
   let at = 0;
   for (const target of wanted) {
     while (line < target) {
-      const next = lfOnly ? bytes.indexOf(LF, at) : nextBreak(bytes, at);
-      if (next < 0) return out;
-      at = bytes[next] === CR && bytes[next + 1] === LF ? next + 2 : next + 1;
+      if (lf < at) lf = find(LF, at);
+      if (cr < at) cr = find(CR, at);
+      const next = Math.min(lf, cr);
+      if (next === end) return out;
+      at = next === cr && lf === cr + 1 ? lf + 1 : next + 1;
       line++;
     }
     out.set(target, at);
   }
   return out;
-}
-
-/** The first CR or LF at or after `from`, or -1. */
-function nextBreak(bytes: Uint8Array, from: number): number {
-  for (let i = from; i < bytes.length; i++) if (bytes[i] === LF || bytes[i] === CR) return i;
-  return -1;
 }
 
 /** `bytes` ending in a line terminator: the last record of a chunk may lack one. */

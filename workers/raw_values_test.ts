@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { compileKernels, instantiateKernels } from "../kernels/mod.ts";
+import { seededRandom } from "../kernels/testing.ts";
 import type { Field } from "../pipeline/batch.ts";
 import { chunkRecords, csvHeader } from "../pipeline/chunker.ts";
 import type { ColumnRules, Reject } from "../pipeline/validate.ts";
@@ -220,4 +221,47 @@ Deno.test("memberText reads a top-level member as written", () => {
   assert.equal(memberText('{"a":{"a":1}}', "a"), undefined);
   assert.equal(memberText('{"a":1,"a":2e3}', "a"), "2e3");
   assert.equal(memberText("{", "a"), undefined);
+});
+
+Deno.test("rule rejects of random CSV show each field as written, for any chunking", async () => {
+  const rnd = seededRandom(11);
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)];
+  const breaks = ["\n", "\r\n", "\r"];
+  for (let doc = 0; doc < 40; doc++) {
+    const quote = (s: string) => `"${s.replaceAll('"', '""')}"`;
+    let text = "id,amount,note\n";
+    let line = 2;
+    const want: Reject[] = [];
+    for (let i = 0; i < 30; i++) {
+      const cents = Math.floor(rnd() * 10000);
+      const number = `${"0".repeat(Math.floor(rnd() * 3))}${Math.floor(cents / 100)}.${
+        String(cents % 100).padStart(2, "0")
+      }`;
+      const amount = rnd() < 0.3 ? ` ${number} ` : number;
+      const note = Array.from(
+        { length: Math.floor(rnd() * 6) },
+        () => pick(["a", "é", '"', ",", "\n", "\r\n", " "]),
+      )
+        .join("");
+      const noteField = /[",\r\n]/.test(note) || rnd() < 0.2 ? quote(note) : note;
+      const amountField = rnd() < 0.2 ? quote(amount) : amount;
+      if (cents > 5000) want.push(reject(line, "amount", "max", amount));
+      else if ([...note].length > 3) want.push(reject(line, "note", "maxLength", note));
+      const row = `${i},${amountField},${noteField}${pick(breaks)}`;
+      text += row;
+      line += row.split(/\r\n|\r|\n/).length - 1;
+    }
+    const input: Input = {
+      format: "csv",
+      text,
+      columns: [
+        { name: "id", type: "int64" },
+        { name: "amount", type: "decimal", precision: 8, scale: 2 },
+        { name: "note", type: "string" },
+      ],
+      rules: { amount: { max: 50 }, note: { maxLength: 3 } },
+      dialect: CSV,
+    };
+    await assertRejects(input, want, [Math.floor(16 + rnd() * 200)]);
+  }
 });
