@@ -14,12 +14,19 @@
  * | column      | JSON value                                                                      |
  * |-------------|---------------------------------------------------------------------------------|
  * | `string`    | a string (escapes decoded to UTF-8), or an object or array, kept as its JSON text as written |
- * | `int64`     | an integer number without fraction or exponent, within the int64 range           |
- * | `float64`   | a number, read exactly as `JSON.parse` reads it                                  |
- * | `decimal`   | a number without exponent that fits the precision; extra fractional digits must be zeros |
+ * | `int64`     | an integer number without fraction or exponent, within the int64 range, or its text in a string |
+ * | `float64`   | a number, read exactly as `JSON.parse` reads it, or `"NaN"`, `"Infinity"`, `"-Infinity"`   |
+ * | `decimal`   | a number without exponent that fits the precision (extra fraction digits zeros), or its text in a string |
  * | `boolean`   | `true` or `false`                                                                |
  * | `date`      | a string `YYYY-MM-DD`                                                            |
  * | `timestamp` | an ISO 8601 string, as the CSV reader accepts it (kernels/README.md)             |
+ *
+ * Numbers in strings are how JSON keeps them exact: ids beyond 2^53 and decimals, and the non-finite floats
+ * JSON has no number for. weir's own JSON writers (pipeline/sinks/json_row.ts, pipeline/json_lines.ts) write
+ * them so, and this reader reads that output back unchanged. The string's text (escapes decoded) must be a
+ * JSON number by the same grammar and the same int64/decimal rules as an unquoted one: no sign `+`, no
+ * leading zeros, no spaces, no exponent for decimals. Dates and timestamps take strings only: an epoch
+ * number carries no unit (seconds, milliseconds, microseconds?), so reading one would be a guess.
  *
  * `null` or a missing key is a null, which rejects the record (rule `required`) when the column is
  * required. Keys the schema does not declare are ignored (their values are still checked as JSON); when a

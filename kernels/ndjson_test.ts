@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { KernelError } from "../pipeline/errors.ts";
+import { batchFromRows, type CellValue, type Field, rowValues } from "../pipeline/batch.ts";
+import { encodeJsonLines } from "../pipeline/json_lines.ts";
+import { jsonRow } from "../pipeline/sinks/json_row.ts";
 import { compileKernels } from "./mod.ts";
 import {
   createJsonParser,
@@ -18,7 +21,7 @@ import {
   type JsonReject,
 } from "./ndjson.ts";
 import { type JsonOutcome, parseJsonChunks } from "./ndjson_testing.ts";
-import { exportedConstants, kernelTestCore } from "./testing.ts";
+import { exportedConstants, kernelTestCore, seededRandom } from "./testing.ts";
 
 const core = await kernelTestCore();
 const encoder = new TextEncoder();
@@ -95,7 +98,7 @@ Deno.test("JSON reader decodes NDJSON into typed rows and rejects bad records", 
     {
       name: "int64 bounds and non-integers",
       input:
-        '{"id":9223372036854775807}\n{"id":-9223372036854775808}\n{"id":9223372036854775808}\n{"id":1.0}\n{"id":"1"}',
+        '{"id":9223372036854775807}\n{"id":-9223372036854775808}\n{"id":9223372036854775808}\n{"id":1.0}\n{"id":"1.0"}',
       columns: [ID],
       want: {
         rows: [[9223372036854775807n], [-9223372036854775808n]],
@@ -103,7 +106,7 @@ Deno.test("JSON reader decodes NDJSON into typed rows and rejects bad records", 
         rejects: [
           rejectOf(3, "id", "type", "9223372036854775808"),
           rejectOf(4, "id", "type", "1.0"),
-          rejectOf(5, "id", "type", '"1"'),
+          rejectOf(5, "id", "type", '"1.0"'),
         ],
       },
     },
@@ -134,6 +137,55 @@ Deno.test("JSON reader decodes NDJSON into typed rows and rejects bad records", 
           rejectOf(4, "m", "type", "1.234"),
           rejectOf(5, "f", "type", '"1"'),
           rejectOf(6, "b", "type", "0"),
+        ],
+      },
+    },
+    {
+      name: "int64 and decimal numbers written as strings, float64 non-finite strings",
+      input: [
+        String.raw`{"id":"9007199254740993","m":"12.3","f":"NaN"}`,
+        String.raw`{"id":"-9223372036854775808","m":"-0.50","f":"-Infinity"}`,
+        String.raw`{"id":"\u0037","m":"\u0031\u0032.30","f":"Infinity"}`,
+        String.raw`{"id":"0","m":"0","f":1.5}`,
+        String.raw`{"id":"9223372036854775808"}`,
+        String.raw`{"id":"07"}`,
+        String.raw`{"id":"+7"}`,
+        String.raw`{"id":" 7"}`,
+        String.raw`{"id":""}`,
+        String.raw`{"id":1,"m":"1.234"}`,
+        String.raw`{"id":1,"m":"10000.00"}`,
+        String.raw`{"id":1,"m":"1e2"}`,
+        String.raw`{"id":1,"m":".5"}`,
+        String.raw`{"id":1,"m":"12.30 "}`,
+        String.raw`{"id":1,"m":"12\u0000"}`,
+        String.raw`{"id":1,"f":"nan"}`,
+        String.raw`{"id":1,"f":"1.5"}`,
+        String.raw`{"id":1,"f":"Infinityy"}`,
+      ].join("\n"),
+      columns: [ID, { name: "m", type: "decimal", precision: 6, scale: 2 }, { name: "f", type: "float64" }],
+      want: {
+        rows: [
+          [9007199254740993n, "12.30", NaN],
+          [-9223372036854775808n, "-0.50", -Infinity],
+          [7n, "12.30", Infinity],
+          [0n, "0.00", 1.5],
+        ],
+        lines: [1, 2, 3, 4],
+        rejects: [
+          rejectOf(5, "id", "type", '"9223372036854775808"'),
+          rejectOf(6, "id", "type", '"07"'),
+          rejectOf(7, "id", "type", '"+7"'),
+          rejectOf(8, "id", "type", '" 7"'),
+          rejectOf(9, "id", "type", '""'),
+          rejectOf(10, "m", "type", '"1.234"'),
+          rejectOf(11, "m", "type", '"10000.00"'),
+          rejectOf(12, "m", "type", '"1e2"'),
+          rejectOf(13, "m", "type", '".5"'),
+          rejectOf(14, "m", "type", '"12.30 "'),
+          rejectOf(15, "m", "type", String.raw`"12\u0000"`),
+          rejectOf(16, "f", "type", '"nan"'),
+          rejectOf(17, "f", "type", '"1.5"'),
+          rejectOf(18, "f", "type", '"Infinityy"'),
         ],
       },
     },
@@ -287,6 +339,122 @@ Deno.test("JSON reader rejects records over the size limit whatever the chunking
       assert.deepStrictEqual(parseJsonChunks(core, bytes, options, Array(40).fill(100)), whole);
     });
   }
+});
+
+Deno.test("JSON reader reads numbers in strings the same whatever the chunking", () => {
+  const text = [
+    String.raw`{"id":"9007199254740993","m":"12.3","f":"NaN"}`,
+    String.raw`{"id":"\u0037","m":"\u0031\u0032.30","f":"-Infinity"}`,
+    String.raw`{"id":"07","m":"1.5"}`,
+    String.raw`{"id":"-42","m":"1.234","f":"Infinity"}`,
+  ].join("\r\n");
+  const bytes = encoder.encode(text);
+  const columns: JsonColumn[] = [
+    ID,
+    { name: "m", type: "decimal", precision: 6, scale: 2 },
+    { name: "f", type: "float64" },
+  ];
+  for (const format of ["ndjson", "array"] as const) {
+    const input = format === "ndjson" ? bytes : encoder.encode(`[${text.replaceAll("\r\n", ",\n")}]`);
+    const whole = parseJsonChunks(core, input, { format, columns });
+    assert.strictEqual(whole.rows.length, 2, format);
+    assert.strictEqual(whole.rejects.length, 2, format);
+    // Every cut into two pieces, so each string body is split at every byte, quotes and escapes included.
+    for (let cut = 1; cut < input.length; cut++) {
+      assert.deepStrictEqual(
+        parseJsonChunks(core, input, { format, columns }, [cut]),
+        whole,
+        `${format} ${cut}`,
+      );
+    }
+  }
+});
+
+/** Columns of every type, with the extremes weir's JSON writers treat specially. */
+const ROUND_TRIP_FIELDS: Field[] = [
+  { name: "id", type: "int64" },
+  { name: "price", type: "float64" },
+  { name: "amount", type: "decimal", precision: 18, scale: 4 },
+  { name: "whole", type: "decimal", precision: 18, scale: 0 },
+  { name: "fine", type: "decimal", precision: 18, scale: 17 },
+  { name: "ok", type: "boolean" },
+  { name: "day", type: "date" },
+  { name: "at", type: "timestamp" },
+  { name: "name", type: "string" },
+];
+
+function roundTripRows(): unknown[][] {
+  const rows: unknown[][] = [
+    [
+      9223372036854775807n,
+      Infinity,
+      "99999999999999.9999",
+      "999999999999999999",
+      "9.99999999999999999",
+      true,
+      "9999-12-31",
+      "9999-12-31T23:59:59.999999Z",
+      'q"\\\n\t\u0001é中😀',
+    ],
+    [
+      -9223372036854775808n,
+      -Infinity,
+      "-99999999999999.9999",
+      "-999999999999999999",
+      "-0.00000000000000001",
+      false,
+      "0001-01-01",
+      "0001-01-01T00:00:00.000000Z",
+      "",
+    ],
+    [
+      9007199254740993n,
+      NaN,
+      "0.0000",
+      "0",
+      "0.00000000000000000",
+      null,
+      "1970-01-01",
+      "1969-12-31T23:59:59.999999Z",
+      "x",
+    ],
+    [-9007199254740991n, 5e-324, "0.0001", "-1", null, true, null, "2026-11-28T12:00:00.000001Z", null],
+    [null, null, null, null, null, null, null, null, null],
+  ];
+  const rnd = seededRandom(4);
+  for (let i = 0; i < 300; i++) {
+    const sign = rnd() < 0.5 ? "-" : "";
+    const digits = (n: number) => Array.from({ length: n }, () => Math.floor(rnd() * 10)).join("");
+    rows.push([
+      BigInt(`${sign}${digits(1 + Math.floor(rnd() * 18))}`),
+      (rnd() - 0.5) * 10 ** Math.floor(rnd() * 40 - 20),
+      `${sign}${digits(1 + Math.floor(rnd() * 14))}.${digits(4)}`,
+      `${sign}${digits(1 + Math.floor(rnd() * 18))}`,
+      `${sign}0.${digits(17)}`,
+      rnd() < 0.5,
+      new Date(Math.floor(rnd() * 2e13) - 1e13).toISOString().slice(0, 10),
+      `${new Date(Math.floor(rnd() * 2e13) - 1e13).toISOString().slice(0, 19)}.${digits(6)}Z`,
+      String.fromCodePoint(...Array.from({ length: Math.floor(rnd() * 8) }, () => Math.floor(rnd() * 0x800))),
+    ].map((v) => (rnd() < 0.05 ? null : v)));
+  }
+  return rows;
+}
+
+Deno.test("JSON reader reads back what weir's JSON writers wrote, value for value", async (t) => {
+  const batch = batchFromRows(ROUND_TRIP_FIELDS, roundTripRows());
+  const want = Array.from({ length: batch.length }, (_, i) => rowValues(batch, i));
+  const readBack = (bytes: Uint8Array): CellValue[][] => {
+    const got = parse(bytes, ROUND_TRIP_FIELDS);
+    assert.deepStrictEqual(got.rejects, []);
+    return got.rows;
+  };
+  await t.step("JSON lines (pipeline/json_lines.ts, the NDJSON file sink)", () => {
+    assert.deepStrictEqual(readBack(encodeJsonLines(batch)), want);
+  });
+  await t.step("JSON rows (pipeline/sinks/json_row.ts, the kafka and redis values)", () => {
+    const text = want.map((_, i) => JSON.stringify(jsonRow(batch, i))).join("\n");
+    assert.deepStrictEqual(readBack(encoder.encode(text)), want);
+  });
 });
 
 Deno.test("JSON reader refuses bad use", async (t) => {

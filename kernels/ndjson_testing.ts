@@ -61,8 +61,33 @@ export interface CorpusLine {
 
 const encoder = new TextEncoder();
 
-const INTS = ["0", "7", "-42", "9223372036854775807", "-9223372036854775808", "123456789012"];
-const BAD_INTS = ["9223372036854775808", "-9223372036854775809", "1.0", "1e3", '"5"', "true", "[1]"];
+const INTS = [
+  "0",
+  "7",
+  "-42",
+  "9223372036854775807",
+  "-9223372036854775808",
+  "123456789012",
+  '"5"',
+  '"-9223372036854775808"',
+  '"9007199254740993"',
+  '"\\u0035"',
+];
+const BAD_INTS = [
+  "9223372036854775808",
+  "-9223372036854775809",
+  "1.0",
+  "1e3",
+  "true",
+  "[1]",
+  '"9223372036854775808"',
+  '"05"',
+  '" 5"',
+  '"+5"',
+  '""',
+  '"5.0"',
+  '"0x10"',
+];
 const FLOATS = [
   "0",
   "-0",
@@ -74,10 +99,40 @@ const FLOATS = [
   "3.141592653589793238462643383279",
   "-7.5e-3",
   "1e400",
+  '"NaN"',
+  '"Infinity"',
+  '"-Infinity"',
 ];
-const BAD_FLOATS = ['"1.5"', "false", "{}"];
-const DECIMALS = ["12.34", "-0.5", "99999999.99", "1.230", "0", "-0.00", "7"];
-const BAD_DECIMALS = ["100000000.00", "1.234", "1e2", '"3.10"'];
+const BAD_FLOATS = ['"1.5"', "false", "{}", '"nan"', '"inf"', '"-NaN"', '"+Infinity"', '"Infinity "'];
+const DECIMALS = [
+  "12.34",
+  "-0.5",
+  "99999999.99",
+  "1.230",
+  "0",
+  "-0.00",
+  "7",
+  '"3.10"',
+  '"-0.50"',
+  '"99999999.99"',
+  '"\\u0031.5"',
+  '"0"',
+];
+const BAD_DECIMALS = [
+  "100000000.00",
+  "1.234",
+  "1e2",
+  '"1e2"',
+  '"01.5"',
+  '"1.234"',
+  '"abc"',
+  '"1."',
+  '".5"',
+  '"+1.5"',
+  '" 1.5"',
+  '""',
+  '"100000000"',
+];
 const DATES = ['"2024-02-29"', '"1970-01-01"', '"1999-12-31"', '"2100-02-28"'];
 const BAD_DATES = ['"2023-02-29"', '"2020-13-01"', '"2020-1-01"', "20200101", '"2020-01-01T00:00:00Z"'];
 const TIMESTAMPS = [
@@ -282,6 +337,11 @@ function timestampOf(text: string): bigint | undefined {
   return seconds * 1_000_000n + BigInt((m[7] ?? "").padEnd(6, "0").slice(0, 6));
 }
 
+/** The text of a number as written, or of a string (decoded) that may hold one: int64 and decimal take both. */
+function numberText(value: unknown, source: string | undefined): string | undefined {
+  return typeof value === "number" ? source : typeof value === "string" ? value : undefined;
+}
+
 /** What the reader must make of one present, non-null value (`source` is its JSON text for primitives). */
 function judge(column: JsonColumn, value: unknown, source: string | undefined): Judged {
   const bad: Judged = { ok: false, rule: "type" };
@@ -290,14 +350,19 @@ function judge(column: JsonColumn, value: unknown, source: string | undefined): 
       if (typeof value === "string") return { ok: true, value: lenient.decode(encoder.encode(value)) };
       return typeof value === "object" ? { ok: true, value: JSON.stringify(value) } : bad;
     case "int64": {
-      if (typeof value !== "number" || !/^-?\d+$/.test(source!)) return bad;
-      const v = BigInt(source!);
+      const text = numberText(value, source);
+      if (text === undefined || !/^-?(?:0|[1-9]\d*)$/.test(text)) return bad;
+      const v = BigInt(text);
       return v < INT64_MIN || v > INT64_MAX ? bad : { ok: true, value: v };
     }
     case "float64":
-      return typeof value === "number" ? { ok: true, value } : bad;
+      if (typeof value === "number") return { ok: true, value };
+      return value === "NaN" || value === "Infinity" || value === "-Infinity"
+        ? { ok: true, value: Number(value) }
+        : bad;
     case "decimal": {
-      const m = typeof value === "number" ? /^(-?)(\d+)(?:\.(\d+))?$/.exec(source!) : null;
+      const text = numberText(value, source);
+      const m = text === undefined ? null : /^(-?)(0|[1-9]\d*)(?:\.(\d+))?$/.exec(text);
       if (!m) return bad;
       const int = m[2].replace(/^0+/, "");
       const frac = m[3] ?? "";

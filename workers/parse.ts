@@ -18,6 +18,7 @@ import {
   type Reject,
 } from "../pipeline/validate.ts";
 import type { OpOutput } from "./ops.ts";
+import { writtenValues } from "./raw_values.ts";
 
 /** The CSV dialect of an input. */
 export interface CsvDialect {
@@ -65,12 +66,18 @@ export function parseChunk(
   const { parsed, parseRejects, lineShift, ruled } = params.format === "csv"
     ? parseCsv(kernels, chunk, fields, rules, params)
     : parseNdjson(kernels, chunk, rules, params);
-  const { rejects: ruleRejects, keep } = ruled;
-  const kept = ruleRejects.length === 0 ? parsed : takeRows(parsed, keep);
+  const { rejects: found, keep } = ruled;
+  const kept = found.length === 0 ? parsed : takeRows(parsed, keep);
   if (lineShift !== 0) {
     for (let i = 0; i < kept.lines.length; i++) kept.lines[i] += lineShift;
-    for (const reject of ruleRejects) reject.line += lineShift;
+    for (const reject of found) reject.line += lineShift;
   }
+  // Rules judged typed values; a reject shows the text as written, read again from the chunk.
+  const ruleRejects = found.length === 0 ? found : writtenValues(kernels, {
+    chunk,
+    params,
+    recordLines: [...kept.lines, ...parseRejects.map((r) => r.line), ...found.map((r) => r.line)],
+  }, found);
   const rejects = [...parseRejects, ...ruleRejects].sort((a, b) => a.line - b.line);
   // The input goes back too: the coordinator keeps the original bytes of rejected rows and failed chunks.
   return {

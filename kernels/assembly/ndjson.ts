@@ -562,6 +562,44 @@ function writeString(col: usize, s: usize, e: usize, escapes: bool, raw: bool): 
   put(col, JSON_C_SCRATCH, <i32>written);
 }
 
+// "Infinity" as one little-endian word, and "NaN" as three bytes.
+const INFINITY_WORD: u64 = 0x7974696e69666e49;
+const NAN_BYTES: u32 = 0x4e614e;
+
+/**
+ * Reads the string body [s, e) (escapes decoded first) as the current row's value of the int64, decimal or
+ * float64 column `col`; false when it does not fit. JSON writers put numbers in strings to keep them exact
+ * (ids beyond 2^53, decimals; weir's own sinks do), so int64 and decimal take the text of a JSON number by
+ * the same rules as the number itself; float64 takes only the non-finite values JSON cannot write as numbers.
+ */
+function numberInString(col: usize, type: i32, s: usize, e: usize, escapes: bool): bool {
+  if (escapes) {
+    const n = decodeEscaped(s, e, scratch);
+    s = scratch;
+    e = scratch + n;
+    // The scratch region is longer than the input: room for the sentinel that stops `scanNumber`.
+    store<u8>(e, 0);
+  }
+  const dst = <usize>get(col, JSON_C_VALUES) + (<usize>rows << 3);
+  if (type == JSON_TYPE_FLOAT64) {
+    const n = e - s;
+    const neg = n == 9 && <u32>load<u8>(s) == 0x2d;
+    if ((n == 8 || neg) && load<u64>(e - 8) == INFINITY_WORD) {
+      store<f64>(dst, neg ? -Infinity : Infinity);
+      return true;
+    }
+    if (n == 3 && (<u32>load<u16>(s) | (<u32>load<u8>(s, 2) << 16)) == NAN_BYTES) {
+      store<f64>(dst, NaN);
+      return true;
+    }
+    return false;
+  }
+  // The body must be exactly one JSON number: `scanNumber` stops at the closing quote (or the sentinel).
+  if (scanNumber(s) != e) return false;
+  if (type == JSON_TYPE_INT64) return numberIsInteger && parseInt64(s, e, dst);
+  return parseDecimal(s, e, get(col, JSON_C_PRECISION), get(col, JSON_C_SCALE), dst);
+}
+
 /** Parses the value at p for column c; returns its end, or 0 for a syntax error. */
 function parseValue(p: usize, c: i32): usize {
   const col = columnAt(c);
@@ -587,8 +625,10 @@ function parseValue(p: usize, c: i32): usize {
         ? parseDate(ds, de, values + (<usize>rows << 2))
         : parseTimestamp(ds, de, values + (<usize>rows << 3));
       setCell(col, ok ? CELL_VALUE : CELL_BAD, p, e + 1);
-    } else {
+    } else if (type == JSON_TYPE_BOOLEAN) {
       setCell(col, CELL_BAD, p, e + 1);
+    } else {
+      setCell(col, numberInString(col, type, s, e, escapes) ? CELL_VALUE : CELL_BAD, p, e + 1);
     }
     return e + 1;
   }

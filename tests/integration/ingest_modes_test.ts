@@ -299,7 +299,8 @@ Deno.test("concurrent small requests are group-committed: fewer sink writes, eac
         assert.equal(body.accepted, 1, JSON.stringify(body));
         assert.equal(body.rejected, i === 7 ? 1 : 0);
       }
-      assert.deepEqual(bodies[7].rejects, [{ line: 2, column: "amount", rule: "min", value: "-1.00" }]);
+      // The value as the request wrote it, not the parsed decimal (-1.00).
+      assert.deepEqual(bodies[7].rejects, [{ line: 2, column: "amount", rule: "min", value: "-1" }]);
       const [{ n }] = await sql`SELECT count(*)::int AS n FROM clicks`;
       assert.equal(n, requests);
       const [{ writes }] = await sql`SELECT count(*)::int AS writes FROM weir.sink_commits`;

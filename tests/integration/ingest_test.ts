@@ -227,8 +227,8 @@ async function ingestSteps(t: Deno.TestContext, weir: Weir, expected: Expected):
       }),
     ],
     ["a JSON array body lands, null included", () => [order(11), order(12, { country: null })], (orders) => ({
-      // Amounts as JSON numbers: the NDJSON reader rejects a decimal sent as a string (see the report).
-      body: JSON.stringify(orders.map((o) => ({ ...o, amount: Number(o.amount) }))),
+      // Amounts as strings, as weir's own JSON writers keep decimals exact.
+      body: JSON.stringify(orders),
       headers: { "content-type": "application/json; charset=utf-8" },
     })],
     ["a gzip CSV body lands", () => [order(20), order(21), order(2, { status: "new", amount: "0.00" })], (
@@ -291,7 +291,7 @@ async function ingestSteps(t: Deno.TestContext, weir: Weir, expected: Expected):
         HEADER,
         csvOf([good[0]]).split("\n")[1], // 2
         "44,2026-11-28T12:00:00Z,us,1.00,1,new", // 3: pattern
-        "45,2026-11-28T12:00:00Z,US,1.00,0,new", // 4: min on qty
+        '45,2026-11-28T12:00:00Z,US,1.00," 00",new', // 4: min on qty, reported as written
         "46,2026-11-28T12:00:00Z,US,1.00,1", // 5: ragged (too few)
         csvOf([good[1]]).split("\n")[1], // 6
         "47,yesterday,US,1.00,1,new", // 7: type
@@ -334,7 +334,7 @@ async function ingestSteps(t: Deno.TestContext, weir: Weir, expected: Expected):
         JSON.stringify(rejects),
       );
       assert.equal(rejects[0].value, "us");
-      assert.equal(rejects[1].value, "0");
+      assert.equal(rejects[1].value, " 00");
       assert.equal(rejects[3].value, "yesterday");
       assert.equal(rejects[4].value, "lost");
       expected.land(good);
@@ -358,9 +358,28 @@ async function ingestSteps(t: Deno.TestContext, weir: Weir, expected: Expected):
         );
         assert.deepEqual(original, want, `line ${letter.line}: ${full.body.original}`);
         assert.equal(full.body.runId, posted.body.run);
+        if (letter.line === 4) assert.deepEqual(full.body.errors[0].message, "min: qty:  00");
       }
     },
   );
+
+  await t.step("NDJSON rejects show each value as written, numbers in strings included", async () => {
+    const good = [order(51), order(52)];
+    const body = [
+      JSON.stringify(good[0]),
+      '{"id":53,"ts":"2026-11-28T12:00:00Z","country":"US","amount":"-1.500","qty":1,"status":"new"}',
+      '{"id":54,"ts":"2026-11-28T12:00:00Z","country":"US","amount":1.5,"qty":-0,"status":"new"}',
+      JSON.stringify(good[1]),
+    ].join("\n");
+    const posted = await post(weir, "orders", body, { "content-type": "application/x-ndjson" });
+    assertCommitted(posted, { accepted: 2, rejected: 2 });
+    assert.deepEqual(posted.body.rejects, [
+      { line: 2, column: "amount", rule: "min", value: "-1.500" },
+      { line: 3, column: "qty", rule: "min", value: "-0" },
+    ]);
+    expected.land(good);
+    assertSameRows(await ordersTable(weir), expectedTable(expected.latest));
+  });
 
   await t.step(
     "an Idempotency-Key retry answers the first result and writes nothing; another body is 409",
