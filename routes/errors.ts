@@ -36,7 +36,12 @@ export function errorHandler(logger: Logger): (error: Error, c: Context) => Resp
   return (error, c) => {
     const requestId = c.get("requestId") as string | undefined;
     const [status, code, message, headers] = describe(error);
-    if (status >= 500) logger.error("Request failed", { requestId, path: c.req.path, error });
+    // An HttpError is an answer weir chose (503 while starting, 502 after a sink gave up, …): worth a warning;
+    // anything else reaching here is a bug or an outage.
+    if (status >= 500) {
+      const log = error instanceof HttpError ? logger.warn : logger.error;
+      log.call(logger, "Request failed", { requestId, path: c.req.path, error });
+    }
     const body: ErrorBody = { error: { code, message, requestId } };
     return c.json(body, status, headers);
   };
