@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { compileKernels } from "../kernels/mod.ts";
 import { parseCommand, type ParseCommandIo, type ParseCommandOptions } from "./parse.ts";
+import { concatBytes } from "../pipeline/bytes.ts";
 
 const module = await compileKernels();
 const encoder = new TextEncoder();
@@ -21,23 +22,13 @@ function memoryIo(files: Record<string, string | Uint8Array>) {
     stdout: collect(out),
     stderr: collect(err),
   };
-  const text = (parts: Uint8Array[]) => new TextDecoder().decode(concat(parts));
+  const text = (parts: Uint8Array[]) => new TextDecoder().decode(concatBytes(parts));
   return {
     io,
     records: () => jsonLines(text(out)),
     rejects: () => jsonLines(text(err)),
     stderr: () => text(err),
   };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function jsonLines(text: string): unknown[] {

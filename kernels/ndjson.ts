@@ -41,7 +41,8 @@
  */
 
 import { KernelError } from "../pipeline/errors.ts";
-import type { Batch, Column, Field } from "../pipeline/batch.ts";
+import type { Batch, Field } from "../pipeline/batch.ts";
+import { concatBatches } from "../pipeline/batch_concat.ts";
 import {
   allocColumnSlot,
   checkDecimalField,
@@ -398,7 +399,7 @@ class JsonStreamParser implements JsonParser {
       this.#tail = new Uint8Array(0);
       this.#skipping = true;
     }
-    return { batch: batches.length === 1 ? batches[0] : concatBatches(this.#fields, batches), rejects };
+    return { batch: batches.length === 1 ? batches[0] : concatBatches(batches), rejects };
   }
 
   /**
@@ -506,82 +507,4 @@ class JsonStreamParser implements JsonParser {
       });
     }
   }
-}
-
-/** Bitmaps of `parts` (each `lengths[i]` bits) one after another. */
-function concatBits(parts: readonly Uint8Array[], lengths: readonly number[], total: number): Uint8Array {
-  const out = new Uint8Array((total + 7) >> 3);
-  let at = 0;
-  parts.forEach((bits, p) => {
-    for (let i = 0; i < lengths[p]; i++, at++) {
-      if ((bits[i >> 3] >> (i & 7)) & 1) out[at >> 3] |= 1 << (at & 7);
-    }
-  });
-  return out;
-}
-
-type FixedColumn = Exclude<Column, { type: "string" | "boolean" }>;
-
-/** The `values` of fixed-width columns of one type, one after another. */
-function concatValues(parts: readonly Column[], length: number): FixedColumn["values"] {
-  const typed = parts as readonly FixedColumn[];
-  const first = typed[0].values;
-  const out = first instanceof Float64Array
-    ? new Float64Array(length)
-    : first instanceof Int32Array
-    ? new Int32Array(length)
-    : new BigInt64Array(length);
-  let row = 0;
-  for (const c of typed) {
-    if (out instanceof BigInt64Array) out.set(c.values as BigInt64Array, row);
-    else out.set(c.values as Float64Array | Int32Array, row);
-    row += c.length;
-  }
-  return out;
-}
-
-/** The rows of `batches` (same schema) as one batch; used only when one push spans several slices. */
-function concatBatches(fields: readonly Field[], batches: readonly Batch[]): Batch {
-  const length = batches.reduce((n, b) => n + b.length, 0);
-  const lengths = batches.map((b) => b.length);
-  const lines = new Int32Array(length);
-  let at = 0;
-  for (const b of batches) {
-    lines.set(b.lines, at);
-    at += b.length;
-  }
-  const columns: Record<string, Column> = {};
-  for (const f of fields) {
-    const parts = batches.map((b) => b.columns[f.name]);
-    const nullCount = parts.reduce((n, c) => n + c.nullCount, 0);
-    const validity = nullCount > 0
-      ? concatBits(
-        parts.map((c) => c.validity ?? new Uint8Array((c.length + 7) >> 3).fill(0xff)),
-        lengths,
-        length,
-      )
-      : undefined;
-    const base = { name: f.name, length, nullCount, ...(validity ? { validity } : {}) };
-    const first = parts[0];
-    if (first.type === "string") {
-      const strings = parts as Extract<Column, { type: "string" }>[];
-      const offsets = new Int32Array(length + 1);
-      const data = new Uint8Array(strings.reduce((n, c) => n + c.data.length, 0));
-      let row = 0;
-      let byte = 0;
-      for (const c of strings) {
-        for (let i = 1; i <= c.length; i++) offsets[row + i] = byte + c.offsets[i];
-        data.set(c.data, byte);
-        row += c.length;
-        byte += c.data.length;
-      }
-      columns[f.name] = { ...first, ...base, offsets, data };
-    } else if (first.type === "boolean") {
-      const values = concatBits(parts.map((c) => (c as typeof first).values), lengths, length);
-      columns[f.name] = { ...first, ...base, values };
-    } else {
-      columns[f.name] = { ...first, ...base, values: concatValues(parts, length) } as Column;
-    }
-  }
-  return { schema: { fields }, length, lines, columns };
 }

@@ -16,6 +16,7 @@
  * @module
  */
 import type { Kernels } from "../kernels/mod.ts";
+import { concatBytes } from "../pipeline/bytes.ts";
 import type { Reject } from "../pipeline/validate.ts";
 import type { ParseChunkParams } from "./parse.ts";
 
@@ -87,7 +88,7 @@ function csvTexts(kernels: Kernels, source: RejectSource, rejects: readonly Reje
   const texts = new Map<Reject, string>();
   let first, last;
   try {
-    first = parser.push(concat(parts));
+    first = parser.push(concatBytes(parts));
     last = parser.finish();
   } catch {
     // These records parsed before, so this cannot happen; if it did, the typed values are better than a
@@ -193,15 +194,5 @@ function lineOffsets(
 /** `bytes` ending in a line terminator: the last record of a chunk may lack one. */
 function terminated(bytes: Uint8Array): Uint8Array {
   const last = bytes[bytes.length - 1];
-  return last === LF || last === CR ? bytes : concat([bytes, Uint8Array.of(LF)]);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return last === LF || last === CR ? bytes : concatBytes([bytes, Uint8Array.of(LF)]);
 }

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { concatBytes } from "../bytes.ts";
 import {
   type Batch,
   civilFromDays,
@@ -292,12 +293,5 @@ export function* encodeCsv(batch: Batch, options: CsvEncodeOptions = {}): Genera
 /** The whole CSV encoding of `batch` in one buffer, for small batches and tests. */
 export function encodeCsvBytes(batch: Batch, options: CsvEncodeOptions = {}): Uint8Array {
   const chunks = [...encodeCsv(batch, options)];
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return chunks.length === 1 ? chunks[0] : concatBytes(chunks);
 }

@@ -11,6 +11,7 @@ import postgres from "postgres";
 import { Redis } from "@upstash/redis";
 import { Kafka, logLevel } from "kafkajs";
 import { loadEnv } from "../../config/env.ts";
+import { concatBytes } from "../../pipeline/bytes.ts";
 import { createLogger } from "../../observability/logger.ts";
 import { type RunningServer, startServer } from "../../server/serve.ts";
 import { kafkaUp } from "../../tools/kafka.ts";
@@ -296,18 +297,18 @@ async function ingestSteps(t: Deno.TestContext, weir: Weir, expected: Expected):
         csvOf([good[1]]).split("\n")[1], // 6
         "47,yesterday,US,1.00,1,new", // 7: type
         "48,2026-11-28T12:00:00Z,US,1.00,1,lost", // 8: enum
-        concat(
+        concatBytes([
           encoder.encode("49,2026-11-28T12:00:00Z,"),
           new Uint8Array([0xff, 0xfe]),
           encoder.encode(",1.00,1,new"),
-        ), // 9: utf8
+        ]), // 9: utf8
         csvOf([good[2]]).split("\n")[1], // 10
         "50,2026-11-28T12:00:00Z,US,1.00,1,new,extra", // 11: ragged (too many)
         `${good[3].id},${good[3].ts},${good[3].country},${good[3].amount},${good[3].qty},"${good[3].status}"`, // 12
         ",2026-11-28T12:00:00Z,US,1.00,1,new", // 13: required
       ];
-      const body = concat(
-        ...lines.flatMap((
+      const body = concatBytes(
+        lines.flatMap((
           line,
         ) => [typeof line === "string" ? encoder.encode(line) : line, encoder.encode("\n")]),
       );
@@ -351,11 +352,11 @@ async function ingestSteps(t: Deno.TestContext, weir: Weir, expected: Expected):
         const original = Uint8Array.from(atob(full.body.originalBase64), (c) => c.charCodeAt(0));
         // The header, then the row's own bytes exactly as sent, its line ending included.
         const row = lines[letter.line - 1];
-        const want = concat(
+        const want = concatBytes([
           encoder.encode(`${HEADER}\n`),
           typeof row === "string" ? encoder.encode(row) : row,
           encoder.encode("\n"),
-        );
+        ]);
         assert.deepEqual(original, want, `line ${letter.line}: ${full.body.original}`);
         assert.equal(full.body.runId, posted.body.run);
         if (letter.line === 4) assert.deepEqual(full.body.errors[0].message, "min: qty:  00");
@@ -416,16 +417,6 @@ function truncatedGzip(): Uint8Array<ArrayBuffer> {
   const rows = Array.from({ length: 2000 }, (_, i) => `${i},${Math.sin(i).toFixed(8)}`).join("\n");
   const gz = gzipSync(new TextEncoder().encode(`id,note\n${rows}\n`));
   return new Uint8Array(gz.subarray(0, gz.length >> 1));
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** Every malformed request, on the `events` pipeline (limits) and `orders` (schema). */
