@@ -151,43 +151,84 @@ export function validateKernels(core: KernelCore): ValidateKernels {
     const tables = rules.map((r) => ruleTables(core, r));
     core.view(codes, n * 4).fill(0);
 
+    // Each kernel returns how many rows it marked: a clean batch (the usual case) needs no collecting pass.
+    let marked = 0;
     for (let ci = 0; ci < columns.length; ci++) {
       const p = columns[ci];
       const r = rules[ci];
       const t = tables[ci];
-      if (r.required) required(p.validity, n, codes, (ci << 8) | RULE.required);
+      if (r.required) marked += required(p.validity, n, codes, (ci << 8) | RULE.required);
       if (r.min !== undefined || r.max !== undefined) {
         if (p.kind === "i64") {
           const lo = r.min === undefined ? I64_MIN : BigInt(r.min);
           const hi = r.max === undefined ? I64_MAX : BigInt(r.max);
-          i64Range(p.values, p.validity, n, lo, hi, codes, ci);
+          marked += i64Range(p.values, p.validity, n, lo, hi, codes, ci);
         } else if (p.kind === "f64") {
-          f64Range(p.values, p.validity, n, Number(r.min ?? -Infinity), Number(r.max ?? Infinity), codes, ci);
+          marked += f64Range(
+            p.values,
+            p.validity,
+            n,
+            Number(r.min ?? -Infinity),
+            Number(r.max ?? Infinity),
+            codes,
+            ci,
+          );
         } else if (p.kind === "i32") {
           const lo = Math.max(-(2 ** 31), Math.ceil(Number(r.min ?? -(2 ** 31))));
           const hi = Math.min(2 ** 31 - 1, Math.floor(Number(r.max ?? 2 ** 31 - 1)));
-          i32Range(p.values, p.validity, n, lo, hi, codes, ci);
+          marked += i32Range(p.values, p.validity, n, lo, hi, codes, ci);
         }
       }
       if (p.kind === "utf8") {
         if (r.minLength !== undefined || r.maxLength !== undefined) {
-          length(p.offsets, p.data, p.validity, n, r.minLength ?? 0, r.maxLength ?? 0xffffffff, codes, ci);
+          marked += length(
+            p.offsets,
+            p.data,
+            p.validity,
+            n,
+            r.minLength ?? 0,
+            r.maxLength ?? 0xffffffff,
+            codes,
+            ci,
+          );
         }
         if (t.enum?.hash) {
           const { bits, mult } = t.enum.hash;
-          enumHash(p.offsets, p.data, p.validity, n, t.enumTable, bits, mult, t.enumData, codes, ci);
+          marked += enumHash(
+            p.offsets,
+            p.data,
+            p.validity,
+            n,
+            t.enumTable,
+            bits,
+            mult,
+            t.enumData,
+            codes,
+            ci,
+          );
         } else if (t.enum) {
-          enumeration(p.offsets, p.data, p.validity, n, t.enumTable, t.enum.count, t.enumData, codes, ci);
+          marked += enumeration(
+            p.offsets,
+            p.data,
+            p.validity,
+            n,
+            t.enumTable,
+            t.enum.count,
+            t.enumData,
+            codes,
+            ci,
+          );
         }
       }
-      if (r.unique && p.kind === "i64") unique(p.values, p.validity, n, scratch, codes, ci);
+      if (r.unique && p.kind === "i64") marked += unique(p.values, p.validity, n, scratch, codes, ci);
     }
     for (let ci = 0; ci < columns.length; ci++) {
       const p = columns[ci];
       if (tables[ci].pattern && p.kind === "utf8") {
-        pattern(p.offsets, p.data, p.validity, n, tables[ci].pattern, codes, ci);
+        marked += pattern(p.offsets, p.data, p.validity, n, tables[ci].pattern, codes, ci);
       }
     }
+    if (marked === 0) return { rows: new Uint32Array(0), codes: new Uint32Array(0) };
     const k = collect(codes, n, out) >>> 0;
     const rows = new Uint32Array(k);
     rows.set(new Uint32Array(core.view(out, k * 4).buffer, out, k));
