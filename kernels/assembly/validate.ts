@@ -45,6 +45,27 @@ export const PATTERN_MAX_RANGES: u32 = 4;
 /** Length word of an empty slot of the enum hash table (no row is that long). */
 export const ENUM_EMPTY: u32 = 0xffffffff;
 
+/** 17 masks of 16 bytes: mask k keeps the first k bytes. */
+const PREFIX_MASKS: usize = memory.data<u8>([
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  255, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  255, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  255, 255, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  255, 255, 255, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0,
+  255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0,
+  255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 0, 0, 0,
+  255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 0, 0,
+  255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 0,
+  255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0,
+  255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0,
+  255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0,
+  255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+], 16);
+
 // Lane masks turning four validity bits into four i32 lanes.
 const LANE_BITS: v128 = i32x4(1, 2, 4, 8);
 
@@ -423,14 +444,12 @@ export function validate_enum_hash(
     const end = load<i32>(offsets + ((<usize> i + 1) << 2));
     const len = <u32> (end - start);
     const p = data + <usize> start;
-    // Byte masks for the first and second 8 bytes: all ones when the string covers them.
-    const bits0 = <u64> min<u32>(len, 8) << 3;
-    const bits1 = <u64> (min<u32>(max<u32>(len, 8), 16) - 8) << 3;
-    const head = load<u64>(p) & select<u64>(<u64> -1, (<u64> 1 << bits0) - 1, bits0 == 64);
-    const tail = load<u64>(p, 8) & select<u64>(<u64> -1, (<u64> 1 << bits1) - 1, bits1 == 64);
+    // The string's first 16 bytes, zero past its end (a mask per length), as the table stores its values.
+    const v = v128.and(v128.load(p), v128.load(PREFIX_MASKS + (<usize> min<u32>(len, 16) << 4)));
+    const head = <u64> i64x2.extract_lane(v, 0);
     const slot = ((head ^ (<u64> len * 0x9e3779b97f4a7c15)) * mult) >> shift;
     const e = table + (<usize> slot << 5);
-    let found = (load<u32>(e) == len) & (load<u64>(e, 8) == head) & (load<u64>(e, 16) == tail);
+    let found = load<u32>(e) == len && i8x16.all_true(i8x16.eq(v, v128.load(e, 8)));
     if (len > 16 && found) {
       found = memory.compare(p + 16, valueData + <usize> load<u32>(e, 4) + 16, len - 16) == 0;
     }
