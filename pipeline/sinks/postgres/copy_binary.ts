@@ -389,6 +389,7 @@ function timestampEncoder(column: Column, values: BigInt64Array): ColumnEncoder 
 
 function textEncoder(column: StringColumn): ColumnEncoder {
   const { offsets, data } = column;
+  const source = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const validity = validityOf(column);
   return {
     size(sizes, from, to) {
@@ -408,7 +409,10 @@ function textEncoder(column: StringColumn): ColumnEncoder {
         view.setInt32(at, length);
         at += 4;
         if (length < 64) {
-          for (let i = 0; i < length; i++) bytes[at + i] = data[start + i];
+          // Short strings (most cells): four bytes at a time, then the rest; subarray() + set() costs more.
+          let i = 0;
+          for (; i + 4 <= length; i += 4) view.setUint32(at + i, source.getUint32(start + i, true), true);
+          for (; i < length; i++) bytes[at + i] = data[start + i];
         } else {
           bytes.set(data.subarray(start, start + length), at);
         }

@@ -43,7 +43,7 @@ Deno.test("postgres sink config applies defaults", () => {
     mode: "append",
     create: true,
     streams: 2,
-    minRowsPerStream: 50_000,
+    minRowsPerStream: 20_000,
   });
 });
 
