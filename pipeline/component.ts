@@ -19,11 +19,14 @@ import type { KernelPool } from "../workers/pool.ts";
 // deno-lint-ignore no-explicit-any -- valibot's schema type needs its issue type open here
 export type ConfigSchema<C> = v.GenericSchema<unknown, C, any>;
 
+/** What `COPY … FROM STDIN` reads: one buffer, or chunks produced as it goes. */
+export type CopyData = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+
 /** The database sinks land rows in: PostgreSQL from `DATABASE_URL`, or the embedded PGlite. */
 export interface SinkDatabase extends SqlExecutor {
   readonly kind: "postgres" | "pglite";
-  /** Streams `data` (CSV bytes) into `statement`, a `COPY … FROM STDIN (FORMAT csv …)`. */
-  copyFrom(statement: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void>;
+  /** Streams `data` (bytes in the statement's format) into `statement`, a `COPY … FROM STDIN (…)`. */
+  copyFrom(statement: string, data: CopyData): Promise<void>;
   /** Runs `fn` in one transaction; COPY inside it commits or rolls back with everything else. */
   transaction<T>(fn: (tx: SinkDatabase) => Promise<T>): Promise<T>;
 }

@@ -9,7 +9,7 @@
 import type { Writable } from "node:stream";
 import type postgres from "postgres";
 import type { PGlite, Transaction } from "@electric-sql/pglite";
-import type { SinkDatabase } from "../pipeline/component.ts";
+import type { CopyData, SinkDatabase } from "../pipeline/component.ts";
 import { driverErrorCode, PostgresJsSession, unreachableReason } from "./postgres_js.ts";
 import { type SqlParam, type SqlQueryOptions, type SqlRow, storeErrorFromSqlState } from "./sql.ts";
 import { StoreError } from "./store.ts";
@@ -84,7 +84,7 @@ class PostgresSinkDatabase implements SinkDatabase {
     return this.#pg.exec(script);
   }
 
-  async copyFrom(statement: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
+  async copyFrom(statement: string, data: CopyData): Promise<void> {
     // postgres.js resolves the query with the stream, and an error the server sends after the stream ended
     // goes to the (already settled) query's reject: the stream then neither finishes nor errors. Wrapping
     // that reject is the only way to see the server's message (e.g. the bad value) instead of hanging.
@@ -164,7 +164,7 @@ class PgliteSinkDatabase implements SinkDatabase {
     }
   }
 
-  async copyFrom(statement: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
+  async copyFrom(statement: string, data: CopyData): Promise<void> {
     // PGlite reads COPY input from a Blob mounted at /dev/blob; it cannot stream, so chunks are gathered.
     const parts: Uint8Array[] = [];
     if (data instanceof Uint8Array) parts.push(data);

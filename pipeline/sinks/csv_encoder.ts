@@ -30,8 +30,6 @@ export interface CsvEncodeOptions {
   chunkBytes?: number;
   /** Write a header line with the column names first. Default false. */
   header?: boolean;
-  /** Prefix every row with its row index as an extra first field (for last-row-wins upserts). Default false. */
-  rowNumber?: boolean;
   /**
    * Prefix string cells that begin with `=`, `+`, `-`, `@`, tab or carriage return with `'` and quote them, so
    * spreadsheets do not run them as formulas (OWASP CSV injection). Default false: databases want the value.
@@ -266,11 +264,6 @@ export function* encodeCsv(batch: Batch, options: CsvEncodeOptions = {}): Genera
     writeAscii("\n");
   }
   for (let row = from; row < to; row++) {
-    ensure(24);
-    if (options.rowNumber) {
-      writeDigits(row, 1);
-      buf[pos++] = COMMA;
-    }
     for (let c = 0; c < count; c++) {
       if (c > 0) {
         ensure(1);

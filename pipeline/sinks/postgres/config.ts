@@ -26,7 +26,7 @@ export const PostgresSinkConfig = v.strictObject({
     "Parallel COPY streams (connections) for a large append batch; the embedded database always uses one",
   ),
   minRowsPerStream: describe(
-    v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 50_000),
+    v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 20_000),
     "A batch is split into parallel streams only when every stream gets at least this many rows",
   ),
 });

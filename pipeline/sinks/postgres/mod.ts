@@ -1,7 +1,8 @@
 /**
  * The `postgres` sink: lands batches in a PostgreSQL table (or the embedded PGlite one) through `COPY`.
  *
- * - `append` streams the batch as CSV into the table, split over several connections when it is large.
+ * - `append` streams the batch into the table in binary COPY format (see `copy_binary.ts`), split over several
+ *   connections when it is large.
  * - `upsert` copies it into a temporary table, then `INSERT … ON CONFLICT (key) DO UPDATE`, the last row of the
  *   batch winning for a repeated key.
  *
@@ -20,10 +21,10 @@ import type { Batch, Field } from "../../batch.ts";
 import type { Sink, SinkDatabase, WriteContext } from "../../component.ts";
 import { ConfigError, PipelineError } from "../../errors.ts";
 import { StoreError } from "../../../storage/store.ts";
-import { encodeCsv } from "../csv_encoder.ts";
 import { configPath, type SinkContext, type SinkDefinition, sinkError, splitRows } from "../context.ts";
 import { sinkInstruments } from "../instruments.ts";
 import { PostgresSinkConfig } from "./config.ts";
+import { binaryFormat, type CopyBinaryOptions, encodeCopyBinary } from "./copy_binary.ts";
 
 export { PostgresSinkConfig } from "./config.ts";
 
@@ -121,21 +122,26 @@ type ColumnInfo = {
   has_default: boolean;
 };
 
-/** Creates the table, or checks the existing one against the schema; throws a `ConfigError` on a mismatch. */
+/**
+ * Creates the table, or checks the existing one against the schema; throws a `ConfigError` on a mismatch.
+ * Returns the column type (as `format_type` prints it) of each field, which decides its binary COPY format.
+ */
 async function prepareTable(
   db: SinkDatabase,
   options: { qualified: string; config: PostgresSinkConfig; ctx: SinkContext },
-): Promise<void> {
+): Promise<Map<string, string>> {
   const { qualified, config, ctx } = options;
   const { fields, key } = ctx.schema;
-  const columns = await db.query<ColumnInfo>(
-    `SELECT a.attname AS name, a.attnum::int AS num, format_type(a.atttypid, a.atttypmod) AS type,
-            a.attnotnull AS not_null, (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS has_default
-       FROM pg_attribute a
-      WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-      ORDER BY a.attnum`,
-    [qualified],
-  );
+  const readColumns = () =>
+    db.query<ColumnInfo>(
+      `SELECT a.attname AS name, a.attnum::int AS num, format_type(a.atttypid, a.atttypmod) AS type,
+              a.attnotnull AS not_null, (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS has_default
+         FROM pg_attribute a
+        WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum`,
+      [qualified],
+    );
+  let columns = await readColumns();
   const path = configPath(NAME, "table");
   if (columns.length === 0) {
     if (!config.create) {
@@ -149,7 +155,8 @@ async function prepareTable(
       await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [qualified]);
       await tx.exec(`CREATE TABLE IF NOT EXISTS ${qualified} (${defs.join(", ")})`);
     });
-    return;
+    // Read back rather than assumed: another process may have created it first, and it is checked like any.
+    columns = await readColumns();
   }
   const byName = new Map(columns.map((c) => [c.name, c]));
   const problems: string[] = [];
@@ -192,10 +199,11 @@ async function prepareTable(
       },
     );
   }
+  return new Map(fields.map((f) => [f.name, byName.get(f.name)!.type]));
 }
 
-async function* chunksOf(batch: Batch, options: Parameters<typeof encodeCsv>[1], count: (n: number) => void) {
-  for (const chunk of encodeCsv(batch, options)) {
+function* chunksOf(batch: Batch, options: CopyBinaryOptions, count: (n: number) => void) {
+  for (const chunk of encodeCopyBinary(batch, options)) {
     count(chunk.length);
     yield chunk;
   }
@@ -252,12 +260,13 @@ export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
     }
     const qualified = `${quoteIdent(config.schema)}.${quoteIdent(config.table)}`;
     await ensureSinkCommits(db);
-    await prepareTable(db, { qualified, config, ctx });
+    const columnTypes = await prepareTable(db, { qualified, config, ctx });
+    const formats = fields.map((f) => binaryFormat(f, columnTypes.get(f.name)!));
 
     const sinkId = `postgres:${config.schema}.${config.table}`;
     const meters = sinkInstruments(ctx.telemetry, NAME);
     const columnList = fields.map((f) => quoteIdent(f.name)).join(", ");
-    const copyAppend = `COPY ${qualified} (${columnList}) FROM STDIN (FORMAT csv)`;
+    const copyAppend = `COPY ${qualified} (${columnList}) FROM STDIN (FORMAT binary)`;
     const streams = db.kind === "pglite" ? 1 : config.streams;
     let closed = false;
 
@@ -292,7 +301,7 @@ export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
         return await db.transaction(async (tx) => {
           if (!(await claim(tx, w, { part, parts, rows: range.to - range.from }))) return 0;
           if (range.to > range.from) {
-            await tx.copyFrom(copyAppend, chunksOf(batch, range, meters.bytes));
+            await tx.copyFrom(copyAppend, chunksOf(batch, { ...range, formats }, meters.bytes));
           }
           return range.to - range.from;
         });
@@ -321,8 +330,8 @@ export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
              SELECT NULL::bigint AS "__weir_row", ${columnList} FROM ${qualified} WITH NO DATA`,
         );
         await tx.copyFrom(
-          `COPY ${stage} ("__weir_row", ${columnList}) FROM STDIN (FORMAT csv)`,
-          chunksOf(batch, { rowNumber: true }, meters.bytes),
+          `COPY ${stage} ("__weir_row", ${columnList}) FROM STDIN (FORMAT binary)`,
+          chunksOf(batch, { formats, rowNumber: true }, meters.bytes),
         );
         // DISTINCT ON keeps the batch's last row per key: ON CONFLICT cannot touch one row twice.
         await tx.exec(

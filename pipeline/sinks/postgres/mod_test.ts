@@ -5,7 +5,14 @@ import type { PipelineSchema, SinkDatabase } from "../../component.ts";
 import { ConfigError, PipelineError } from "../../errors.ts";
 import { Telemetry } from "../../../observability/metrics.ts";
 import { StoreError } from "../../../storage/store.ts";
-import { COMPLIANCE_SCHEMA, sinkCompliance, sinkCounter, type TextRow } from "../compliance.ts";
+import {
+  BATCH_A,
+  BATCH_B,
+  COMPLIANCE_SCHEMA,
+  sinkCompliance,
+  sinkCounter,
+  type TextRow,
+} from "../compliance.ts";
 import { sinkTestContext, type TestDatabase, withPgliteDatabase, withPostgresDatabase } from "../testing.ts";
 import { isCompatibleType, postgresSink, PostgresSinkConfig, quoteIdent } from "./mod.ts";
 
@@ -43,7 +50,7 @@ Deno.test("postgres sink config applies defaults", () => {
     mode: "append",
     create: true,
     streams: 2,
-    minRowsPerStream: 50_000,
+    minRowsPerStream: 20_000,
   });
 });
 
@@ -129,7 +136,7 @@ for (const [backend, withDatabase] of BACKENDS) {
           );
         });
       }
-      await t.step("a wider existing table is accepted", async () => {
+      await t.step("a wider existing table is accepted and written in its own column types", async () => {
         await db.exec(
           `DROP TABLE IF EXISTS t; CREATE TABLE t (id numeric PRIMARY KEY, name varchar(200), amount numeric(20,4),
           ratio float8, paid boolean, day timestamp, ts timestamp(3) with time zone, note text DEFAULT '')`,
@@ -138,7 +145,27 @@ for (const [backend, withDatabase] of BACKENDS) {
           parse({ table: "t", mode: "upsert" }),
           sinkTestContext(COMPLIANCE_SCHEMA, { database: db }),
         );
+        // Binary COPY sends each value in its column's own type: numeric for int64, timestamp for date, …
+        await sink.write(BATCH_A, { runId: "r_wide", sequence: 0, signal });
         await sink.close();
+        const append = await postgresSink.build(
+          parse({ table: "t" }),
+          sinkTestContext(COMPLIANCE_SCHEMA, { database: db }),
+        );
+        await append.write(BATCH_B, { runId: "r_wide", sequence: 1, signal });
+        await append.close();
+        const rows = await db.query<Record<string, string | null>>(
+          `SELECT id::text AS id, amount::text AS amount, day::text AS day,
+                  (ts AT TIME ZONE 'UTC')::text AS ts, note FROM t ORDER BY t.id`,
+        );
+        assert.deepEqual(rows.map((r) => [r.id, r.amount, r.day, r.ts, r.note]), [
+          ["1", "12.3000", "2026-01-02 00:00:00", "2026-01-02 03:04:05.123", ""],
+          ["2", "-0.0700", "1999-12-31 00:00:00", "1970-01-01 00:00:00", ""],
+          ["3", null, null, null, ""],
+          ["4", "0.0000", "2026-11-28 00:00:00", "2026-11-28 12:00:00", ""],
+          ["5", "1.5000", "2026-06-30 00:00:00", "2026-07-01 00:00:00", ""], // rounded to the column's 3 digits
+          ["9007199254740993", "9999999999.9900", "2400-02-29 00:00:00", "2262-04-11 23:47:16.855", ""],
+        ]);
       });
       await t.step("a missing table with create false", async () => {
         await assert.rejects(
