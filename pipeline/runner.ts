@@ -234,6 +234,8 @@ export async function runIngest(
         attempts,
       })),
     ];
+    // Not flushed on its own: the run's final commit flushes it before any answer, and a crash that loses it
+    // only makes a retry write this chunk again, which the sinks recognise.
     await time("dead_letters", () =>
       store.transaction(async (tx) => {
         if (letters.length > 0) await tx.deadLetters.add(letters);
@@ -242,7 +244,7 @@ export async function runIngest(
           offset: String(chunk.offset + chunk.bytes.length),
           state: encoder.encode(JSON.stringify(checkpoint)),
         }]);
-      }));
+      }, { flush: false }));
     add(checkpoint);
   };
 

@@ -50,6 +50,7 @@ import {
   type Store,
   StoreError,
   type StoreTx,
+  type TransactionOptions,
 } from "./store.ts";
 
 const DEFAULT_PAGE = 50;
@@ -107,8 +108,11 @@ export class SqlStore extends SqlStoreTx implements Store {
   }
 
   /** Runs `fn` in one transaction. */
-  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    return this.sql.transaction((tx) => fn(new SqlStoreTx(tx, this.#options.component)));
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    return this.sql.transaction(async (tx) => {
+      if (options.flush === false) await tx.query("SET LOCAL synchronous_commit = off");
+      return fn(new SqlStoreTx(tx, this.#options.component));
+    });
   }
 
   /** Resolves when `SELECT 1` answers before `signal` aborts. */

@@ -495,6 +495,17 @@ export interface StoreTx {
   readonly sql: SqlExecutor;
 }
 
+/** Options for {@linkcode Store.transaction}. */
+export interface TransactionOptions {
+  /**
+   * Wait for the commit to reach disk. Default true. False (`synchronous_commit = off`) saves an fsync for
+   * bookkeeping that only speeds up a retry, like a chunk's checkpoint: a crash may lose the last such commits,
+   * never a flushed commit after them (the log is written in order), and losing one only repeats work that the
+   * sinks recognise. Anything acknowledged to a client must be followed by a flushed commit before the answer.
+   */
+  flush?: boolean;
+}
+
 /** weir's own storage. */
 export interface Store extends Omit<StoreTx, "sql"> {
   /** The driver behind it, for logs and `/readyz` (matches `Dependency.kind`). */
@@ -504,7 +515,7 @@ export interface Store extends Omit<StoreTx, "sql"> {
    * A transaction inside `fn` joins this one. Use only `tx` inside `fn`: PGlite has a single
    * connection, so a call on the outer store would wait for the transaction to end, forever.
    */
-  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Resolves when the database answers; throws a {@linkcode StoreError} otherwise. */
   healthcheck(signal?: AbortSignal): Promise<void>;
   /** Closes connections; the store is unusable afterwards. */

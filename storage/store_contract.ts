@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { migrate } from "./migrate.ts";
 import { MIGRATIONS } from "./migrations/mod.ts";
-import { type Store, StoreError, type StoreErrorCode } from "./store.ts";
+import { type Store, StoreError, type StoreErrorCode, type StoreTx } from "./store.ts";
 
 /** Opens a store on the same database every time it is called. */
 export type MakeStore = () => Promise<Store>;
@@ -619,6 +619,19 @@ async function transactionContract(t: Deno.TestContext, store: Store) {
       return await tx.sql.query("SELECT pipeline FROM weir.runs WHERE id = $1", [run.id]);
     });
     assert.equal(row.pipeline, "tx-sql");
+  });
+
+  await t.step("an unflushed transaction commits like any other, and only it skips the wait", async () => {
+    const setting = (tx: StoreTx) =>
+      tx.sql.query<{ v: string }>("SELECT current_setting('synchronous_commit') AS v");
+    const [inside] = await store.transaction(async (tx) => {
+      await tx.checkpoints.save("tx-unflushed", [{ partition: 0, offset: "9" }]);
+      return await setting(tx);
+    }, { flush: false });
+    assert.equal(inside.v, "off");
+    assert.deepEqual((await store.checkpoints.load("tx-unflushed")).map((c) => c.offset), ["9"]);
+    const [after] = await store.transaction(setting);
+    assert.notEqual(after.v, "off");
   });
 }
 
