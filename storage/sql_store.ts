@@ -28,6 +28,7 @@ import {
   errorChain,
   type ErrorLink,
   type FailOptions,
+  type FinishedRun,
   type IdempotencyBegin,
   type IdempotencyBeginInput,
   type IdempotencyRef,
@@ -159,6 +160,16 @@ UPDATE weir.runs SET
 WHERE id = $1 AND finished_at IS NULL
 RETURNING *`;
 
+// One statement for any number of runs: arrays unnested, so the statement text (and its cached plan) is fixed.
+const RUN_RECORD = `
+INSERT INTO weir.runs (id, pipeline, status, started_at, finished_at, received_rows, accepted_rows,
+                       rejected_rows, bytes, timings, quality, error)
+SELECT id, pipeline, status, started_at::timestamptz, now(), received, accepted, rejected, bytes,
+       timings::jsonb, NULLIF(quality, '')::jsonb, NULLIF(error, '')::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[],
+            $8::bigint[], $9::text[], $10::text[], $11::text[])
+  AS r(id, pipeline, status, started_at, received, accepted, rejected, bytes, timings, quality, error)`;
+
 class SqlRuns implements RunStore {
   #sql: SqlExecutor;
   #component: string;
@@ -182,6 +193,24 @@ class SqlRuns implements RunStore {
 
   finish(id: string, result: RunFinish): Promise<Run> {
     return this.#change(id, result.status, result, result.error);
+  }
+
+  async record(runs: readonly FinishedRun[]): Promise<void> {
+    if (runs.length === 0) return;
+    const json = (value: JsonValue | undefined) => value === undefined ? "" : JSON.stringify(value);
+    await this.#sql.query(RUN_RECORD, [
+      runs.map((r) => r.id),
+      runs.map((r) => r.pipeline),
+      runs.map((r) => r.status),
+      runs.map((r) => r.startedAt.toISOString()),
+      runs.map((r) => r.received ?? 0),
+      runs.map((r) => r.accepted ?? 0),
+      runs.map((r) => r.rejected ?? 0),
+      runs.map((r) => r.bytes ?? 0),
+      runs.map((r) => JSON.stringify(r.timings ?? {})),
+      runs.map((r) => json(r.quality)),
+      runs.map((r) => json(r.error)),
+    ]);
   }
 
   async #change(

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { migrate } from "./migrate.ts";
 import { type Store, StoreError, type StoreErrorCode } from "./store.ts";
+import { newId } from "./ids.ts";
 
 /** Opens a store on the same database every time it is called. */
 export type MakeStore = () => Promise<Store>;
@@ -154,6 +155,43 @@ async function runsContract(t: Deno.TestContext, store: Store) {
     assert.equal(failed.received, 3);
     await rejectsWith(store.runs.finish(run.id, { status: "committed" }), "conflict");
     await rejectsWith(store.runs.update(run.id, { accepted: 1 }), "conflict");
+  });
+
+  await t.step("record stores finished runs in one statement, inside a transaction", async () => {
+    const startedAt = new Date(Date.now() - 5_000);
+    const ids = [newId("r"), newId("r")];
+    await store.transaction((tx) =>
+      tx.runs.record([
+        {
+          id: ids[0],
+          pipeline: "events",
+          startedAt,
+          status: "committed",
+          received: 3,
+          accepted: 2,
+          rejected: 1,
+          bytes: 2 ** 40,
+          timings: { sink: 1.5 },
+        },
+        { id: ids[1], pipeline: "events", startedAt, status: "failed", error: { failedChunks: 1 } },
+      ])
+    );
+    const [committed, failed] = await Promise.all(ids.map((id) => store.runs.get(id)));
+    assert.equal(committed?.status, "committed");
+    assert.deepEqual(
+      [committed?.received, committed?.accepted, committed?.rejected, committed?.bytes],
+      [3, 2, 1, 2 ** 40],
+    );
+    assert.deepEqual(committed?.timings, { sink: 1.5 });
+    assert.equal(committed?.quality, null);
+    assert.equal(committed?.error, null);
+    assert.equal(committed?.startedAt.getTime(), startedAt.getTime());
+    assert.ok(committed!.finishedAt! >= committed!.startedAt);
+    assert.equal(failed?.status, "failed");
+    assert.deepEqual(failed?.error, { failedChunks: 1 });
+    assert.deepEqual([failed?.received, failed?.accepted], [0, 0]);
+    await rejectsWith(store.runs.finish(ids[0], { status: "failed" }), "conflict");
+    await store.runs.record([]);
   });
 
   await t.step("missing runs are null on get and not_found on change", async () => {
