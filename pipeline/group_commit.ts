@@ -50,8 +50,9 @@ import type { Reject } from "./validate.ts";
 /** Knobs of a {@linkcode GroupCommitter}. */
 export interface GroupCommitOptions {
   /**
-   * How long the first request of a group waits for company when a commit slot is free. Default 0: the
-   * requests of the current event-loop turn; under load, groups form while the previous ones commit.
+   * Longest wait of the first request of a group for company while requests keep arriving and a commit slot
+   * is free; the group closes earlier, as soon as a turn of the event loop brings no request. Under load,
+   * groups also form while the previous ones commit. Default 2 ms.
    */
   lingerMs?: number;
   /** Most rows (NDJSON: lines) in one group. Default 10 000. */
@@ -115,7 +116,8 @@ export class GroupCommitter {
   readonly #ndjsonParams: ParseChunkParams;
   #waiting: Waiting[] = [];
   #waitingRows = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** A flush is scheduled for when the current event-loop turn (or `lingerMs`) is over. */
+  #scheduled = false;
   #inFlight = 0;
   #closed = false;
   #idle = Promise.withResolvers<void>();
@@ -125,7 +127,7 @@ export class GroupCommitter {
     this.#plan = plan;
     this.#context = context;
     this.#options = {
-      lingerMs: options.lingerMs ?? 0,
+      lingerMs: options.lingerMs ?? 2,
       maxRows: options.maxRows ?? 10_000,
       maxInFlight: options.maxInFlight ?? 2,
       maxQueued: options.maxQueued ?? 4096,
@@ -176,10 +178,7 @@ export class GroupCommitter {
     this.#waitingRows += parsed?.rows ?? lines;
     if (this.#waitingRows >= this.#options.maxRows) this.#flush();
     else if (this.#inFlight < this.#options.maxInFlight) {
-      this.#timer ??= setTimeout(() => {
-        this.#timer = undefined;
-        this.#flush();
-      }, this.#options.lingerMs);
+      this.#schedule();
     }
     // Otherwise the group forms while a commit is in flight, which flushes it when it finishes.
     return promise;
@@ -188,8 +187,6 @@ export class GroupCommitter {
   /** Commits what is waiting and waits for the groups in flight. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
     while (this.#waiting.length > 0 || this.#inFlight > 0) {
       this.#flush();
       await this.#idle.promise;
@@ -267,11 +264,33 @@ export class GroupCommitter {
     return parsedAlone.length === 0 ? batch : concatBatches([batch, ...parsedAlone]);
   }
 
+  /**
+   * Flushes once the requests arriving together have joined: the group closes at the first turn of the event
+   * loop in which no request arrived (setImmediate runs right after the loop's poll for I/O), or after
+   * `lingerMs` of steady arrivals. A burst of requests is read one at a time, so it spreads over a few turns;
+   * a fixed timer would wait longer than the burst (a 0 ms timer fires after about 2 ms) or split it.
+   */
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    const since = performance.now();
+    let seen = this.#waiting.length;
+    const check = () => {
+      const arrived = this.#waiting.length > seen;
+      if (arrived && performance.now() - since < this.#options.lingerMs) {
+        seen = this.#waiting.length;
+        setImmediate(check);
+        return;
+      }
+      this.#scheduled = false;
+      this.#flush();
+    };
+    setImmediate(check);
+  }
+
   /** Starts a group when a commit slot is free; otherwise the group forms until one frees up. */
   #flush(): void {
     if (this.#waiting.length === 0 || this.#inFlight >= this.#options.maxInFlight) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
     let rows = 0;
     let take = 0;
     // Whole requests only; at least one, even if it alone is over maxRows.
