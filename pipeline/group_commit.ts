@@ -57,6 +57,8 @@ export interface GroupCommitOptions {
   lingerMs?: number;
   /** Most rows (NDJSON: lines) in one group. Default 10 000. */
   maxRows?: number;
+  /** Most body bytes in one group (its bodies are copied into one input to parse). Default 4 MiB. */
+  maxBytes?: number;
   /** Groups being committed at once (each holds a sink connection). Default 2. */
   maxInFlight?: number;
   /** Requests waiting for a group before more are turned away (see {@linkcode GroupCommitter.full}). Default 4096. */
@@ -129,6 +131,7 @@ export class GroupCommitter {
     this.#options = {
       lingerMs: options.lingerMs ?? 2,
       maxRows: options.maxRows ?? 10_000,
+      maxBytes: options.maxBytes ?? 4 << 20,
       maxInFlight: options.maxInFlight ?? 2,
       maxQueued: options.maxQueued ?? 4096,
       inlineParseBytes: options.inlineParseBytes ?? 256 * 1024,
@@ -292,13 +295,17 @@ export class GroupCommitter {
   #flush(): void {
     if (this.#waiting.length === 0 || this.#inFlight >= this.#options.maxInFlight) return;
     let rows = 0;
+    let bytes = 0;
     let take = 0;
-    // Whole requests only; at least one, even if it alone is over maxRows.
+    // Whole requests only; at least one, even if it alone is over the limits.
     while (take < this.#waiting.length) {
       const w = this.#waiting[take];
       const n = w.parsed?.rows ?? w.lines;
-      if (take > 0 && rows + n > this.#options.maxRows) break;
+      if (take > 0 && (rows + n > this.#options.maxRows || bytes + w.bytes.length > this.#options.maxBytes)) {
+        break;
+      }
       rows += n;
+      bytes += w.bytes.length;
       take++;
     }
     const group = this.#waiting.splice(0, take);

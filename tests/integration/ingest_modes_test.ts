@@ -14,6 +14,7 @@ import { openRuntime, type Runtime } from "../../server/runtime.ts";
 import { withPostgresDatabase } from "../../pipeline/sinks/testing.ts";
 import { JobLane } from "../../storage/job_lanes.ts";
 import { spoolJobKind } from "../../pipeline/spool_drainer.ts";
+import { GroupCommitter } from "../../pipeline/group_commit.ts";
 
 const YAML = `
 pipelines:
@@ -33,6 +34,12 @@ pipelines:
         amount: { type: decimal, precision: 12, scale: 2, min: 0 }
     sinks: [{ postgres: { table: clicks, mode: append } }]
     limits: { maxConcurrentIngests: 4 }
+  orders:
+    source: { http: { formats: [ndjson] } }
+    schema:
+      columns:
+        id: { type: int64, required: true, unique: true }
+    sinks: [{ postgres: { table: orders, mode: append } }]
 `;
 
 interface Env {
@@ -340,6 +347,51 @@ Deno.test("bodies parsed as one group keep their own lines, rejects and dead let
       assert.equal(letter.original, '{"id":4,"amount":"unterminated\n');
       const [{ n }] = await sql`SELECT count(*)::int AS n FROM clicks`;
       assert.equal(n, rounds * cases.reduce((sum, [, accepted]) => sum + accepted, 0));
+    } finally {
+      await runtime.close();
+    }
+  });
+});
+
+Deno.test("a unique rule holds within each request of a group, and group limits split a burst", async () => {
+  await withEnv(async (env, sql) => {
+    const { runtime, app } = await open(env);
+    try {
+      // Each body is its own input: the same id in two requests is no duplicate, twice in one request is.
+      const bodies = ['{"id":1}\n{"id":1}\n', '{"id":1}\n', '{"id":2}\n'];
+      const answers = await Promise.all(bodies.map(async (body) => {
+        const response = await post(app, "/v1/pipelines/orders/ingest", body);
+        return { status: response.status, body: await response.json() };
+      }));
+      assert.deepEqual(answers.map((a) => [a.status, a.body.accepted, a.body.rejected]), [
+        [200, 1, 1],
+        [200, 1, 0],
+        [200, 1, 0],
+      ]);
+      assert.deepEqual(answers[0].body.rejects, [{ line: 2, column: "id", rule: "unique", value: "1" }]);
+
+      // At most 40 bytes per group, two of these 20-byte bodies: the burst commits as five groups or more.
+      const committer = new GroupCommitter(runtime.pipelines.get("clicks")!, runtime, { maxBytes: 40 });
+      try {
+        const results = await Promise.all(
+          Array.from(
+            { length: 10 },
+            (_, i) =>
+              committer.submit({
+                format: "ndjson",
+                bytes: new TextEncoder().encode(`{"id":${i},"amount":1}\n`),
+              }),
+          ),
+        );
+        assert.deepEqual(results.map((r) => r.accepted), Array(10).fill(1));
+      } finally {
+        await committer.close();
+      }
+      const [{ n, writes }] = await sql`
+        SELECT (SELECT count(*)::int FROM clicks) AS n,
+               (SELECT count(*)::int FROM weir.sink_commits WHERE sink LIKE '%clicks') AS writes`;
+      assert.equal(n, 10);
+      assert.ok(writes >= 5, `a group holds at most two bodies: ${writes} sink writes`);
     } finally {
       await runtime.close();
     }
