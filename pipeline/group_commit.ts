@@ -3,17 +3,16 @@
  * one sink write and one bookkeeping transaction, instead of each paying for its own.
  *
  * How: a small request waits in the pipeline's {@linkcode GroupCommitter} while the previous group commits (a
- * free commit slot takes the requests of the current event-loop turn). A group's NDJSON bodies are parsed and
+ * free commit slot takes the requests that arrive together). A group's NDJSON bodies are parsed and
  * validated as one input — each request's lines are a known range of it, so every reject and every valid row
  * is still its own request's — then transformed once and written to every sink as one `(run, sequence)`.
- * Then one store transaction records every request's run, finished, and its dead letters (rejects, with their
- * original bytes), and only then is every request of the group answered.
+ * Then one statement records every request's run, finished (one transaction, when there are dead letters to
+ * store with them: rejects, with their original bytes), and only then is every request of the group answered.
  *
  * **Runs.** Each request is its own run, as on the chunked path: its answer names it, and once answered,
  * `GET /v1/runs/:id` shows it finished (`committed`, or `failed` when a sink refused the group) with exactly
  * the counts of the answer, and the dead-letter queue filtered by it holds exactly its rejects. The runs of a
- * group cost one multi-row insert in the transaction the group needs anyway; the group's sink writes go under
- * its first request's run id.
+ * group cost one multi-row insert after its sink writes, which go under its first request's run id.
  *
  * **Guarantee.** A request is answered 2xx only after every sink committed the group holding its rows, and its
  * run and rejects are stored: acknowledged means durable, as on the chunked path. A group is one
@@ -118,7 +117,7 @@ export class GroupCommitter {
   readonly #ndjsonParams: ParseChunkParams;
   #waiting: Waiting[] = [];
   #waitingRows = 0;
-  /** A flush is scheduled for when the current event-loop turn (or `lingerMs`) is over. */
+  /** A flush is scheduled for when arrivals pause (see {@linkcode GroupCommitter.#schedule}). */
   #scheduled = false;
   #inFlight = 0;
   #closed = false;
@@ -180,10 +179,8 @@ export class GroupCommitter {
     });
     this.#waitingRows += parsed?.rows ?? lines;
     if (this.#waitingRows >= this.#options.maxRows) this.#flush();
-    else if (this.#inFlight < this.#options.maxInFlight) {
-      this.#schedule();
-    }
-    // Otherwise the group forms while a commit is in flight, which flushes it when it finishes.
+    // Otherwise, with every slot busy, the group forms while they commit: the first to finish flushes it.
+    else if (this.#inFlight < this.#options.maxInFlight) this.#schedule();
     return promise;
   }
 
