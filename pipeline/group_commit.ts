@@ -1,31 +1,36 @@
 /**
- * Group commit for small ingests: many concurrent small requests (a single event each, say) share one sink
- * write, instead of each paying for its own run row, sink transaction and bookkeeping transaction.
+ * Group commit for small ingests: many concurrent small requests (a single event each, say) share one parse,
+ * one sink write and one bookkeeping transaction, instead of each paying for its own.
  *
- * How: every request is parsed and validated on its own (its rejects are its own), its valid rows wait a
- * moment in the pipeline's {@linkcode GroupCommitter}, and a group — the rows of every request that arrived
- * while the previous group was committing, or within `lingerMs` — is concatenated into one batch, transformed
- * once and written to every sink as one `(run, sequence)`. Then one store transaction records the group's
- * dead letters (each request's rejects, with their original bytes) and the run's counts, and only then is
- * every request of the group answered.
+ * How: a small request waits in the pipeline's {@linkcode GroupCommitter} while the previous group commits (a
+ * free commit slot takes the requests that arrive together). A group's NDJSON bodies are parsed and
+ * validated as one input — each request's lines are a known range of it, so every reject and every valid row
+ * is still its own request's — then transformed once and written to every sink as one `(run, sequence)`.
+ * Then one statement records every request's run, finished (one transaction, when there are dead letters to
+ * store with them: rejects, with their original bytes), and only then is every request of the group answered.
  *
- * **Guarantee.** A request is answered 2xx only after every sink committed the group holding its rows and its
- * rejects are in the dead-letter queue: acknowledged means durable, as on the chunked path. A group is one
+ * **Runs.** Each request is its own run, as on the chunked path: its answer names it, and once answered,
+ * `GET /v1/runs/:id` shows it finished (`committed`, or `failed` when a sink refused the group) with exactly
+ * the counts of the answer, and the dead-letter queue filtered by it holds exactly its rejects. The runs of a
+ * group cost one multi-row insert after its sink writes, which go under its first request's run id.
+ *
+ * **Guarantee.** A request is answered 2xx only after every sink committed the group holding its rows, and its
+ * run and rejects are stored: acknowledged means durable, as on the chunked path. A group is one
  * `(run, sequence)`, which each sink commits at most once (retries of a failed write reuse it), so weir never
  * writes a group twice. A request that no sink could take is answered 502 (its body is dead-lettered whole); a
- * group that fails outright (e.g. a transform throws) fails every request in it, and none is acknowledged. A
- * crash before the answer loses only unacknowledged requests, exactly like the chunked path without an
- * idempotency key: a client that retries such a request may land it twice. Requests with an `Idempotency-Key`
- * therefore never take this path — they go through the spooled, chunked path, whose run id is derived from the
- * key and which is exactly-once across retries.
+ * group that fails outright (its parse or a transform throws, or its bookkeeping cannot be stored) fails every
+ * request in it, and none is acknowledged. A crash before the answer loses only unacknowledged requests,
+ * exactly like the chunked path without an idempotency key: a client that retries such a request may land it
+ * twice. Requests with an `Idempotency-Key` therefore never take this path — they go through the spooled,
+ * chunked path, whose run id is derived from the key and which is exactly-once across retries.
  *
- * Runs: the groups of a committer share one run (`GET /v1/runs/:id` shows its running totals), which is
- * finished and replaced after `groupsPerRun` groups or `runMaxAgeMs`, and finished on close.
+ * CSV bodies (each with its own header) and pipelines with a `unique` rule (which spans the rows of one input)
+ * are parsed request by request instead, when they arrive.
  *
  * @module
  */
-import { errorChain, type JsonValue, type NewDeadLetter } from "../storage/store.ts";
-import { parseChunk } from "../workers/parse.ts";
+import { errorChain, type FinishedRun, type NewDeadLetter } from "../storage/store.ts";
+import { parseChunk, type ParseChunkParams } from "../workers/parse.ts";
 import type { Batch } from "./batch.ts";
 import { concatBatches } from "./batch_concat.ts";
 import { type Chunk, csvHeader } from "./chunker.ts";
@@ -34,7 +39,6 @@ import type { PipelinePlan, PlannedSink } from "./plan.ts";
 import { newRunId } from "./run_ids.ts";
 import {
   type IngestContext,
-  type IngestCounts,
   type IngestResult,
   parseParams,
   recordSlicer,
@@ -44,22 +48,22 @@ import type { Reject } from "./validate.ts";
 
 /** Knobs of a {@linkcode GroupCommitter}. */
 export interface GroupCommitOptions {
-  /** How long the first request of a group waits for company when a commit slot is free. Default 1 ms. */
+  /**
+   * Longest wait of the first request of a group for company while requests keep arriving and a commit slot
+   * is free; the group closes earlier, as soon as a turn of the event loop brings no request. Under load,
+   * groups also form while the previous ones commit. Default 2 ms.
+   */
   lingerMs?: number;
-  /** Most rows in one group. Default 10 000. */
+  /** Most rows (NDJSON: lines) in one group. Default 10 000. */
   maxRows?: number;
-  /** Groups being committed at once (each holds a sink connection). Default 4. */
+  /** Most body bytes in one group (its bodies are copied into one input to parse). Default 4 MiB. */
+  maxBytes?: number;
+  /** Groups being committed at once (each holds a sink connection). Default 2. */
   maxInFlight?: number;
   /** Requests waiting for a group before more are turned away (see {@linkcode GroupCommitter.full}). Default 4096. */
   maxQueued?: number;
-  /** Groups per run before the run is finished and a new one started. Default 10 000. */
-  groupsPerRun?: number;
-  /** Age of a run after which the next group starts a new one. Default 60 s. */
-  runMaxAgeMs?: number;
-  /** Bodies up to this size are parsed on the main thread (a worker round trip costs more). Default 16 KiB. */
+  /** Inputs up to this size are parsed on the main thread (a worker round trip costs more). Default 256 KiB. */
   inlineParseBytes?: number;
-  /** How often a run's running totals are written while it is open. Default 1 s. */
-  runUpdateMs?: number;
   /** Sink attempts for a retriable failure. Default 5. */
   sinkAttempts?: number;
   /** First retry delay, doubling with full jitter. Default 100 ms. */
@@ -72,28 +76,35 @@ export interface SmallIngest {
   bytes: Uint8Array;
 }
 
-interface Waiting {
-  bytes: Uint8Array;
-  batch: Batch;
+/** A request's own share of a parse. */
+interface Parsed {
+  /** Its valid rows; null when they are a range of its group's batch. */
+  batch: Batch | null;
+  /** How many rows are valid. */
+  rows: number;
+  /** Its rejects, lines counted from its first line. */
   rejects: Reject[];
+  /** The lines of its valid rows, to slice rejected records out of its body; only when there are rejects. */
+  lines: Int32Array;
+  /** CSV: its header record, which precedes each of its dead letters. */
   header: { bytes: Uint8Array; lines: number } | null;
+}
+
+interface Waiting {
+  run: string;
+  /** The body; NDJSON parsed with its group ends with a LF and has no byte order mark. */
+  bytes: Uint8Array;
+  /** Lines of an NDJSON body parsed with its group; its row count at most. */
+  lines: number;
+  /** Set when it arrived (CSV, or rules across rows), or once its group is parsed. */
+  parsed: Parsed | null;
+  startedAt: number;
   enqueuedAt: number;
   resolve: (result: IngestResult) => void;
   reject: (error: unknown) => void;
 }
 
-interface GroupRun {
-  id: string;
-  created: Promise<unknown>;
-  startedAt: number;
-  updatedAt: number;
-  next: number;
-  inFlight: number;
-  retired: boolean;
-  failedGroups: number;
-  totals: IngestCounts;
-  timings: Record<string, number>;
-}
+const NO_LINES = new Int32Array(0);
 
 /** The small-request batcher of one pipeline. */
 export class GroupCommitter {
@@ -101,32 +112,34 @@ export class GroupCommitter {
   readonly #context: IngestContext;
   readonly #options: Required<GroupCommitOptions>;
   readonly #abort = new AbortController();
+  /** Whether NDJSON bodies are parsed with their group: no rule compares rows with each other. */
+  readonly #groupParse: boolean;
+  readonly #ndjsonParams: ParseChunkParams;
   #waiting: Waiting[] = [];
   #waitingRows = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** A flush is scheduled for when arrivals pause (see {@linkcode GroupCommitter.#schedule}). */
+  #scheduled = false;
   #inFlight = 0;
-  #run: GroupRun | undefined;
   #closed = false;
   #idle = Promise.withResolvers<void>();
-  /** Store bookkeeping runs one at a time, so absolute run counts are written in order. */
-  #books: Promise<unknown> = Promise.resolve();
 
   /** A committer for `plan`; nothing is written before the first request. */
   constructor(plan: PipelinePlan, context: IngestContext, options: GroupCommitOptions = {}) {
     this.#plan = plan;
     this.#context = context;
     this.#options = {
-      lingerMs: options.lingerMs ?? 1,
+      lingerMs: options.lingerMs ?? 2,
       maxRows: options.maxRows ?? 10_000,
-      maxInFlight: options.maxInFlight ?? 4,
+      maxBytes: options.maxBytes ?? 4 << 20,
+      maxInFlight: options.maxInFlight ?? 2,
       maxQueued: options.maxQueued ?? 4096,
-      groupsPerRun: options.groupsPerRun ?? 10_000,
-      runMaxAgeMs: options.runMaxAgeMs ?? 60_000,
-      inlineParseBytes: options.inlineParseBytes ?? 16 * 1024,
-      runUpdateMs: options.runUpdateMs ?? 1_000,
+      inlineParseBytes: options.inlineParseBytes ?? 256 * 1024,
       sinkAttempts: options.sinkAttempts ?? 5,
       retryBaseMs: options.retryBaseMs ?? 100,
     };
+    this.#groupParse = !Object.values(plan.rules).some((rules) => rules.unique);
+    // A group is one input, starting on line 1.
+    this.#ndjsonParams = parseParams(plan, "ndjson", { sequence: 0, firstLine: 1 }, null);
     this.#idle.resolve();
   }
 
@@ -136,73 +149,160 @@ export class GroupCommitter {
   }
 
   /**
-   * Parses and validates `input`, then resolves once the group holding its rows committed (or failed). Throws a
-   * `CsvSyntaxError` for a body that cannot be read at all (no header), before it joins a group.
+   * Resolves once the group holding `input` committed (or failed). Throws a `CsvSyntaxError` for a CSV body
+   * that cannot be read at all (no header), before it joins a group.
    */
   async submit(input: SmallIngest): Promise<IngestResult> {
     if (this.#closed) {
       throw new PipelineError("Group commit is closed", { component: "group_commit", retriable: true });
     }
-    const parsed = await this.#parse(input);
+    const startedAt = Date.now();
+    let bytes = input.bytes;
+    let lines = 0;
+    let parsed: Parsed | null = null;
+    if (input.format === "ndjson" && this.#groupParse) {
+      bytes = groupable(bytes);
+      lines = countLines(bytes);
+    } else {
+      ({ parsed, bytes } = await this.#parse(input));
+    }
     const { promise, resolve, reject } = Promise.withResolvers<IngestResult>();
-    this.#waiting.push({ ...parsed, enqueuedAt: performance.now(), resolve, reject });
-    this.#waitingRows += parsed.batch.length;
+    this.#waiting.push({
+      run: newRunId(),
+      bytes,
+      lines,
+      parsed,
+      startedAt,
+      enqueuedAt: performance.now(),
+      resolve,
+      reject,
+    });
+    this.#waitingRows += parsed?.rows ?? lines;
     if (this.#waitingRows >= this.#options.maxRows) this.#flush();
-    else {this.#timer ??= setTimeout(() => {
-        this.#timer = undefined;
-        this.#flush();
-      }, this.#options.lingerMs);}
+    // Otherwise, with every slot busy, the group forms while they commit: the first to finish flushes it.
+    else if (this.#inFlight < this.#options.maxInFlight) this.#schedule();
     return promise;
   }
 
-  /** Commits what is waiting, waits for groups in flight, then finishes the current run. Idempotent. */
+  /** Commits what is waiting and waits for the groups in flight. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
     while (this.#waiting.length > 0 || this.#inFlight > 0) {
       this.#flush();
       await this.#idle.promise;
     }
-    const run = this.#run;
-    this.#run = undefined;
-    if (run && !run.retired) {
-      run.retired = true;
-      await this.#finishRun(run);
-    }
-    await this.#books;
   }
 
-  async #parse(input: SmallIngest) {
+  /**
+   * Parses one request on its own: CSV (its own header), or any body when a rule spans rows. Returns its bytes
+   * too: a worker hands the input back in a new buffer.
+   */
+  async #parse(input: SmallIngest): Promise<{ parsed: Parsed; bytes: Uint8Array }> {
     const plan = this.#plan;
     const header = input.format === "csv" && plan.csv.header ? csvHeader(input.bytes, plan.csv.quote) : null;
     // A small request is one chunk: the first of its input, starting on line 1.
     const params = parseParams(plan, input.format, { sequence: 0, firstLine: 1 }, header);
-    const buffer = input.bytes.byteOffset === 0 && input.bytes.byteLength === input.bytes.buffer.byteLength &&
-        input.bytes.buffer instanceof ArrayBuffer
-      ? input.bytes.buffer
-      : input.bytes.slice().buffer;
-    if (input.bytes.length <= this.#options.inlineParseBytes) {
-      const { value, output } = parseChunk(this.#context.kernels, buffer, params);
-      return { ...value, bytes: new Uint8Array(output ?? buffer), header };
+    const { value, output } = await this.#run(input.bytes, params);
+    const { batch, rejects } = value;
+    return {
+      parsed: { batch, rows: batch.length, rejects, lines: batch.lines, header },
+      bytes: new Uint8Array(output!),
+    };
+  }
+
+  /** Parses and validates `bytes` on the main thread when small, in the pool otherwise. */
+  #run(bytes: Uint8Array, params: ParseChunkParams) {
+    const buffer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength &&
+        bytes.buffer instanceof ArrayBuffer
+      ? bytes.buffer
+      : bytes.slice().buffer;
+    if (bytes.length <= this.#options.inlineParseBytes) {
+      return Promise.resolve(parseChunk(this.#context.kernels, buffer, params));
     }
-    const { value, output } = await this.#context.pool.run("parse.chunk", { input: buffer, params });
-    return { ...value, bytes: new Uint8Array(output!), header };
+    return this.#context.pool.run("parse.chunk", { input: buffer, params });
+  }
+
+  /**
+   * Parses the NDJSON bodies of `group` that wait for it as one input, hands each request its share, and
+   * returns every valid row of the group.
+   */
+  async #parseGroup(group: readonly Waiting[]): Promise<Batch> {
+    const parsedAlone = group.filter((w) => w.parsed !== null).map((w) => w.parsed!.batch!);
+    const pending = group.filter((w) => w.parsed === null);
+    if (pending.length === 0) return concatBatches(parsedAlone);
+    let length = 0;
+    for (const w of pending) length += w.bytes.length;
+    const input = new Uint8Array(length);
+    let at = 0;
+    for (const w of pending) {
+      input.set(w.bytes, at);
+      at += w.bytes.length;
+    }
+    const { value: { batch, rejects } } = await this.#run(input, this.#ndjsonParams);
+    // Rows and rejects come in line order, and each request's lines follow the previous request's.
+    const lines = batch.lines;
+    let firstLine = 1;
+    let row = 0;
+    let r = 0;
+    for (const w of pending) {
+      const end = firstLine + w.lines;
+      const firstRow = row;
+      while (row < lines.length && lines[row] < end) row++;
+      const own: Reject[] = [];
+      for (; r < rejects.length && rejects[r].line < end; r++) {
+        own.push({ ...rejects[r], line: rejects[r].line - firstLine + 1 });
+      }
+      w.parsed = {
+        batch: null,
+        rows: row - firstRow,
+        rejects: own,
+        lines: own.length === 0 ? NO_LINES : lines.slice(firstRow, row).map((line) => line - firstLine + 1),
+        header: null,
+      };
+      firstLine = end;
+    }
+    return parsedAlone.length === 0 ? batch : concatBatches([batch, ...parsedAlone]);
+  }
+
+  /**
+   * Flushes once the requests arriving together have joined: the group closes at the first turn of the event
+   * loop in which no request arrived (setImmediate runs right after the loop's poll for I/O), or after
+   * `lingerMs` of steady arrivals. A burst of requests is read one at a time, so it spreads over a few turns;
+   * a fixed timer would wait longer than the burst (a 0 ms timer fires after about 2 ms) or split it.
+   */
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    const since = performance.now();
+    let seen = this.#waiting.length;
+    const check = () => {
+      const arrived = this.#waiting.length > seen;
+      if (arrived && performance.now() - since < this.#options.lingerMs) {
+        seen = this.#waiting.length;
+        setImmediate(check);
+        return;
+      }
+      this.#scheduled = false;
+      this.#flush();
+    };
+    setImmediate(check);
   }
 
   /** Starts a group when a commit slot is free; otherwise the group forms until one frees up. */
   #flush(): void {
     if (this.#waiting.length === 0 || this.#inFlight >= this.#options.maxInFlight) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
     let rows = 0;
+    let bytes = 0;
     let take = 0;
-    // Whole requests only; at least one, even if it alone is over maxRows.
-    while (
-      take < this.#waiting.length &&
-      (take === 0 || rows + this.#waiting[take].batch.length <= this.#options.maxRows)
-    ) {
-      rows += this.#waiting[take].batch.length;
+    // Whole requests only; at least one, even if it alone is over the limits.
+    while (take < this.#waiting.length) {
+      const w = this.#waiting[take];
+      const n = w.parsed?.rows ?? w.lines;
+      if (take > 0 && (rows + n > this.#options.maxRows || bytes + w.bytes.length > this.#options.maxBytes)) {
+        break;
+      }
+      rows += n;
+      bytes += w.bytes.length;
       take++;
     }
     const group = this.#waiting.splice(0, take);
@@ -216,39 +316,10 @@ export class GroupCommitter {
     });
   }
 
-  /** The run the next group belongs to, with its sequence; rotates an old or full run. */
-  #nextSlot(): { run: GroupRun; sequence: number } {
-    const now = performance.now();
-    let run = this.#run;
-    if (run && (run.next >= this.#options.groupsPerRun || now - run.startedAt > this.#options.runMaxAgeMs)) {
-      run.retired = true;
-      if (run.inFlight === 0) this.#finishRun(run).catch(() => {});
-      run = undefined;
-    }
-    if (!run) {
-      const id = newRunId();
-      run = {
-        id,
-        created: this.#context.store.runs.create({ id, pipeline: this.#plan.name, idempotencyKey: null }),
-        startedAt: now,
-        updatedAt: now,
-        next: 0,
-        inFlight: 0,
-        retired: false,
-        failedGroups: 0,
-        totals: { received: 0, accepted: 0, rejected: 0, bytes: 0 },
-        timings: {},
-      };
-      run.created.catch(() => {});
-      this.#run = run;
-    }
-    run.inFlight++;
-    return { run, sequence: run.next++ };
-  }
-
   async #commit(group: Waiting[]): Promise<void> {
-    const { run, sequence } = this.#nextSlot();
-    const log = this.#context.logger.child({ pipeline: this.#plan.name, run: run.id, sequence });
+    // The group's sink writes go under its first request's run: a fresh id, so `(run, 0)` is the group's own.
+    const runId = group[0].run;
+    const log = this.#context.logger.child({ pipeline: this.#plan.name, run: runId, requests: group.length });
     const timings: Record<string, number> = {};
     const time = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
       const started = performance.now();
@@ -259,26 +330,17 @@ export class GroupCommitter {
       }
     };
     try {
-      try {
-        await run.created;
-      } catch (error) {
-        // The next group tries a new run rather than inheriting a run row that does not exist.
-        if (this.#run === run) this.#run = undefined;
-        run.retired = true;
-        throw error;
-      }
       const signal = this.#abort.signal;
+      let out = await time("parse", () => this.#parseGroup(group));
       const failures: { sink: PlannedSink; error: unknown; attempts: number }[] = [];
-      const nonEmpty = group.map((w) => w.batch).filter((b) => b.length > 0);
-      if (nonEmpty.length > 0) {
-        let out = concatBatches(nonEmpty);
+      if (out.length > 0) {
         await time("transform", async () => {
           for (const transform of this.#plan.transforms) out = await transform.apply(out, signal);
         });
         for (const planned of this.#plan.sinks) {
           const outcome = await time(
             planned.component,
-            () => writeWithRetry(planned, out, { runId: run.id, sequence, signal }, this.#options, log),
+            () => writeWithRetry(planned, out, { runId, sequence: 0, signal }, this.#options, log),
           );
           if (outcome.error !== undefined) {
             failures.push({ sink: planned, error: outcome.error, attempts: outcome.attempts });
@@ -286,78 +348,83 @@ export class GroupCommitter {
         }
       }
       const failed = failures.length > 0;
-      const letters = group.flatMap((w) => this.#letters(w, run.id, failures));
-      const counts = group.map((w) => ({
-        received: w.batch.length + w.rejects.length,
-        accepted: failed ? 0 : w.batch.length,
-        rejected: w.rejects.length,
-        bytes: w.bytes.length,
-      }));
-      await time("dead_letters", () =>
-        this.#book(async () => {
-          for (const c of counts) {
-            run.totals.received += c.received;
-            run.totals.accepted += c.accepted;
-            run.totals.rejected += c.rejected;
-            run.totals.bytes += c.bytes;
-          }
-          if (failed) run.failedGroups++;
-          for (const [stage, ms] of Object.entries(timings)) {
-            run.timings[stage] = (run.timings[stage] ?? 0) + ms;
-          }
-          // Dead letters must be durable before the answer; the run's running totals need not be (they are
-          // written with the final ones when the run finishes), so they are refreshed at most every
-          // `runUpdateMs`, sparing most groups a transaction.
-          const now = performance.now();
-          const refresh = now - run.updatedAt >= this.#options.runUpdateMs;
-          if (refresh) run.updatedAt = now;
-          const totals = { ...run.totals };
-          if (letters.length > 0 || refresh) {
-            await this.#context.store.transaction(async (tx) => {
-              if (letters.length > 0) await tx.deadLetters.add(letters);
-              if (refresh) await tx.runs.update(run.id, totals);
-            });
-          }
-        }));
-      const limit = this.#plan.spec.limits.responseRejects;
-      const now = performance.now();
-      group.forEach((w, i) =>
-        w.resolve({
-          run: run.id,
-          ...counts[i],
-          rejects: w.rejects.slice(0, limit),
+      const letters = group.flatMap((w) => this.#letters(w, failures));
+      const results = group.map((w): IngestResult => {
+        const parsed = w.parsed!;
+        return {
+          run: w.run,
+          received: parsed.rows + parsed.rejects.length,
+          accepted: failed ? 0 : parsed.rows,
+          rejected: parsed.rejects.length,
+          bytes: w.bytes.length,
+          rejects: parsed.rejects,
           committed: !failed,
           failedChunks: failed ? 1 : 0,
-          timings: { ...rounded(timings), wait: Math.round((now - w.enqueuedAt) * 10) / 10 },
-        })
+          timings: this.#timings(timings, w),
+        };
+      });
+      const runs = results.map((
+        { run: id, received, accepted, rejected, bytes, timings },
+        i,
+      ): FinishedRun => ({
+        id,
+        pipeline: this.#plan.name,
+        startedAt: new Date(group[i].startedAt),
+        status: failed ? "failed" : "committed",
+        received,
+        accepted,
+        rejected,
+        bytes,
+        timings,
+        ...(failed ? { error: { failedChunks: 1 } } : {}),
+      }));
+      const store = this.#context.store;
+      // Runs alone are one statement, atomic without a transaction (which would cost two more round trips).
+      await time(
+        "dead_letters",
+        () =>
+          letters.length === 0 ? store.runs.record(runs) : store.transaction(async (tx) => {
+            await tx.runs.record(runs);
+            await tx.deadLetters.add(letters);
+          }),
       );
+      const limit = this.#plan.spec.limits.responseRejects;
+      group.forEach((w, i) => {
+        const result = results[i];
+        result.rejects = result.rejects.slice(0, limit);
+        // The answer also counts the bookkeeping, which the stored run could not.
+        result.timings = this.#timings(timings, w);
+        w.resolve(result);
+      });
     } catch (error) {
-      log.warn("Group commit failed", { error, requests: group.length });
-      run.failedGroups++;
+      log.warn("Group commit failed", { error });
       for (const w of group) w.reject(error);
-    } finally {
-      run.inFlight--;
-      if (run.retired && run.inFlight === 0 && this.#run !== run) {
-        await this.#finishRun(run).catch((error) => log.warn("Finishing a group run failed", { error }));
-      }
     }
+  }
+
+  /** A request's timings: its group's stages, and how long it waited for its answer. */
+  #timings(stages: Record<string, number>, w: Waiting): Record<string, number> {
+    const timings: Record<string, number> = {};
+    for (const stage in stages) timings[stage] = Math.round(stages[stage] * 10) / 10;
+    timings.wait = Math.round((performance.now() - w.enqueuedAt) * 10) / 10;
+    return timings;
   }
 
   /** One request's dead letters: its rejected rows, and its whole body when a sink failed the group. */
   #letters(
     w: Waiting,
-    runId: string,
     failures: readonly { sink: PlannedSink; error: unknown; attempts: number }[],
   ): NewDeadLetter[] {
     const pipeline = this.#plan.name;
+    const parsed = w.parsed!;
     const letters: NewDeadLetter[] = [];
-    if (w.rejects.length > 0) {
+    if (parsed.rejects.length > 0) {
       const chunk: Chunk = { sequence: 0, bytes: w.bytes, firstLine: 1, offset: 0 };
-      const rowOf = recordSlicer(w.bytes, chunk, w.batch.lines, w.rejects, w.header);
-      for (const reject of w.rejects) {
+      const rowOf = recordSlicer(w.bytes, chunk, parsed.lines, parsed.rejects, parsed.header);
+      for (const reject of parsed.rejects) {
         letters.push({
           pipeline,
-          runId,
+          runId: w.run,
           stage: reject.rule === "json" || reject.rule === "ragged" || reject.rule === "utf8"
             ? "parse"
             : "validate",
@@ -370,11 +437,11 @@ export class GroupCommitter {
         });
       }
     }
-    if (w.batch.length > 0) {
+    if (parsed.rows > 0) {
       for (const { sink, error, attempts } of failures) {
         letters.push({
           pipeline,
-          runId,
+          runId: w.run,
           stage: sink.component,
           original: w.bytes,
           line: 1,
@@ -385,26 +452,22 @@ export class GroupCommitter {
     }
     return letters;
   }
-
-  #book<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.#books.then(fn, fn);
-    this.#books = next.catch(() => {});
-    return next;
-  }
-
-  #finishRun(run: GroupRun): Promise<unknown> {
-    return this.#book(async () => {
-      if (!(await run.created.then(() => true, () => false))) return;
-      await this.#context.store.runs.finish(run.id, {
-        ...run.totals,
-        timings: rounded(run.timings),
-        status: run.failedGroups > 0 ? "failed" : "committed",
-        ...(run.failedGroups > 0 ? { error: { failedGroups: run.failedGroups } as JsonValue } : {}),
-      });
-    });
-  }
 }
 
-function rounded(timings: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v * 10) / 10]));
+/** An NDJSON body ready to follow another in one input: without a byte order mark, ending with a LF. */
+function groupable(bytes: Uint8Array): Uint8Array {
+  // The reader skips a byte order mark only at the start of its input.
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+  if (bytes.length === 0 || bytes[bytes.length - 1] === 0x0a) return bytes;
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  out[bytes.length] = 0x0a;
+  return out;
+}
+
+/** LFs in `bytes`: NDJSON lines, as the reader counts them. */
+function countLines(bytes: Uint8Array): number {
+  let n = 0;
+  for (let at = bytes.indexOf(0x0a); at >= 0; at = bytes.indexOf(0x0a, at + 1)) n++;
+  return n;
 }

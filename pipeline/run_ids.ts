@@ -1,10 +1,12 @@
 /**
  * Run ids of ingests. A request with an `Idempotency-Key` gets an id derived from the key, so that a retry after
  * a crash (or the spool drainer after a restart) continues the same run, whose chunks the sinks recognise; a file
- * given to `weir run` one derived from its content; any other request gets a random one.
+ * given to `weir run` one derived from its content; any other request gets a fresh time-ordered one.
  *
  * @module
  */
+
+import { newId } from "../storage/ids.ts";
 
 /**
  * The run id of `key` in `pipeline`: the same whichever ack mode the request used, so that a key retried with
@@ -36,7 +38,7 @@ export async function derivedRunId(tag: string, parts: readonly string[]): Promi
   return `r_${tag}${[...digest.subarray(0, 13)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
-/** A fresh random run id. */
+/** A fresh run id: a time-ordered ULID, like every id weir makes itself. */
 export function newRunId(): string {
-  return `r_${crypto.randomUUID().replaceAll("-", "")}`;
+  return newId("r");
 }

@@ -69,10 +69,7 @@ export function ingestRoutes(options: IngestOptions): Hono {
     const mode = ingestMode(plan, { wait: c.req.query("wait"), key, encoding, contentLength: declared });
     if (mode === "grouped") {
       // Small requests share sink writes; their own queue bound answers 503 instead of the ingest limit.
-      const answer = await ingestGrouped(runtime, plan, {
-        format,
-        body: decode(c.req.raw.body, encoding, limit),
-      });
+      const answer = await ingestGrouped(runtime, plan, { format, body: c.req.raw });
       return c.json(answer.response, answer.status);
     }
 

@@ -138,11 +138,14 @@ export async function acceptIngest(
   }
 }
 
-/** Reads a small body whole and commits it with the concurrent small requests of its pipeline. */
+/**
+ * Reads a small body whole (an identity body of a declared length within the limit: no stream to decode) and
+ * commits it with the concurrent small requests of its pipeline.
+ */
 export async function ingestGrouped(
   runtime: Runtime,
   plan: PipelinePlan,
-  input: { format: Format; body: AsyncIterable<Uint8Array> },
+  input: { format: Format; body: Request },
 ): Promise<ModeAnswer> {
   const committer = runtime.groups.get(plan.name);
   if (!committer) throw new Error(`No group committer for pipeline ${plan.name}`);
@@ -153,7 +156,9 @@ export async function ingestGrouped(
       headers: { "retry-after": "1" },
     });
   }
-  const bytes = await collect(input.format === "json" ? jsonArrayToNdjson(input.body) : input.body);
+  let bytes: Uint8Array = new Uint8Array(await input.body.arrayBuffer());
+  if (bytes.length === 0) throw new HttpError(400, { code: "empty_body", message: "Request body is empty" });
+  if (input.format === "json") bytes = await collect(jsonArrayToNdjson(once(bytes)));
   let result: IngestResult;
   try {
     result = await committer.submit({ format: input.format === "json" ? "ndjson" : input.format, bytes });
@@ -178,6 +183,10 @@ export function ingestResponse(result: IngestResult): JsonValue {
     ...(result.failedChunks > 0 ? { failedChunks: result.failedChunks } : {}),
     ...(result.quality ? { quality: result.quality as unknown as JsonValue } : {}),
   };
+}
+
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
 }
 
 async function collect(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {

@@ -28,6 +28,7 @@ import {
   errorChain,
   type ErrorLink,
   type FailOptions,
+  type FinishedRun,
   type IdempotencyBegin,
   type IdempotencyBeginInput,
   type IdempotencyRef,
@@ -63,6 +64,8 @@ const DEFAULT_IDEMPOTENCY_LEASE_MS = 10 * 60 * 1000;
 const INSERT_CHUNK = 1000;
 // Ids are `<prefix>_<ULID>`; a cursor is the last id of a page.
 const ID_CURSOR = /^[a-z]{1,4}_[0-9A-HJKMNP-TV-Z]{26}$/;
+// Run ids may also be derived (a key's or a file's hash) or given by the caller.
+const RUN_CURSOR = /^r_[0-9A-Za-z_]{1,64}$/;
 
 /** How the driver adapters describe themselves to {@linkcode SqlStore}. */
 export interface SqlStoreOptions {
@@ -164,6 +167,15 @@ UPDATE weir.runs SET
 WHERE id = $1 AND finished_at IS NULL
 RETURNING *`;
 
+// One statement for any number of runs, passed as one JSON array (cheaper to build and to bind than an array
+// per column), so the statement text (and its cached plan) is fixed.
+const RUN_RECORD = `
+INSERT INTO weir.runs (id, pipeline, status, started_at, finished_at, received_rows, accepted_rows,
+                       rejected_rows, bytes, timings, quality, error)
+SELECT id, pipeline, status, started_at, now(), received, accepted, rejected, bytes, timings, quality, error
+FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, pipeline text, status text, started_at timestamptz,
+  received bigint, accepted bigint, rejected bigint, bytes bigint, timings jsonb, quality jsonb, error jsonb)`;
+
 class SqlRuns implements RunStore {
   #sql: SqlExecutor;
   #component: string;
@@ -187,6 +199,24 @@ class SqlRuns implements RunStore {
 
   finish(id: string, result: RunFinish): Promise<Run> {
     return this.#change(id, result.status, result, result.error);
+  }
+
+  async record(runs: readonly FinishedRun[]): Promise<void> {
+    if (runs.length === 0) return;
+    const rows = runs.map((r) => ({
+      id: r.id,
+      pipeline: r.pipeline,
+      status: r.status,
+      started_at: r.startedAt.toISOString(),
+      received: r.received ?? 0,
+      accepted: r.accepted ?? 0,
+      rejected: r.rejected ?? 0,
+      bytes: r.bytes ?? 0,
+      timings: r.timings ?? {},
+      quality: r.quality ?? null,
+      error: r.error ?? null,
+    }));
+    await this.#sql.query(RUN_RECORD, [JSON.stringify(rows)]);
   }
 
   async #change(
@@ -230,14 +260,14 @@ class SqlRuns implements RunStore {
        WHERE ($1::text IS NULL OR pipeline = $1)
          AND ($2::text[] IS NULL OR status = ANY($2::text[]))
          AND ($3::text IS NULL OR idempotency_key = $3)
-         AND ($4::text IS NULL OR id < $4)
-       ORDER BY id DESC
+         AND ($4::text IS NULL OR (started_at, id) < (SELECT started_at, id FROM weir.runs WHERE id = $4))
+       ORDER BY started_at DESC, id DESC
        LIMIT $5`,
       [
         filter.pipeline ?? null,
         statuses,
         filter.idempotencyKey ?? null,
-        idCursor(filter.cursor, this.#component),
+        idCursor(filter.cursor, this.#component, RUN_CURSOR),
         limit + 1,
       ],
     );
@@ -738,9 +768,9 @@ function pageLimit(limit: number | undefined, component: string): number {
   return n;
 }
 
-function idCursor(cursor: string | null | undefined, component: string): string | null {
+function idCursor(cursor: string | null | undefined, component: string, form = ID_CURSOR): string | null {
   if (cursor === undefined || cursor === null) return null;
-  if (!ID_CURSOR.test(cursor)) throw badCursor(cursor, component);
+  if (!form.test(cursor)) throw badCursor(cursor, component);
   return cursor;
 }
 

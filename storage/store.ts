@@ -152,6 +152,16 @@ export interface RunFinish extends Omit<RunPatch, "status"> {
   status: "committed" | "failed";
 }
 
+/** Input for {@linkcode RunStore.record}: a run that was over before it was stored. */
+export interface FinishedRun extends RunFinish {
+  /** The run's id (`r_` ULID). */
+  id: string;
+  /** The pipeline name. */
+  pipeline: string;
+  /** When it started; it finished when it is recorded. */
+  startedAt: Date;
+}
+
 /** Filter for {@linkcode RunStore.list}. */
 export interface RunFilter extends PageOptions {
   /** Only this pipeline. */
@@ -170,6 +180,11 @@ export interface RunStore {
   update(id: string, patch: RunPatch): Promise<Run>;
   /** Marks a run committed or failed and stamps `finishedAt`; throws `conflict` when already finished. */
   finish(id: string, result: RunFinish): Promise<Run>;
+  /**
+   * Stores runs that are already over, in one statement: the requests of a group commit, each its own run,
+   * recorded in the transaction that acknowledges them.
+   */
+  record(runs: readonly FinishedRun[]): Promise<void>;
   /** The run, or `null`. */
   get(id: string): Promise<Run | null>;
   /** Runs newest first. */

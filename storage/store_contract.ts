@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { migrate } from "./migrate.ts";
 import { MIGRATIONS } from "./migrations/mod.ts";
 import { type Store, StoreError, type StoreErrorCode, type StoreTx } from "./store.ts";
+import { newId } from "./ids.ts";
 
 /** Opens a store on the same database every time it is called. */
 export type MakeStore = () => Promise<Store>;
@@ -115,6 +116,20 @@ async function runsContract(t: Deno.TestContext, store: Store) {
     assert.deepEqual(await store.runs.get(run.id), run);
   });
 
+  await t.step("list pages newest first by start, whatever the form of the ids", async () => {
+    // A derived id (a key's hash) sorts anywhere among ULIDs; the start time orders them.
+    const ids = ["r_kffff0000", "r_01JDZ3KX5M8Q9W2T4V6Y8A0C2E", "r_k0000ffff"];
+    for (const id of ids) {
+      await store.runs.create({ id, pipeline: "by-start" });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const first = await store.runs.list({ pipeline: "by-start", limit: 2 });
+    assert.deepEqual(first.items.map((r) => r.id), [ids[2], ids[1]]);
+    const second = await store.runs.list({ pipeline: "by-start", limit: 2, cursor: first.next });
+    assert.deepEqual(second.items.map((r) => r.id), [ids[0]]);
+    assert.equal(second.next, null);
+  });
+
   await t.step("create takes a given id, once", async () => {
     const run = await store.runs.create({ id: "r_given_id_1", pipeline: "orders" });
     assert.equal(run.id, "r_given_id_1");
@@ -174,6 +189,43 @@ async function runsContract(t: Deno.TestContext, store: Store) {
     assert.equal(resumed.accepted, 4);
     const committed = await store.runs.finish(run.id, { status: "committed", accepted: 9 });
     assert.deepEqual([committed.status, committed.accepted, committed.error], ["committed", 9, null]);
+  });
+
+  await t.step("record stores finished runs in one statement, inside a transaction", async () => {
+    const startedAt = new Date(Date.now() - 5_000);
+    const ids = [newId("r"), newId("r")];
+    await store.transaction((tx) =>
+      tx.runs.record([
+        {
+          id: ids[0],
+          pipeline: "events",
+          startedAt,
+          status: "committed",
+          received: 3,
+          accepted: 2,
+          rejected: 1,
+          bytes: 2 ** 40,
+          timings: { sink: 1.5 },
+        },
+        { id: ids[1], pipeline: "events", startedAt, status: "failed", error: { failedChunks: 1 } },
+      ])
+    );
+    const [committed, failed] = await Promise.all(ids.map((id) => store.runs.get(id)));
+    assert.equal(committed?.status, "committed");
+    assert.deepEqual(
+      [committed?.received, committed?.accepted, committed?.rejected, committed?.bytes],
+      [3, 2, 1, 2 ** 40],
+    );
+    assert.deepEqual(committed?.timings, { sink: 1.5 });
+    assert.equal(committed?.quality, null);
+    assert.equal(committed?.error, null);
+    assert.equal(committed?.startedAt.getTime(), startedAt.getTime());
+    assert.ok(committed!.finishedAt! >= committed!.startedAt);
+    assert.equal(failed?.status, "failed");
+    assert.deepEqual(failed?.error, { failedChunks: 1 });
+    assert.deepEqual([failed?.received, failed?.accepted], [0, 0]);
+    await rejectsWith(store.runs.finish(ids[0], { status: "failed" }), "conflict");
+    await store.runs.record([]);
   });
 
   await t.step("missing runs are null on get and not_found on change", async () => {

@@ -56,6 +56,19 @@ function isFormulaStart(byte: number): boolean {
   return byte === 0x3d || byte === 0x2b || byte === 0x2d || byte === 0x40 || byte === 0x09 || byte === CR;
 }
 
+/** Generously more bytes than rows `[from, to)` of `batch` take as CSV, unless strings need much escaping. */
+function sizeBound(batch: Batch, from: number, to: number): number {
+  let bytes = 1024;
+  for (const field of batch.schema.fields) {
+    const column = batch.columns[field.name];
+    // Quotes, separator and some escapes per string; the longest number or timestamp otherwise.
+    bytes += column.type === "string"
+      ? 2 * (column.offsets[to] - column.offsets[from]) + 4 * (to - from)
+      : 40 * (to - from);
+  }
+  return bytes + 16 * (to - from);
+}
+
 /**
  * Yields the CSV encoding of rows `[from, to)` of `batch` in chunks of about `chunkBytes`. Each row ends with
  * `\n`; a row may span two chunks (COPY and files concatenate them).
@@ -74,7 +87,9 @@ export function* encodeCsv(batch: Batch, options: CsvEncodeOptions = {}): Genera
   const to = options.to ?? batch.length;
   const chunkBytes = Math.max(1024, options.chunkBytes ?? 1 << 20);
   const escapeFormulas = options.escapeFormulas ?? false;
-  let buf = new Uint8Array(chunkBytes);
+  // A small batch gets a buffer of about its size: zeroing a whole chunk for a few rows (a group of single-event
+  // requests) costs more than encoding them.
+  let buf = new Uint8Array(Math.min(chunkBytes, sizeBound(batch, from, to)));
   let pos = 0;
   let done: Uint8Array[] = [];
 

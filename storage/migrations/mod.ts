@@ -7,6 +7,7 @@
 
 import init from "./0001_init.sql" with { type: "text" };
 import runInterrupted from "./0002_run_interrupted.sql" with { type: "text" };
+import runsByStart from "./0003_runs_by_start.sql" with { type: "text" };
 
 /** One schema change. Never edit one that has shipped: add the next version instead. */
 export interface Migration {
@@ -22,4 +23,5 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "init", sql: init },
   { version: 2, name: "run_interrupted", sql: runInterrupted },
+  { version: 3, name: "runs_by_start", sql: runsByStart },
 ];

@@ -14,6 +14,7 @@ import { openRuntime, type Runtime } from "../../server/runtime.ts";
 import { withPostgresDatabase } from "../../pipeline/sinks/testing.ts";
 import { JobLane } from "../../storage/job_lanes.ts";
 import { spoolJobKind } from "../../pipeline/spool_drainer.ts";
+import { GroupCommitter } from "../../pipeline/group_commit.ts";
 
 const YAML = `
 pipelines:
@@ -33,6 +34,12 @@ pipelines:
         amount: { type: decimal, precision: 12, scale: 2, min: 0 }
     sinks: [{ postgres: { table: clicks, mode: append } }]
     limits: { maxConcurrentIngests: 4 }
+  orders:
+    source: { http: { formats: [ndjson] } }
+    schema:
+      columns:
+        id: { type: int64, required: true, unique: true }
+    sinks: [{ postgres: { table: orders, mode: append } }]
 `;
 
 interface Env {
@@ -311,6 +318,167 @@ Deno.test("concurrent small requests are group-committed: fewer sink writes, eac
       assert.equal(letters.items[0].line, 2);
       const letter = await (await app.request(`/v1/dlq/${letters.items[0].id}`)).json();
       assert.match(JSON.stringify(letter), /1007|-1/);
+      // Each request is its own run, finished by the time it is answered, with the counts of its answer.
+      assert.equal(new Set(bodies.map((b) => b.run)).size, requests);
+      for (const [i, body] of bodies.entries()) {
+        const run = await (await app.request(`/v1/runs/${body.run}`)).json();
+        assert.equal(run.status, "committed", JSON.stringify(run));
+        assert.notEqual(run.finishedAt, null);
+        assert.equal(run.pipeline, "clicks");
+        assert.deepEqual([run.received, run.accepted, run.rejected, run.bytes], [
+          i === 7 ? 2 : 1,
+          1,
+          i === 7 ? 1 : 0,
+          body.bytes,
+        ]);
+      }
+      const own = await (await app.request(`/v1/pipelines/clicks/dlq?run=${bodies[7].run}`)).json();
+      assert.deepEqual(own.items.map((l: { id: string }) => l.id), [letters.items[0].id]);
+      const active = await (await app.request("/v1/runs?status=running")).json();
+      assert.deepEqual(active.items, [], "no run stays running");
+    } finally {
+      await runtime.close();
+    }
+  });
+});
+
+Deno.test("bodies parsed as one group keep their own lines, rejects and dead letters", async () => {
+  await withEnv(async (env, sql) => {
+    const { runtime, app } = await open(env);
+    try {
+      // [body, accepted, rejects as "line:rule"]: bodies that must not leak into the next one of their group.
+      const cases: [string, number, string[]][] = [
+        ['{"id":1,"amount":1}', 1, []], // no final newline
+        ['\uFEFF{"id":2,"amount":1}\n{"id":3,"amount":1}\n', 2, []], // a byte order mark
+        ['{"id":4,"amount":"unterminated\n{"id":5,"amount":1}\n', 1, ["1:json"]],
+        ['{"id":6,"amount":1}\r\n\r\n\n{"id":7,"amount":-3}\r\n{"id":8,"amount":1}\r\n', 2, ["4:min"]],
+        ['{"id":9,\n', 0, ["1:json"]],
+        ['{"amount":1}\n{"id":10,"amount":1}\n', 1, ["1:required"]],
+        ["\n\n", 0, []],
+      ];
+      const rounds = 4;
+      const posted = await Promise.all(
+        Array.from({ length: rounds }, () => cases).flat().map(async ([body]) => {
+          const response = await post(app, "/v1/pipelines/clicks/ingest", body);
+          return { status: response.status, body: await response.json() };
+        }),
+      );
+      for (const [k, { status, body }] of posted.entries()) {
+        const [text, accepted, rejects] = cases[k % cases.length];
+        const what = `${JSON.stringify(text)} -> ${JSON.stringify(body)}`;
+        assert.equal(status, 200, what);
+        assert.equal(body.accepted, accepted, what);
+        assert.deepEqual(
+          body.rejects.map((r: { line: number; rule: string }) => `${r.line}:${r.rule}`),
+          rejects,
+          what,
+        );
+        const run = await (await app.request(`/v1/runs/${body.run}`)).json();
+        assert.deepEqual(
+          [run.status, run.accepted, run.rejected],
+          ["committed", accepted, rejects.length],
+          what,
+        );
+        const letters = await (await app.request(`/v1/pipelines/clicks/dlq?run=${body.run}`)).json();
+        assert.deepEqual(
+          letters.items.map((l: { line: number }) => l.line).sort(),
+          rejects.map((r) => Number(r.split(":")[0])),
+          what,
+        );
+      }
+      // The dead letter of an unterminated record holds that record's line only, not its neighbour.
+      const [unterminated] = posted.filter((_, k) => k % cases.length === 2);
+      const page = await (await app.request(`/v1/pipelines/clicks/dlq?run=${unterminated.body.run}`)).json();
+      const letter = await (await app.request(`/v1/dlq/${page.items[0].id}`)).json();
+      assert.equal(letter.original, '{"id":4,"amount":"unterminated\n');
+      const [{ n }] = await sql`SELECT count(*)::int AS n FROM clicks`;
+      assert.equal(n, rounds * cases.reduce((sum, [, accepted]) => sum + accepted, 0));
+    } finally {
+      await runtime.close();
+    }
+  });
+});
+
+Deno.test("a unique rule holds within each request of a group, and group limits split a burst", async () => {
+  await withEnv(async (env, sql) => {
+    const { runtime, app } = await open(env);
+    try {
+      // Each body is its own input: the same id in two requests is no duplicate, twice in one request is.
+      const bodies = ['{"id":1}\n{"id":1}\n', '{"id":1}\n', '{"id":2}\n'];
+      const answers = await Promise.all(bodies.map(async (body) => {
+        const response = await post(app, "/v1/pipelines/orders/ingest", body);
+        return { status: response.status, body: await response.json() };
+      }));
+      assert.deepEqual(answers.map((a) => [a.status, a.body.accepted, a.body.rejected]), [
+        [200, 1, 1],
+        [200, 1, 0],
+        [200, 1, 0],
+      ]);
+      assert.deepEqual(answers[0].body.rejects, [{ line: 2, column: "id", rule: "unique", value: "1" }]);
+
+      // At most 40 bytes per group, two of these 20-byte bodies: the burst commits as five groups or more.
+      const committer = new GroupCommitter(runtime.pipelines.get("clicks")!, runtime, { maxBytes: 40 });
+      try {
+        const results = await Promise.all(
+          Array.from(
+            { length: 10 },
+            (_, i) =>
+              committer.submit({
+                format: "ndjson",
+                bytes: new TextEncoder().encode(`{"id":${i},"amount":1}\n`),
+              }),
+          ),
+        );
+        assert.deepEqual(results.map((r) => r.accepted), Array(10).fill(1));
+      } finally {
+        await committer.close();
+      }
+      const [{ n, writes }] = await sql`
+        SELECT (SELECT count(*)::int FROM clicks) AS n,
+               (SELECT count(*)::int FROM weir.sink_commits WHERE sink LIKE '%clicks') AS writes`;
+      assert.equal(n, 10);
+      assert.ok(writes >= 5, `a group holds at most two bodies: ${writes} sink writes`);
+    } finally {
+      await runtime.close();
+    }
+  });
+});
+
+Deno.test("a group a sink refuses fails each of its requests truthfully: 502, a failed run, its body dead-lettered", async () => {
+  await withEnv(async (env, sql) => {
+    const { runtime, app } = await open(env);
+    try {
+      // The table exists once the pipeline is open: make it refuse one id, and so the group holding it.
+      await sql`ALTER TABLE clicks ADD CONSTRAINT no_13 CHECK (id <> 13)`;
+      const posted = await Promise.all(
+        Array.from({ length: 30 }, async (_, i) => {
+          const body = `{"id":${i},"amount":1}\n`;
+          const response = await post(app, "/v1/pipelines/clicks/ingest", body);
+          return { i, text: body, status: response.status, body: await response.json() };
+        }),
+      );
+      assert.equal(posted[13].status, 502, JSON.stringify(posted[13].body));
+      const refused = posted.filter((p) => p.status === 502);
+      const landed = posted.filter((p) => p.status === 200);
+      assert.equal(refused.length + landed.length, posted.length);
+      for (const p of refused) {
+        assert.equal(p.body.committed, false);
+        assert.equal(p.body.accepted, 0);
+        const run = await (await app.request(`/v1/runs/${p.body.run}`)).json();
+        assert.equal(run.status, "failed", JSON.stringify(run));
+        assert.deepEqual(run.error, { failedChunks: 1 });
+        const letters = await (await app.request(`/v1/pipelines/clicks/dlq?run=${p.body.run}`)).json();
+        assert.equal(letters.items.length, 1);
+        assert.equal(letters.items[0].stage, "sink.postgres");
+        const letter = await (await app.request(`/v1/dlq/${letters.items[0].id}`)).json();
+        assert.equal(letter.original, p.text);
+      }
+      for (const p of landed) {
+        const run = await (await app.request(`/v1/runs/${p.body.run}`)).json();
+        assert.equal(run.status, "committed");
+      }
+      const rows = await sql`SELECT id::int AS id FROM clicks ORDER BY id`;
+      assert.deepEqual(rows.map((r) => r.id), landed.map((p) => p.i));
     } finally {
       await runtime.close();
     }

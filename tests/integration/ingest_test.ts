@@ -611,8 +611,10 @@ Deno.test("ingest on the embedded store lands every format, dead-letters bad row
         assert.equal(posted.body.committed, false);
         assert.equal(posted.body.failedChunks, 1);
         assertSameRows(await ordersTable(weir), expectedTable(expected.latest));
-        // By stage: a small request's run is shared with the other small requests of its commit group.
-        const page = await getJson(weir, `/v1/pipelines/orders/dlq?stage=sink.postgres`);
+        // A small request is group-committed, and still its own run: failed, holding the refused body.
+        const run = await getJson(weir, `/v1/runs/${posted.body.run}`);
+        assert.equal(run.body.status, "failed", JSON.stringify(run.body));
+        const page = await getJson(weir, `/v1/pipelines/orders/dlq?run=${posted.body.run}`);
         assert.equal(page.body.items.length, 1, JSON.stringify(page.body));
         const [letter] = page.body.items;
         assert.equal(letter.stage, "sink.postgres");
