@@ -59,6 +59,11 @@ export interface WriteContext {
   /** The batch's 0-based position in its run. */
   sequence: number;
   signal: AbortSignal;
+  /**
+   * True when no earlier attempt can have written this `(runId, sequence)`: the run was made for this write and
+   * this is its first attempt. A sink may then skip looking for what an earlier attempt committed.
+   */
+  fresh?: boolean;
 }
 
 /** A destination for batches. */

@@ -340,7 +340,8 @@ export class GroupCommitter {
         for (const planned of this.#plan.sinks) {
           const outcome = await time(
             planned.component,
-            () => writeWithRetry(planned, out, { runId, sequence: 0, signal }, this.#options, log),
+            () =>
+              writeWithRetry(planned, out, { runId, sequence: 0, signal, fresh: true }, this.#options, log),
           );
           if (outcome.error !== undefined) {
             failures.push({ sink: planned, error: outcome.error, attempts: outcome.attempts });

@@ -16,6 +16,7 @@ import { errorChain, type JsonValue } from "../storage/store.ts";
 import type { KernelPool } from "../workers/pool.ts";
 import type { ParseChunkParams } from "../workers/parse.ts";
 import type { Batch } from "./batch.ts";
+import type { WriteContext } from "./component.ts";
 import { type Chunk, chunkRecords, csvHeader } from "./chunker.ts";
 import { CsvSyntaxError, isRetriable, PipelineError } from "./errors.ts";
 import type { PipelinePlan, PlannedSink } from "./plan.ts";
@@ -123,6 +124,8 @@ export async function runIngest(
   };
 
   const existing = await store.runs.get(runId);
+  // A run created here has no sink commits yet: a chunk's first write attempt need not look for any.
+  const fresh = existing === null;
   if (existing === null) {
     await store.runs.create({
       id: runId,
@@ -191,7 +194,7 @@ export async function runIngest(
     for (const planned of plan.sinks) {
       const outcome = await time(
         planned.component,
-        () => writeWithRetry(planned, out, { runId, sequence: chunk.sequence, signal }, context, log),
+        () => writeWithRetry(planned, out, { runId, sequence: chunk.sequence, signal, fresh }, context, log),
       );
       if (outcome.error !== undefined) {
         failures.push({ sink: planned, error: outcome.error, attempts: outcome.attempts });
@@ -347,7 +350,7 @@ export function parseParams(
 export async function writeWithRetry(
   planned: PlannedSink,
   batch: Batch,
-  write: { runId: string; sequence: number; signal: AbortSignal },
+  write: WriteContext,
   options: Pick<IngestOptions, "sinkAttempts" | "retryBaseMs">,
   log: Logger,
 ): Promise<{ error?: unknown; attempts: number }> {
@@ -355,7 +358,8 @@ export async function writeWithRetry(
   const base = options.retryBaseMs ?? 100;
   for (let attempt = 1;; attempt++) {
     try {
-      await planned.sink.write(batch, write);
+      // Only a first attempt can be fresh: a failed one may have committed part of the batch.
+      await planned.sink.write(batch, { ...write, fresh: write.fresh === true && attempt === 1 });
       return { attempts: attempt };
     } catch (error) {
       write.signal.throwIfAborted();

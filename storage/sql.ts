@@ -19,7 +19,7 @@ export type SqlParam =
   | null
   | Date
   | Uint8Array
-  | readonly string[]
+  | readonly (string | null)[]
   | readonly number[];
 
 /** A result row as the driver returns it; the store normalizes the values. */

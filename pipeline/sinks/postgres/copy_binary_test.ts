@@ -5,6 +5,8 @@ import { encodeCsvBytes } from "../csv_encoder.ts";
 import { withPostgresDatabase } from "../testing.ts";
 import { seededRandom } from "../../../cli/seeded_random.ts";
 import { binaryFormat, encodeCopyBinary } from "./copy_binary.ts";
+import { smallInsert } from "./insert_small.ts";
+import { ensureSinkCommits } from "./mod.ts";
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -201,6 +203,30 @@ Deno.test("binary COPY lands every edge value exactly as the CSV text path does"
     assert.equal(byRow(9).d2, "9999999999999999.99"); // 10^18 - 1 at scale 2 is row 9 of the decimals
     assert.equal(byRow(10).d18, "-0.999999999999999999");
     assert.equal(byRow(3).s, 'comma, "quotes"\nnewline\r\ttab \\ backslash');
+  });
+});
+
+Deno.test("the one-statement small-batch insert lands every edge value exactly as binary COPY does", async () => {
+  await withPostgresDatabase(async ({ db }) => {
+    await db.exec(`${TABLE_DDL("via_binary")}; ${TABLE_DDL("via_insert")}`);
+    await ensureSinkCommits(db);
+    const batch = edgeBatch(600);
+    await copyBinary(db, "via_binary", batch);
+    const types = ["bigint", ...COLUMNS.map((c) => c.sqlType)];
+    const fields = batch.schema.fields;
+    const insert = smallInsert("via_insert", fields, {
+      names: fields.map((f) => `"${f.name}"`),
+      types,
+      formats: fields.map((f, i) => binaryFormat(f, types[i])),
+    });
+    const marker = ["sink", "pipe", "r_small", 0] as const;
+    const [first] = await db.query<{ n: number }>(insert.sql, insert.params(batch, marker));
+    assert.equal(first.n, 600);
+    assert.deepEqual(await readAsText(db, "via_insert"), await readAsText(db, "via_binary"));
+    // The marker is claimed: the same batch again lands nothing.
+    const [again] = await db.query<{ n: number }>(insert.sql, insert.params(batch, marker));
+    assert.equal(again.n, 0);
+    assert.equal((await readAsText(db, "via_insert")).length, 600);
   });
 });
 

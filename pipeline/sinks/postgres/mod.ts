@@ -2,7 +2,8 @@
  * The `postgres` sink: lands batches in a PostgreSQL table (or the embedded PGlite one) through `COPY`.
  *
  * - `append` streams the batch into the table in binary COPY format (see `copy_binary.ts`), split over several
- *   connections when it is large.
+ *   connections when it is large; a small batch written for the first time goes in one statement instead
+ *   (see `insert_small.ts`), one round trip where COPY takes five.
  * - `upsert` copies it into a temporary table, then `INSERT … ON CONFLICT (key) DO UPDATE`, the last row of the
  *   batch winning for a repeated key.
  *
@@ -25,6 +26,7 @@ import { configPath, type SinkContext, type SinkDefinition, sinkError, splitRows
 import { sinkInstruments } from "../instruments.ts";
 import { PostgresSinkConfig } from "./config.ts";
 import { binaryFormat, type CopyBinaryOptions, encodeCopyBinary } from "./copy_binary.ts";
+import { SMALL_BATCH_ROWS, smallInsert } from "./insert_small.ts";
 
 export { PostgresSinkConfig } from "./config.ts";
 
@@ -267,6 +269,11 @@ export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
     const meters = sinkInstruments(ctx.telemetry, NAME);
     const columnList = fields.map((f) => quoteIdent(f.name)).join(", ");
     const copyAppend = `COPY ${qualified} (${columnList}) FROM STDIN (FORMAT binary)`;
+    const small = smallInsert(qualified, fields, {
+      names: fields.map((f) => quoteIdent(f.name)),
+      types: fields.map((f) => columnTypes.get(f.name)!),
+      formats,
+    });
     const streams = db.kind === "pglite" ? 1 : config.streams;
     let closed = false;
 
@@ -285,23 +292,44 @@ export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
     };
 
     const append = async (batch: Batch, w: WriteContext): Promise<number> => {
-      const existing = await db.query<{ part: number; parts: number }>(
+      // A fresh write has nothing committed before it; otherwise a retry splits exactly as the first attempt
+      // did, so that its committed parts line up with ours.
+      const existing = w.fresh ? [] : await db.query<{ part: number; parts: number }>(
         `SELECT part, parts FROM weir.sink_commits WHERE sink = $1 AND pipeline = $2 AND run_id = $3 AND sequence = $4`,
         [sinkId, ctx.pipeline, w.runId, w.sequence],
       );
-      // A retry splits exactly as the first attempt did, so its committed parts line up with ours.
       const parts = existing.length > 0
         ? existing[0].parts
         : Math.max(1, Math.min(streams, Math.floor(batch.length / config.minRowsPerStream)));
+      if (w.fresh && parts === 1 && batch.length <= SMALL_BATCH_ROWS) {
+        // Rows and marker in one statement, one round trip; its marker is the one part a retry's COPY expects.
+        const [{ n }] = await db.query<{ n: number }>(
+          small.sql,
+          small.params(batch, [sinkId, ctx.pipeline, w.runId, w.sequence]),
+        );
+        return n;
+      }
       const done = new Set(existing.map((e) => e.part));
       const ranges = splitRows(batch.length, parts);
       // allSettled: a failed part must not report before its siblings have committed or rolled back.
       const settled = await Promise.allSettled(ranges.map(async (range, part) => {
         if (done.has(part)) return 0;
         return await db.transaction(async (tx) => {
-          if (!(await claim(tx, w, { part, parts, rows: range.to - range.from }))) return 0;
+          const claimed = claim(tx, w, { part, parts, rows: range.to - range.from });
+          if (w.fresh) {
+            // Nothing can hold the claim: the COPY goes out right behind it, one round trip saved.
+            claimed.catch(() => {});
+          } else if (!(await claimed)) {
+            return 0;
+          }
           if (range.to > range.from) {
             await tx.copyFrom(copyAppend, chunksOf(batch, { ...range, formats }, meters.bytes));
+          }
+          if (!(await claimed)) {
+            throw new PipelineError(`A fresh write of run ${w.runId} found its chunk already committed`, {
+              component: NAME,
+              retriable: false,
+            });
           }
           return range.to - range.from;
         });

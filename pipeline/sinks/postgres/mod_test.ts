@@ -237,6 +237,48 @@ for (const [backend, withDatabase] of BACKENDS) {
       await sink.close();
     });
   });
+
+  Deno.test(`postgres sink lands a fresh small batch in one statement, atomic with its marker, on ${backend}`, async () => {
+    await withDatabase(async ({ db }) => {
+      const schema: PipelineSchema = {
+        key: [],
+        fields: [{ name: "id", type: "int64" }, { name: "tag", type: "string" }],
+      };
+      const sink = await postgresSink.build(
+        parse({ table: "events" }),
+        sinkTestContext(schema, { database: db }),
+      );
+      await db.exec(`ALTER TABLE events ADD CONSTRAINT small CHECK (id < 1000)`);
+      const rows = (n: number, bad = false) =>
+        batchFromRows(
+          schema.fields,
+          Array.from({ length: n }, (_, i) => [bad && i === n - 1 ? 5000n : BigInt(i), `t${i}`]),
+        );
+      const count = async (sql: string) => Number((await db.query<{ n: number }>(sql))[0].n);
+      // A failed fresh write leaves neither rows nor marker: its retry (no longer fresh, so COPY) lands it all.
+      await assert.rejects(
+        sink.write(rows(30, true), { runId: "r_small", sequence: 0, signal, fresh: true }),
+      );
+      assert.equal(await count(`SELECT count(*)::int AS n FROM events`), 0);
+      assert.equal(await count(`SELECT count(*)::int AS n FROM weir.sink_commits`), 0);
+      await db.exec(`ALTER TABLE events DROP CONSTRAINT small`);
+      await sink.write(rows(30, true), { runId: "r_small", sequence: 0, signal });
+      // A fresh write, then a retry of it through COPY: the retry finds the marker and writes nothing.
+      await sink.write(rows(40), { runId: "r_small", sequence: 1, signal, fresh: true });
+      await sink.write(rows(40), { runId: "r_small", sequence: 1, signal });
+      assert.equal(await count(`SELECT count(*)::int AS n FROM events`), 70);
+      assert.deepEqual(
+        (await db.query(
+          `SELECT sequence::int, part, parts, rows::int FROM weir.sink_commits ORDER BY sequence`,
+        )).map((
+          r,
+        ) => ({ ...r })),
+        [{ sequence: 0, part: 0, parts: 1, rows: 30 }, { sequence: 1, part: 0, parts: 1, rows: 40 }],
+      );
+      assert.equal(await count(`SELECT count(*)::int AS n FROM events WHERE tag = 't39' AND id = 39`), 1);
+      await sink.close();
+    });
+  });
 }
 
 Deno.test("postgres sink splits a large append over parallel streams and a retry adds only the missing parts", async () => {
