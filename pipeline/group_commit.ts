@@ -58,7 +58,11 @@ export interface GroupCommitOptions {
   maxRows?: number;
   /** Most body bytes in one group (its bodies are copied into one input to parse). Default 4 MiB. */
   maxBytes?: number;
-  /** Groups being committed at once (each holds a sink connection). Default 2. */
+  /**
+   * Groups being committed at once (each holds a sink connection). Default 1: the next group forms while one
+   * commits and so grows, and a sink write is one statement per group, so fewer, larger groups cost less per
+   * request than overlapping ones (ingest-events measured 0.30 with 1, 0.28 with 2 and 3).
+   */
   maxInFlight?: number;
   /** Requests waiting for a group before more are turned away (see {@linkcode GroupCommitter.full}). Default 4096. */
   maxQueued?: number;
@@ -122,6 +126,8 @@ export class GroupCommitter {
   #inFlight = 0;
   #closed = false;
   #idle = Promise.withResolvers<void>();
+  /** Groups not yet answered, bookkeeping included. */
+  #committing = new Set<Promise<void>>();
 
   /** A committer for `plan`; nothing is written before the first request. */
   constructor(plan: PipelinePlan, context: IngestContext, options: GroupCommitOptions = {}) {
@@ -131,7 +137,7 @@ export class GroupCommitter {
       lingerMs: options.lingerMs ?? 2,
       maxRows: options.maxRows ?? 10_000,
       maxBytes: options.maxBytes ?? 4 << 20,
-      maxInFlight: options.maxInFlight ?? 2,
+      maxInFlight: options.maxInFlight ?? 1,
       maxQueued: options.maxQueued ?? 4096,
       inlineParseBytes: options.inlineParseBytes ?? 256 * 1024,
       sinkAttempts: options.sinkAttempts ?? 5,
@@ -191,6 +197,7 @@ export class GroupCommitter {
       this.#flush();
       await this.#idle.promise;
     }
+    await Promise.all(this.#committing);
   }
 
   /**
@@ -309,14 +316,24 @@ export class GroupCommitter {
     this.#waitingRows -= rows;
     if (this.#inFlight === 0) this.#idle = Promise.withResolvers<void>();
     this.#inFlight++;
-    this.#commit(group).finally(() => {
+    // The slot frees once the sink writes are done: the next group's writes overlap this one's bookkeeping.
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
       this.#inFlight--;
       if (this.#waiting.length > 0) this.#flush();
       if (this.#inFlight === 0) this.#idle.resolve();
+    };
+    const committing: Promise<void> = this.#commit(group, release).finally(() => {
+      release();
+      this.#committing.delete(committing);
     });
+    this.#committing.add(committing);
   }
 
-  async #commit(group: Waiting[]): Promise<void> {
+  /** Commits `group`; calls `release` once its sink writes are done (its runs and answers follow). */
+  async #commit(group: Waiting[], release: () => void): Promise<void> {
     // The group's sink writes go under its first request's run: a fresh id, so `(run, 0)` is the group's own.
     const runId = group[0].run;
     const log = this.#context.logger.child({ pipeline: this.#plan.name, run: runId, requests: group.length });
@@ -348,6 +365,7 @@ export class GroupCommitter {
           }
         }
       }
+      release();
       const failed = failures.length > 0;
       const letters = group.flatMap((w) => this.#letters(w, failures));
       const results = group.map((w): IngestResult => {
