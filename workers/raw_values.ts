@@ -86,10 +86,9 @@ function csvTexts(kernels: Kernels, source: RejectSource, rejects: readonly Reje
     limits: dialect.limits,
   });
   const texts = new Map<Reject, string>();
-  let first, last;
+  let read;
   try {
-    first = parser.push(concatBytes(parts));
-    last = parser.finish();
+    read = parser.finish(concatBytes(parts));
   } catch {
     // These records parsed before, so this cannot happen; if it did, the typed values are better than a
     // failed chunk.
@@ -97,17 +96,11 @@ function csvTexts(kernels: Kernels, source: RejectSource, rejects: readonly Reje
   }
   // One row per rejected record, in order; anything else means the records were not cut as read before, and
   // the typed values are kept rather than risk showing another row's text.
-  if (
-    first.batch.length + last.batch.length !== rows.length || first.rejects.length + last.rejects.length > 0
-  ) {
-    return texts;
-  }
+  if (read.batch.length !== rows.length || read.rejects.length > 0) return texts;
   const rowOf = new Map(rows.map((line, i) => [line, i]));
   for (const r of rejects) {
-    const i = rowOf.get(toChunkLine(r.line))!;
-    const batch = i < first.batch.length ? first.batch : last.batch;
-    const row = i < first.batch.length ? i : i - first.batch.length;
-    const column = batch.columns[r.column];
+    const row = rowOf.get(toChunkLine(r.line))!;
+    const column = read.batch.columns[r.column];
     if (column?.type !== "string") continue;
     texts.set(r, decoder.decode(column.data.subarray(column.offsets[row], column.offsets[row + 1])));
   }
