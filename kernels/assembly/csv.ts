@@ -21,7 +21,7 @@
  */
 
 import { STATUS_BAD_ARGUMENT, STATUS_BAD_STATE, STATUS_OK, STATUS_UNTERMINATED_QUOTE } from "./status";
-import { dateAt, parseBoolean, parseDecimal, parseInt64, parseTimestampAfterDate } from "./csv_values";
+import { dateAt, parseBoolean, parseDecimal, parseInt64, parseTimestampAfterDate, parseTimestampFast } from "./csv_values";
 import { parsedFloat, parseFloat64 } from "./float";
 import { utf8BadMask, validateUtf8 } from "./utf8";
 
@@ -622,7 +622,9 @@ function decodeTimes(col: usize, field: i32, n: u32, type: i32): void {
       ok = ok && e - s == 10;
       if (ok) store<i32>(values + ((<usize> rows + <usize> r) << 2), days);
     } else if (ok) {
-      ok = parseTimestampAfterDate(input + s, input + e, days, values + ((<usize> rows + <usize> r) << 3));
+      const dst = values + ((<usize> rows + <usize> r) << 3);
+      ok = parseTimestampFast(input + s, input + e, days, dst) ||
+        parseTimestampAfterDate(input + s, input + e, days, dst);
     }
     if (!ok) markBad(r, field);
   }
