@@ -104,8 +104,10 @@ export function parseDecimal(s: usize, e: usize, precision: i32, scale: i32, dst
   // Common case: 1..8 integer digits, a point, then 1..scale (<= 8) fraction digits.
   const n = <u32> (e - i);
   if (n >= 3 && n <= 17) {
-    let dot: u32 = 1;
-    while (dot < n && load<u8>(i + dot) != 0x2e) dot++;
+    // The first '.' among the bytes 1..8, by a zero-byte search in one word (9 when there is none).
+    const x = load<u64>(i + 1) ^ 0x2e2e2e2e2e2e2e2e;
+    const z = (x - 0x0101010101010101) & ~x & 0x8080808080808080;
+    const dot: u32 = z == 0 ? 9 : (<u32>ctz(z) >> 3) + 1;
     const frac = n - dot - 1;
     if (dot < n && dot <= 8 && frac >= 1 && frac <= <u32> scale && frac <= 8) {
       const whole = eightDigits(i, dot);
@@ -158,25 +160,19 @@ export function parseDecimal(s: usize, e: usize, precision: i32, scale: i32, dst
 
 /**
  * `true`/`false`, `yes`/`no`, `1`/`0`, in any letter case. Returns 1 or 0, or -1 when the text is none
- * of these.
+ * of these. Branch-free on the text (columns mix the two values at random): its bytes, as one word,
+ * are compared with each spelling. Reads 8 bytes at s (the input always has spare bytes after it).
  */
 export function parseBoolean(s: usize, e: usize): i32 {
   const n = e - s;
-  if (n == 1) {
-    const c = load<u8>(s);
-    return c == 0x31 ? 1 : c == 0x30 ? 0 : -1;
-  }
-  if (n == 2) return (<u32>load<u16>(s) | 0x2020) == 0x6f6e ? 0 : -1;
-  if (n == 3) {
-    const t = (<u32>load<u16>(s) | (<u32>load<u8>(s, 2) << 16)) | 0x202020;
-    return t == 0x736579 ? 1 : -1;
-  }
-  if (n == 4) return (load<u32>(s) | 0x20202020) == 0x65757274 ? 1 : -1;
-  if (n == 5) {
-    const lo = load<u32>(s) | 0x20202020;
-    return lo == 0x736c6166 && (load<u8>(s, 4) | 0x20) == 0x65 ? 0 : -1;
-  }
-  return -1;
+  if (n - 1 > 4) return -1;
+  const mask = (<u64>1 << (<u64>n << 3)) - 1;
+  const word = load<u64>(s) & mask;
+  // Letters only: 0x20 would also turn control bytes into digits.
+  const lower = word | (0x2020202020 & mask);
+  const one = <i32>(word == 0x31) | <i32>(lower == 0x65757274) | <i32>(lower == 0x736579);
+  const zero = <i32>(word == 0x30) | <i32>(lower == 0x65736c6166) | <i32>(lower == 0x6f6e);
+  return one != 0 ? 1 : zero != 0 ? 0 : -1;
 }
 
 /** Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Hinnant's `days_from_civil`). */
