@@ -180,3 +180,24 @@ Deno.test("CSV decimals of every length around the usual shape equal their exact
     );
   }
 });
+
+Deno.test("csv_count_breaks counts every CR and LF at any length and density", () => {
+  const countBreaks = core.fn("csv_count_breaks");
+  const random = seededRandom(3);
+  // Long runs of breaks fill the kernel's per-lane counters; every length tests the tails.
+  for (const density of [0, 0.05, 0.5, 1]) {
+    for (
+      const length of [0, 1, 15, 16, 17, 63, 64, 65, 127, 4031, 4032, 4033, 4096, 16127, 16128, 16129, 70000]
+    ) {
+      core.reset();
+      const bytes = Uint8Array.from(
+        { length },
+        () => random() < density ? (random() < 0.5 ? 10 : 13) : 97 + Math.floor(random() * 26),
+      );
+      const ptr = core.alloc(length + 64);
+      core.view(ptr, length).set(bytes);
+      const want = bytes.filter((b) => b === 10 || b === 13).length + 1;
+      assert.equal(countBreaks(ptr, length) >>> 0, want, `${length} bytes, density ${density}`);
+    }
+  }
+});
