@@ -171,7 +171,7 @@ Deno.test("CSV decimals of every length around the usual shape equal their exact
     }
     if (text !== "" && text === text.trim()) texts.push(text);
   }
-  for (const [precision, scale] of [[12, 2], [18, 4], [5, 0], [10, 8]]) {
+  for (const [precision, scale] of [[12, 2], [18, 4], [5, 0], [10, 8], [7, 3], [6, 2]]) {
     const want = texts.map((t) => expectedDecimal(t, precision, scale));
     assert.deepEqual(
       csvValues({ name: "d", type: "decimal", precision, scale }, texts),

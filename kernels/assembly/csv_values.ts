@@ -28,9 +28,15 @@ const SECONDS_PER_DAY: i64 = 86_400;
  */
 // @ts-ignore: decorator
 @inline function eightDigits(p: usize, n: u32): i64 {
+  return digitsOf(load<u64>(p), n);
+}
+
+/** {@link eightDigits} of the low n (1..8) bytes of `word`; the bytes above them do not matter. */
+// @ts-ignore: decorator
+@inline function digitsOf(word: u64, n: u32): i64 {
   const keep = (<u64> 8 - <u64> n) << 3;
   // The n digits move to the top bytes; '0's fill the bytes below, which then count as leading zeros.
-  let x = (load<u64>(p) << keep) | (keep == 0 ? 0 : (<u64> 0x3030303030303030 >> (<u64> 64 - keep)));
+  let x = (word << keep) | (keep == 0 ? 0 : (<u64> 0x3030303030303030 >> (<u64> 64 - keep)));
   const ok = ((x & 0xf0f0f0f0f0f0f0f0) | (((x + 0x0606060606060606) & 0xf0f0f0f0f0f0f0f0) >> 4)) == 0x3333333333333333;
   x -= 0x3030303030303030;
   x = x * 10 + (x >> 8);
@@ -112,6 +118,19 @@ export function parseDecimal(s: usize, e: usize, precision: i32, scale: i32, dst
     const dot: u32 = z == 0 ? 9 : (<u32>ctz(z) >> 3) + 1;
     const frac = n - dot - 1;
     if (dot < n && dot <= 8 && frac >= 1 && frac <= <u32> scale && frac <= 8) {
+      if (n <= 8) {
+        // The text fits one word (so dot <= 6): its digits close up over the point and decode at once, as
+        // whole × 10^frac + part, which has fewer than precision - scale + frac digits exactly when the whole
+        // part has fewer than precision - scale.
+        const word = load<u64>(i);
+        const low = <u64> dot << 3;
+        const v = digitsOf((word & ((<u64> 1 << low) - 1)) | ((word >> (low + 8)) << low), n - 1);
+        if (v >= 0 && v < load<i64>(POW10_I64 + (<usize> (<u32> (precision - scale) + frac) << 3))) {
+          const scaled = v * load<i64>(POW10_I64 + (<usize> (<u32> scale - frac) << 3));
+          store<i64>(dst, neg ? -scaled : scaled);
+          return true;
+        }
+      }
       const whole = eightDigits(i, dot);
       const part = eightDigits(i + dot + 1, frac);
       if (whole >= 0 && part >= 0 && whole < load<i64>(POW10_I64 + (<usize> (precision - scale) << 3))) {
