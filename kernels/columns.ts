@@ -11,8 +11,8 @@
 import { type Batch, type Column, countNulls, type Field } from "../pipeline/batch.ts";
 import type { KernelCore } from "./core.ts";
 
-/** Bytes a kernel may write past a string data region. */
-export const DATA_PAD = 16;
+/** Bytes a kernel may write past a string data region (the CSV kernel copies short strings 32 bytes at once). */
+export const DATA_PAD = 32;
 
 /** One output column in the arena while a call runs. */
 export interface ColumnSlot {

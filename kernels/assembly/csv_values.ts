@@ -28,9 +28,15 @@ const SECONDS_PER_DAY: i64 = 86_400;
  */
 // @ts-ignore: decorator
 @inline function eightDigits(p: usize, n: u32): i64 {
+  return digitsOf(load<u64>(p), n);
+}
+
+/** {@link eightDigits} of the low n (1..8) bytes of `word`; the bytes above them do not matter. */
+// @ts-ignore: decorator
+@inline function digitsOf(word: u64, n: u32): i64 {
   const keep = (<u64> 8 - <u64> n) << 3;
   // The n digits move to the top bytes; '0's fill the bytes below, which then count as leading zeros.
-  let x = (load<u64>(p) << keep) | (keep == 0 ? 0 : (<u64> 0x3030303030303030 >> (<u64> 64 - keep)));
+  let x = (word << keep) | (keep == 0 ? 0 : (<u64> 0x3030303030303030 >> (<u64> 64 - keep)));
   const ok = ((x & 0xf0f0f0f0f0f0f0f0) | (((x + 0x0606060606060606) & 0xf0f0f0f0f0f0f0f0) >> 4)) == 0x3333333333333333;
   x -= 0x3030303030303030;
   x = x * 10 + (x >> 8);
@@ -41,9 +47,11 @@ const SECONDS_PER_DAY: i64 = 86_400;
 
 /**
  * `[+-]?[0-9]+` within the int64 range. Up to 18 digits cannot overflow, so the common case is one loop
- * with a digit check; longer texts skip leading zeros and check the bound.
+ * with a digit check; longer texts skip leading zeros and check the bound. Inlined: the call cost as much
+ * as the usual short number's decoding.
  */
-export function parseInt64(s: usize, e: usize, dst: usize): bool {
+// @ts-ignore: decorator
+@inline export function parseInt64(s: usize, e: usize, dst: usize): bool {
   let i = s;
   if (i == e) return false;
   let neg = false;
@@ -104,10 +112,25 @@ export function parseDecimal(s: usize, e: usize, precision: i32, scale: i32, dst
   // Common case: 1..8 integer digits, a point, then 1..scale (<= 8) fraction digits.
   const n = <u32> (e - i);
   if (n >= 3 && n <= 17) {
-    let dot: u32 = 1;
-    while (dot < n && load<u8>(i + dot) != 0x2e) dot++;
+    // The first '.' among the bytes 1..8, by a zero-byte search in one word (9 when there is none).
+    const x = load<u64>(i + 1) ^ 0x2e2e2e2e2e2e2e2e;
+    const z = (x - 0x0101010101010101) & ~x & 0x8080808080808080;
+    const dot: u32 = z == 0 ? 9 : (<u32>ctz(z) >> 3) + 1;
     const frac = n - dot - 1;
     if (dot < n && dot <= 8 && frac >= 1 && frac <= <u32> scale && frac <= 8) {
+      if (n <= 8) {
+        // The text fits one word (so dot <= 6): its digits close up over the point and decode at once, as
+        // whole × 10^frac + part, which has fewer than precision - scale + frac digits exactly when the whole
+        // part has fewer than precision - scale.
+        const word = load<u64>(i);
+        const low = <u64> dot << 3;
+        const v = digitsOf((word & ((<u64> 1 << low) - 1)) | ((word >> (low + 8)) << low), n - 1);
+        if (v >= 0 && v < load<i64>(POW10_I64 + (<usize> (<u32> (precision - scale) + frac) << 3))) {
+          const scaled = v * load<i64>(POW10_I64 + (<usize> (<u32> scale - frac) << 3));
+          store<i64>(dst, neg ? -scaled : scaled);
+          return true;
+        }
+      }
       const whole = eightDigits(i, dot);
       const part = eightDigits(i + dot + 1, frac);
       if (whole >= 0 && part >= 0 && whole < load<i64>(POW10_I64 + (<usize> (precision - scale) << 3))) {
@@ -158,25 +181,19 @@ export function parseDecimal(s: usize, e: usize, precision: i32, scale: i32, dst
 
 /**
  * `true`/`false`, `yes`/`no`, `1`/`0`, in any letter case. Returns 1 or 0, or -1 when the text is none
- * of these.
+ * of these. Branch-free on the text (columns mix the two values at random): its bytes, as one word,
+ * are compared with each spelling. Reads 8 bytes at s (the input always has spare bytes after it).
  */
 export function parseBoolean(s: usize, e: usize): i32 {
   const n = e - s;
-  if (n == 1) {
-    const c = load<u8>(s);
-    return c == 0x31 ? 1 : c == 0x30 ? 0 : -1;
-  }
-  if (n == 2) return (<u32>load<u16>(s) | 0x2020) == 0x6f6e ? 0 : -1;
-  if (n == 3) {
-    const t = (<u32>load<u16>(s) | (<u32>load<u8>(s, 2) << 16)) | 0x202020;
-    return t == 0x736579 ? 1 : -1;
-  }
-  if (n == 4) return (load<u32>(s) | 0x20202020) == 0x65757274 ? 1 : -1;
-  if (n == 5) {
-    const lo = load<u32>(s) | 0x20202020;
-    return lo == 0x736c6166 && (load<u8>(s, 4) | 0x20) == 0x65 ? 0 : -1;
-  }
-  return -1;
+  if (n - 1 > 4) return -1;
+  const mask = (<u64>1 << (<u64>n << 3)) - 1;
+  const word = load<u64>(s) & mask;
+  // Letters only: 0x20 would also turn control bytes into digits.
+  const lower = word | (0x2020202020 & mask);
+  const one = <i32>(word == 0x31) | <i32>(lower == 0x65757274) | <i32>(lower == 0x736579);
+  const zero = <i32>(word == 0x30) | <i32>(lower == 0x65736c6166) | <i32>(lower == 0x6f6e);
+  return one != 0 ? 1 : zero != 0 ? 0 : -1;
 }
 
 /** Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Hinnant's `days_from_civil`). */
@@ -227,6 +244,52 @@ export function parseTimestamp(s: usize, e: usize, dst: usize): bool {
   const days = dateAt(s);
   if (days == i32.MIN_VALUE) return false;
   return parseTimestampAfterDate(s, e, days, dst);
+}
+
+const POW10_U32: usize = memory.data<u32>([1, 10, 100, 1000, 10000, 100000, 1000000]);
+
+/**
+ * The common shape of {@link parseTimestampAfterDate}, decoded without branches on its digits:
+ * `YYYY-MM-DD` + (`T`, `t` or a space) + `hh:mm:ss` + optionally `.f{1,9}` + optionally `Z` or `z`.
+ * Returns false when the text is not of this shape (an offset, no seconds, a bad digit, an hour past 23…),
+ * leaving the decision to the general parser, which accepts every text this one does with the same value.
+ * Reads 8 bytes past each place it looks at (the input always has spare bytes after it).
+ */
+export function parseTimestampFast(s: usize, e: usize, days: i32, dst: usize): bool {
+  const n = e - s;
+  if (n < 19 || n > 29) return false;
+  const sep = <u32>load<u8>(s, 10);
+  if ((sep | 0x20) != 0x74 && sep != 0x20) return false;
+  // "hh:mm:ss" as one word; the colons become '0' so one digit check covers all eight bytes.
+  const w = load<u64>(s + 11);
+  if ((w & 0x0000ff0000ff0000) != 0x00003a00003a0000) return false;
+  let x = (w & 0xffff00ffff00ffff) | 0x0000300000300000;
+  if (((x & 0xf0f0f0f0f0f0f0f0) | (((x + 0x0606060606060606) & 0xf0f0f0f0f0f0f0f0) >> 4)) != 0x3333333333333333) {
+    return false;
+  }
+  x -= 0x3030303030303030;
+  // Byte k becomes 10 × digit k + digit k+1: hours in byte 0, minutes in byte 3, seconds in byte 6.
+  x = x * 10 + (x >> 8);
+  const hh = <u32>x & 0xff;
+  const mm = <u32>(x >> 24) & 0xff;
+  const ss = <u32>(x >> 48) & 0xff;
+  if (hh > 23 || mm > 59 || ss > 59) return false;
+  const end = (<u32>load<u8>(e - 1) | 0x20) == 0x7a ? e - 1 : e;
+  let micros: i64 = 0;
+  const i = s + 19;
+  if (i < end) {
+    if (load<u8>(i) != 0x2e) return false;
+    const fd = <u32>(end - i - 1);
+    if (fd == 0 || fd > 9) return false;
+    const kept = min(fd, 6);
+    const f = eightDigits(i + 1, kept);
+    // Digits past the sixth are truncated, but must still be digits.
+    if (f < 0 || (fd > 6 && eightDigits(i + 7, fd - 6) < 0)) return false;
+    micros = f * <i64>load<u32>(POW10_U32 + (<usize>(6 - kept) << 2));
+  }
+  const seconds = <i64>days * SECONDS_PER_DAY + <i64>(hh * 3600 + mm * 60 + ss);
+  store<i64>(dst, seconds * MICROS_PER_SECOND + micros);
+  return true;
 }
 
 /**

@@ -1,0 +1,203 @@
+import assert from "node:assert/strict";
+import { type CellValue, type Field, formatDecimal } from "../pipeline/batch.ts";
+import { parseChunks } from "./csv_testing.ts";
+import { parseJsonChunks } from "./ndjson_testing.ts";
+import { kernelTestCore, seededRandom } from "./testing.ts";
+
+const core = await kernelTestCore();
+const encoder = new TextEncoder();
+
+/** Each text's value as the one column of a CSV document, or null when the row is rejected or the value null. */
+function csvValues(field: Field, texts: readonly string[]): (CellValue | null)[] {
+  const csv = `${field.name}\n` + texts.map((t) => `${t}\n`).join("");
+  const out = parseChunks(core, encoder.encode(csv), { columns: [field] });
+  return alignByLine(texts.length, out.lines.map((line, i) => [line - 2, out.rows[i][0]]));
+}
+
+/**
+ * Each text's timestamp value through the CSV reader (fast paths first), or null when it is rejected. The
+ * texts have no blanks around them: the CSV reader trims those off typed values, the NDJSON reader does not.
+ */
+function csvTimestamps(texts: readonly string[]): (CellValue | null)[] {
+  return csvValues({ name: "ts", type: "timestamp" }, texts);
+}
+
+/** The same through the NDJSON reader, whose decoder is the general ISO 8601 parser alone. */
+function generalTimestamps(texts: readonly string[]): (CellValue | null)[] {
+  const ndjson = texts.map((t) => `${JSON.stringify({ ts: t })}\n`).join("");
+  const out = parseJsonChunks(core, encoder.encode(ndjson), {
+    columns: [{ name: "ts", type: "timestamp" }],
+  });
+  return alignByLine(texts.length, out.lines.map((line, i) => [line - 1, out.rows[i][0]]));
+}
+
+function alignByLine(n: number, rows: [number, CellValue][]): (CellValue | null)[] {
+  const values: (CellValue | null)[] = new Array(n).fill(null);
+  for (const [at, value] of rows) values[at] = value;
+  return values;
+}
+
+/** Timestamps on both sides of the fast path's shape, each either decoded or rejected by both parsers. */
+function boundaryTexts(): string[] {
+  const dates = [
+    "2026-01-01",
+    "2024-02-29",
+    "2023-02-29",
+    "1969-12-31",
+    "0001-01-01",
+    "9999-12-31",
+    "2024-13-01",
+  ];
+  const times = [
+    "00:00:00",
+    "23:59:59",
+    "24:00:00",
+    "23:60:00",
+    "23:59:60",
+    "12:34:56",
+    "1:23:45",
+    "12:3a:45",
+    "12-34-56",
+    "12:34",
+    "12:34:5",
+    "/0:00:00",
+    ":0:00:00",
+  ];
+  const fractions = [
+    "",
+    ".",
+    ".0",
+    ".5",
+    ".12",
+    ".005",
+    ".1234",
+    ".12345",
+    ".123456",
+    ".1234567",
+    ".12345678",
+  ];
+  fractions.push(".123456789", ".1234567891", ".12a", ".12345678a", ".999999999");
+  const zones = ["", "Z", "z", "+01:00", "-0530", "+01", "ZZ", "Zz", " Z"];
+  const texts: string[] = [];
+  for (const date of dates) {
+    for (const sep of ["T", "t", " ", "_"]) {
+      for (const time of times) {
+        for (const fraction of fractions) {
+          for (const zone of zones) texts.push(`${date}${sep}${time}${fraction}${zone}`);
+        }
+      }
+    }
+  }
+  return texts;
+}
+
+Deno.test("CSV timestamps of every shape around the fast path equal the general parser's", () => {
+  const texts = boundaryTexts();
+  const fast = csvTimestamps(texts);
+  const general = generalTimestamps(texts);
+  for (let i = 0; i < texts.length; i++) assert.deepEqual(fast[i], general[i], texts[i]);
+  // Both kinds occur: the comparison is not vacuous.
+  assert.ok(fast.filter((v) => v === null).length > 1000);
+  assert.ok(fast.filter((v) => v !== null).length > 1000);
+});
+
+Deno.test("CSV timestamps with random digits and separators equal the general parser's", () => {
+  const random = seededRandom(20261129);
+  const alphabet = "0123456789:.TtZz+- 9";
+  const texts: string[] = [];
+  for (let k = 0; k < 20000; k++) {
+    const chars = [..."2024-02-29T23:59:59.123456789Z"].slice(0, 19 + Math.floor(random() * 12));
+    for (let m = Math.floor(random() * 3); m > 0; m--) {
+      const at = 10 + Math.floor(random() * (chars.length - 10));
+      chars[at] = alphabet[Math.floor(random() * alphabet.length)];
+    }
+    const text = chars.join("");
+    if (text === text.trim()) texts.push(text);
+  }
+  assert.deepEqual(csvTimestamps(texts), generalTimestamps(texts));
+});
+
+/** Texts near `spellings`: each as is, in random letter case, and with one byte changed, cut or added. */
+function nearTexts(spellings: readonly string[], bytes: string, count: number, seed: number): string[] {
+  const random = seededRandom(seed);
+  const pick = (text: string) => text[Math.floor(random() * text.length)];
+  const texts = [...spellings];
+  for (let k = 0; k < count; k++) {
+    const base = spellings[Math.floor(random() * spellings.length)];
+    const chars = [...base].map((c) => random() < 0.5 ? c.toUpperCase() : c);
+    const at = Math.floor(random() * (chars.length + 1));
+    const how = random();
+    if (how < 0.3) chars[Math.min(at, chars.length - 1)] = pick(bytes);
+    else if (how < 0.45) chars.splice(at, 1);
+    else if (how < 0.6) chars.splice(at, 0, pick(bytes));
+    const text = chars.join("");
+    if (text !== "" && text === text.trim()) texts.push(text);
+  }
+  return texts;
+}
+
+Deno.test("CSV booleans decide every spelling, letter case and near miss like the documented grammar", () => {
+  const spellings = ["true", "false", "yes", "no", "1", "0"];
+  // Bytes one bit away from the letters and digits (0x10, 0x11 become digits if 0x20 is ORed in blindly).
+  const bytes = "tTrRuUeEfFaAlLsSyYnNoO01\x10\x11\x14\x15\x05\x0e .x";
+  const texts = nearTexts(spellings, bytes, 20000, 7);
+  const want = texts.map((t) => /^(true|yes|1)$/i.test(t) ? true : /^(false|no|0)$/i.test(t) ? false : null);
+  assert.deepEqual(csvValues({ name: "b", type: "boolean" }, texts), want);
+  assert.ok(want.filter((v) => v === null).length > 1000);
+});
+
+/** The decimal(precision, scale) value of a CSV text (`[+-]?(d+(.d*)?|.d+)`), or null when it does not fit. */
+function expectedDecimal(text: string, precision: number, scale: number): string | null {
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(text);
+  if (!m || (m[2] === "" && (m[3] ?? "") === "")) return null;
+  const int = m[2].replace(/^0+/, "");
+  const frac = m[3] ?? "";
+  if (int.length > precision - scale || /[^0]/.test(frac.slice(scale))) return null;
+  const scaled = BigInt(int + frac.slice(0, scale).padEnd(scale, "0"));
+  return formatDecimal(m[1] === "-" ? -scaled : scaled, scale);
+}
+
+Deno.test("CSV decimals of every length around the usual shape equal their exact values", () => {
+  const random = seededRandom(11);
+  const texts: string[] = [];
+  for (let k = 0; k < 20000; k++) {
+    const digits = (n: number) =>
+      Array.from({ length: n }, () => "0123456789"[Math.floor(random() * 10)]).join("");
+    const sign = ["", "", "-", "+"][Math.floor(random() * 4)];
+    let text = `${sign}${digits(Math.floor(random() * 12))}.${digits(Math.floor(random() * 5))}`;
+    if (random() < 0.2) {
+      const at = Math.floor(random() * text.length);
+      text = text.slice(0, at) + ".x-9 "[Math.floor(random() * 4)] + text.slice(at + 1);
+    }
+    if (text !== "" && text === text.trim()) texts.push(text);
+  }
+  for (const [precision, scale] of [[12, 2], [18, 4], [5, 0], [10, 8], [7, 3], [6, 2]]) {
+    const want = texts.map((t) => expectedDecimal(t, precision, scale));
+    assert.deepEqual(
+      csvValues({ name: "d", type: "decimal", precision, scale }, texts),
+      want,
+      `${precision},${scale}`,
+    );
+  }
+});
+
+Deno.test("csv_count_breaks counts every CR and LF at any length and density", () => {
+  const countBreaks = core.fn("csv_count_breaks");
+  const random = seededRandom(3);
+  // Long runs of breaks fill the kernel's per-lane counters; every length tests the tails.
+  for (const density of [0, 0.05, 0.5, 1]) {
+    for (
+      const length of [0, 1, 15, 16, 17, 63, 64, 65, 127, 4031, 4032, 4033, 4096, 16127, 16128, 16129, 70000]
+    ) {
+      core.reset();
+      const bytes = Uint8Array.from(
+        { length },
+        () => random() < density ? (random() < 0.5 ? 10 : 13) : 97 + Math.floor(random() * 26),
+      );
+      const ptr = core.alloc(length + 64);
+      core.view(ptr, length).set(bytes);
+      const want = bytes.filter((b) => b === 10 || b === 13).length + 1;
+      assert.equal(countBreaks(ptr, length) >>> 0, want, `${length} bytes, density ${density}`);
+    }
+  }
+});
