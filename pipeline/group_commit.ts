@@ -316,13 +316,15 @@ export class GroupCommitter {
     this.#waitingRows -= rows;
     if (this.#inFlight === 0) this.#idle = Promise.withResolvers<void>();
     this.#inFlight++;
-    // The slot frees once the sink writes are done: the next group's writes overlap this one's bookkeeping.
+    // The slot frees once the sink writes are done: the next group's writes overlap this one's bookkeeping. The
+    // next group then closes like any (when a turn of the event loop brings no request), so it takes in the
+    // requests already on their way.
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       this.#inFlight--;
-      if (this.#waiting.length > 0) this.#flush();
+      if (this.#waiting.length > 0) this.#schedule();
       if (this.#inFlight === 0) this.#idle.resolve();
     };
     const committing: Promise<void> = this.#commit(group, release).finally(() => {
