@@ -11,7 +11,7 @@ import type { Kafka } from "kafkajs";
 import type { Batch, Field, Schema } from "./batch.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Telemetry } from "../observability/metrics.ts";
-import type { Store } from "../storage/store.ts";
+import type { FinishedRun, Store } from "../storage/store.ts";
 import type { SqlExecutor } from "../storage/sql.ts";
 import type { KernelPool } from "../workers/pool.ts";
 
@@ -64,6 +64,12 @@ export interface WriteContext {
    * this is its first attempt. A sink may then skip looking for what an earlier attempt committed.
    */
   fresh?: boolean;
+  /**
+   * Finished runs to record in weir's run table in the same commit as this write's rows (a group commit's
+   * requests), so that answering them needs no second commit. Only given to a sink whose `recordsRuns` is true;
+   * a write that commits nothing (its chunk was already committed) records nothing.
+   */
+  runs?: readonly FinishedRun[];
 }
 
 /** A destination for batches. */
@@ -73,6 +79,8 @@ export interface Sink {
    * `(runId, sequence)` twice leaves one copy: a retry after a crash duplicates nothing.
    */
   write(batch: Batch, context: WriteContext): Promise<void>;
+  /** True when the sink commits into weir's own database and records `WriteContext.runs` with its rows. */
+  readonly recordsRuns?: boolean;
   /** Resolves when the destination is usable. */
   healthcheck(signal: AbortSignal): Promise<void>;
   /** Flushes and releases connections. */

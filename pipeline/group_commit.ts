@@ -6,13 +6,16 @@
  * free commit slot takes the requests that arrive together). A group's NDJSON bodies are parsed and
  * validated as one input — each request's lines are a known range of it, so every reject and every valid row
  * is still its own request's — then transformed once and written to every sink as one `(run, sequence)`.
- * Then one statement records every request's run, finished (one transaction, when there are dead letters to
- * store with them: rejects, with their original bytes), and only then is every request of the group answered.
+ * Every request's run is recorded finished: in the very commit of the rows when the pipeline has one sink and
+ * it writes into weir's own database (the postgres sink: one commit answers the group), otherwise by one
+ * statement after the writes (one transaction, when there are dead letters to store with them: rejects, with
+ * their original bytes). Only then is every request of the group answered.
  *
  * **Runs.** Each request is its own run, as on the chunked path: its answer names it, and once answered,
  * `GET /v1/runs/:id` shows it finished (`committed`, or `failed` when a sink refused the group) with exactly
  * the counts of the answer, and the dead-letter queue filtered by it holds exactly its rejects. The runs of a
- * group cost one multi-row insert after its sink writes, which go under its first request's run id.
+ * group cost one multi-row insert, with its rows or after them; its sink writes go under its first request's
+ * run id.
  *
  * **Guarantee.** A request is answered 2xx only after every sink committed the group holding its rows, and its
  * run and rejects are stored: acknowledged means durable, as on the chunked path. A group is one
@@ -352,63 +355,85 @@ export class GroupCommitter {
       const signal = this.#abort.signal;
       let out = await time("parse", () => this.#parseGroup(group));
       const failures: { sink: PlannedSink; error: unknown; attempts: number }[] = [];
+      // The answers and runs of the group, committed or not; runs record the timings known when they are made.
+      const outcome = (failed: boolean) => {
+        const results = group.map((w): IngestResult => {
+          const parsed = w.parsed!;
+          return {
+            run: w.run,
+            received: parsed.rows + parsed.rejects.length,
+            accepted: failed ? 0 : parsed.rows,
+            rejected: parsed.rejects.length,
+            bytes: w.bytes.length,
+            rejects: parsed.rejects,
+            committed: !failed,
+            failedChunks: failed ? 1 : 0,
+            timings: this.#timings(timings, w),
+          };
+        });
+        const runs = results.map((
+          { run: id, received, accepted, rejected, bytes, timings },
+          i,
+        ): FinishedRun => ({
+          id,
+          pipeline: this.#plan.name,
+          startedAt: new Date(group[i].startedAt),
+          status: failed ? "failed" : "committed",
+          received,
+          accepted,
+          rejected,
+          bytes,
+          timings,
+          ...(failed ? { error: { failedChunks: 1 } } : {}),
+        }));
+        return { results, runs };
+      };
+      // With a single sink that writes into weir's own database and no rejected rows to keep, the runs commit
+      // with the rows: one commit answers the group. Otherwise they are recorded after the writes.
+      const [only] = this.#plan.sinks;
+      const alongside = out.length > 0 && this.#plan.sinks.length === 1 && only.sink.recordsRuns === true &&
+        group.every((w) => w.parsed!.rejects.length === 0);
+      let recorded = false;
       if (out.length > 0) {
         await time("transform", async () => {
           for (const transform of this.#plan.transforms) out = await transform.apply(out, signal);
         });
         for (const planned of this.#plan.sinks) {
-          const outcome = await time(
+          const runs = alongside ? outcome(false).runs : undefined;
+          const written = await time(
             planned.component,
             () =>
-              writeWithRetry(planned, out, { runId, sequence: 0, signal, fresh: true }, this.#options, log),
+              writeWithRetry(
+                planned,
+                out,
+                { runId, sequence: 0, signal, fresh: true, runs },
+                this.#options,
+                log,
+              ),
           );
-          if (outcome.error !== undefined) {
-            failures.push({ sink: planned, error: outcome.error, attempts: outcome.attempts });
+          if (written.error !== undefined) {
+            failures.push({ sink: planned, error: written.error, attempts: written.attempts });
+          } else {
+            recorded = alongside;
           }
         }
       }
       release();
       const failed = failures.length > 0;
-      const letters = group.flatMap((w) => this.#letters(w, failures));
-      const results = group.map((w): IngestResult => {
-        const parsed = w.parsed!;
-        return {
-          run: w.run,
-          received: parsed.rows + parsed.rejects.length,
-          accepted: failed ? 0 : parsed.rows,
-          rejected: parsed.rejects.length,
-          bytes: w.bytes.length,
-          rejects: parsed.rejects,
-          committed: !failed,
-          failedChunks: failed ? 1 : 0,
-          timings: this.#timings(timings, w),
-        };
-      });
-      const runs = results.map((
-        { run: id, received, accepted, rejected, bytes, timings },
-        i,
-      ): FinishedRun => ({
-        id,
-        pipeline: this.#plan.name,
-        startedAt: new Date(group[i].startedAt),
-        status: failed ? "failed" : "committed",
-        received,
-        accepted,
-        rejected,
-        bytes,
-        timings,
-        ...(failed ? { error: { failedChunks: 1 } } : {}),
-      }));
-      const store = this.#context.store;
-      // Runs alone are one statement, atomic without a transaction (which would cost two more round trips).
-      await time(
-        "dead_letters",
-        () =>
-          letters.length === 0 ? store.runs.record(runs) : store.transaction(async (tx) => {
-            await tx.runs.record(runs);
-            await tx.deadLetters.add(letters);
-          }),
-      );
+      const { results, runs } = outcome(failed);
+      if (!recorded) {
+        const letters = group.flatMap((w) => this.#letters(w, failures));
+        const store = this.#context.store;
+        // Runs alone are one statement, atomic without a transaction (which would cost two more round trips).
+        await time(
+          "dead_letters",
+          () =>
+            letters.length === 0 ? store.runs.record(runs) : store.transaction(async (tx) => {
+              await tx.runs.record(runs);
+              await tx.deadLetters.add(letters);
+            }),
+        );
+      }
       const limit = this.#plan.spec.limits.responseRejects;
       group.forEach((w, i) => {
         const result = results[i];

@@ -167,14 +167,39 @@ UPDATE weir.runs SET
 WHERE id = $1 AND finished_at IS NULL
 RETURNING *`;
 
-// One statement for any number of runs, passed as one JSON array (cheaper to build and to bind than an array
-// per column), so the statement text (and its cached plan) is fixed.
-const RUN_RECORD = `
-INSERT INTO weir.runs (id, pipeline, status, started_at, finished_at, received_rows, accepted_rows,
+/**
+ * The statement recording finished runs from the JSON parameter `$param` (see {@linkcode recordedRunsJson}),
+ * with `where` appended to its SELECT: one statement for any number of runs, passed as one JSON array (cheaper
+ * to build and to bind than an array per column), so the statement text (and its cached plan) is fixed. A sink
+ * writing into weir's own database uses it too, to record a group commit's runs in the commit of their rows.
+ */
+export function recordRunsSql(param: number, where = ""): string {
+  return `INSERT INTO weir.runs (id, pipeline, status, started_at, finished_at, received_rows, accepted_rows,
                        rejected_rows, bytes, timings, quality, error)
 SELECT id, pipeline, status, started_at, now(), received, accepted, rejected, bytes, timings, quality, error
-FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, pipeline text, status text, started_at timestamptz,
-  received bigint, accepted bigint, rejected bigint, bytes bigint, timings jsonb, quality jsonb, error jsonb)`;
+FROM jsonb_to_recordset($${param}::text::jsonb) AS r(id text, pipeline text, status text, started_at timestamptz,
+  received bigint, accepted bigint, rejected bigint, bytes bigint, timings jsonb, quality jsonb, error jsonb)
+${where}`;
+}
+
+/** The parameter of {@linkcode recordRunsSql} for `runs`. */
+export function recordedRunsJson(runs: readonly FinishedRun[]): string {
+  return JSON.stringify(runs.map((r) => ({
+    id: r.id,
+    pipeline: r.pipeline,
+    status: r.status,
+    started_at: r.startedAt.toISOString(),
+    received: r.received ?? 0,
+    accepted: r.accepted ?? 0,
+    rejected: r.rejected ?? 0,
+    bytes: r.bytes ?? 0,
+    timings: r.timings ?? {},
+    quality: r.quality ?? null,
+    error: r.error ?? null,
+  })));
+}
+
+const RUN_RECORD = recordRunsSql(1);
 
 class SqlRuns implements RunStore {
   #sql: SqlExecutor;
@@ -203,20 +228,7 @@ class SqlRuns implements RunStore {
 
   async record(runs: readonly FinishedRun[]): Promise<void> {
     if (runs.length === 0) return;
-    const rows = runs.map((r) => ({
-      id: r.id,
-      pipeline: r.pipeline,
-      status: r.status,
-      started_at: r.startedAt.toISOString(),
-      received: r.received ?? 0,
-      accepted: r.accepted ?? 0,
-      rejected: r.rejected ?? 0,
-      bytes: r.bytes ?? 0,
-      timings: r.timings ?? {},
-      quality: r.quality ?? null,
-      error: r.error ?? null,
-    }));
-    await this.#sql.query(RUN_RECORD, [JSON.stringify(rows)]);
+    await this.#sql.query(RUN_RECORD, [recordedRunsJson(runs)]);
   }
 
   async #change(

@@ -11,6 +11,7 @@
 import { type Batch, type Column, type Field, formatDecimal, isNull } from "../../batch.ts";
 import type { SqlParam } from "../../../storage/sql.ts";
 import type { BinaryFormat } from "./copy_binary.ts";
+import { recordRunsSql } from "../../../storage/sql_store.ts";
 
 /** Largest batch sent this way; a bigger one goes through COPY, which costs less per row. */
 export const SMALL_BATCH_ROWS = 1000;
@@ -21,8 +22,10 @@ const MICROS_PER_DAY = 86_400_000_000n;
 export interface SmallInsert {
   /** The statement: `$1`..`$5` the marker (sink, pipeline, run, sequence, rows), then one array per column. */
   sql: string;
-  /** The parameters for `batch`, its marker's first five. */
-  params(batch: Batch, marker: readonly [string, string, string, number]): SqlParam[];
+  /** The same, also recording finished runs (one more parameter, their JSON) when the marker is claimed. */
+  sqlWithRuns: string;
+  /** The parameters for `batch`, its marker's first five; `runs` (JSON) for {@linkcode sqlWithRuns}. */
+  params(batch: Batch, marker: readonly [string, string, string, number], runs?: string): SqlParam[];
 }
 
 /**
@@ -47,26 +50,32 @@ export function smallInsert(
     if (f.type === "date") return `(DATE '1970-01-01' + ${v}::int)::${type}`;
     return `${v}::${type}`;
   });
-  const sql = `WITH claim AS (
+  const statement = (runs: string) =>
+    `WITH claim AS (
       INSERT INTO weir.sink_commits (sink, pipeline, run_id, sequence, part, parts, rows)
       VALUES ($1, $2, $3, $4, 0, 1, $5) ON CONFLICT DO NOTHING RETURNING 1
     ), landed AS (
       INSERT INTO ${qualified} (${columns.names.join(", ")})
       SELECT ${casts.join(", ")}
         FROM unnest(${fields.map((_, i) => `$${i + 6}::text[]`).join(", ")}) AS v(${
-    fields.map((_, i) => `c${i}`).join(", ")
-  })
+      fields.map((_, i) => `c${i}`).join(", ")
+    })
        WHERE EXISTS (SELECT 1 FROM claim)
       RETURNING 1
-    )
+    )${runs}
     SELECT count(*)::int AS n FROM landed`;
+  const recorded = `, recorded AS (${
+    recordRunsSql(fields.length + 6, "WHERE EXISTS (SELECT 1 FROM claim)")
+  })`;
   return {
-    sql,
-    params(batch, marker) {
+    sql: statement(""),
+    sqlWithRuns: statement(recorded),
+    params(batch, marker, runs) {
       return [
         ...marker,
         batch.length,
         ...fields.map((f, i) => columnTexts(batch.columns[f.name], columns.formats[i])),
+        ...(runs === undefined ? [] : [runs]),
       ];
     },
   };

@@ -27,6 +27,7 @@ import { sinkInstruments } from "../instruments.ts";
 import { PostgresSinkConfig } from "./config.ts";
 import { binaryFormat, type CopyBinaryOptions, encodeCopyBinary } from "./copy_binary.ts";
 import { SMALL_BATCH_ROWS, smallInsert } from "./insert_small.ts";
+import { recordedRunsJson, recordRunsSql } from "../../../storage/sql_store.ts";
 
 export { PostgresSinkConfig } from "./config.ts";
 
@@ -277,6 +278,11 @@ export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
     const streams = db.kind === "pglite" ? 1 : config.streams;
     let closed = false;
 
+    /** Records the write's finished runs (a group commit's) in the transaction of its first part. */
+    const recordRuns = async (tx: SinkDatabase, w: WriteContext) => {
+      if (w.runs && w.runs.length > 0) await tx.query(recordRunsSql(1), [recordedRunsJson(w.runs)]);
+    };
+
     /** Claims the marker for one part; false when it was already committed (or is being, elsewhere). */
     const claim = async (
       tx: SinkDatabase,
@@ -302,10 +308,12 @@ export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
         ? existing[0].parts
         : Math.max(1, Math.min(streams, Math.floor(batch.length / config.minRowsPerStream)));
       if (w.fresh && parts === 1 && batch.length <= SMALL_BATCH_ROWS) {
-        // Rows and marker in one statement, one round trip; its marker is the one part a retry's COPY expects.
+        // Rows, marker (and runs) in one statement, one round trip; its marker is the one part a retry's COPY
+        // expects.
+        const runs = w.runs && w.runs.length > 0 ? recordedRunsJson(w.runs) : undefined;
         const [{ n }] = await db.query<{ n: number }>(
-          small.sql,
-          small.params(batch, [sinkId, ctx.pipeline, w.runId, w.sequence]),
+          runs === undefined ? small.sql : small.sqlWithRuns,
+          small.params(batch, [sinkId, ctx.pipeline, w.runId, w.sequence], runs),
         );
         return n;
       }
@@ -331,6 +339,7 @@ export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
               retriable: false,
             });
           }
+          if (part === 0) await recordRuns(tx, w);
           return range.to - range.from;
         });
       }));
@@ -350,6 +359,7 @@ export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
     const upsert = (batch: Batch, w: WriteContext): Promise<number> =>
       db.transaction(async (tx) => {
         if (!(await claim(tx, w, { part: 0, parts: 1, rows: batch.length }))) return 0;
+        await recordRuns(tx, w);
         if (batch.length === 0) return 0;
         const stage = quoteIdent(`weir_stage_${crypto.randomUUID().replaceAll("-", "")}`);
         // The stage takes the target's own column types, so the final INSERT needs no casts.
@@ -371,6 +381,8 @@ export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
       });
 
     const sink: Sink = {
+      // Its database is weir's own (the runtime's, or PGlite's in the embedded default).
+      recordsRuns: true,
       async write(batch, w) {
         if (closed) throw new PipelineError("Sink is closed", { component: COMPONENT, retriable: false });
         w.signal.throwIfAborted();

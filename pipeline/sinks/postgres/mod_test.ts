@@ -15,6 +15,9 @@ import {
 } from "../compliance.ts";
 import { sinkTestContext, type TestDatabase, withPgliteDatabase, withPostgresDatabase } from "../testing.ts";
 import { isCompatibleType, postgresSink, PostgresSinkConfig, quoteIdent } from "./mod.ts";
+import { migrate } from "../../../storage/migrate.ts";
+import type { SqlExecutor } from "../../../storage/sql.ts";
+import type { FinishedRun } from "../../../storage/store.ts";
 
 const signal = new AbortController().signal;
 const parse = (input: unknown) => v.parse(PostgresSinkConfig, input);
@@ -277,6 +280,50 @@ for (const [backend, withDatabase] of BACKENDS) {
       );
       assert.equal(await count(`SELECT count(*)::int AS n FROM events WHERE tag = 't39' AND id = 39`), 1);
       await sink.close();
+    });
+  });
+
+  Deno.test(`postgres sink records a write's runs in the commit of its rows, on every path, on ${backend}`, async () => {
+    await withDatabase(async ({ db }) => {
+      await migrate(db as unknown as SqlExecutor);
+      const schema: PipelineSchema = { key: ["id"], fields: [{ name: "id", type: "int64" }] };
+      const runsOf = (ids: string[]): FinishedRun[] =>
+        ids.map((id) => ({ id, pipeline: "p", startedAt: new Date(), status: "committed", accepted: 1 }));
+      const stored = async () =>
+        (await db.query<{ id: string }>(`SELECT id FROM weir.runs ORDER BY id`)).map((r) => r.id);
+      const rows = (n: number, from = 0) =>
+        batchFromRows(schema.fields, Array.from({ length: n }, (_, i) => [BigInt(from + i)]));
+      const append = await postgresSink.build(
+        parse({ table: "a" }),
+        sinkTestContext(schema, { database: db }),
+      );
+      assert.equal(append.recordsRuns, true);
+      await db.exec(`ALTER TABLE a ADD CONSTRAINT small CHECK (id < 1000)`);
+      // A failed write records no run: they roll back with its rows, on the one-statement path and on COPY.
+      await assert.rejects(
+        append.write(rows(5, 998), { runId: "r_1", sequence: 0, signal, fresh: true, runs: runsOf(["r_a"]) }),
+      );
+      await assert.rejects(
+        append.write(rows(5, 998), { runId: "r_1", sequence: 0, signal, runs: runsOf(["r_a"]) }),
+      );
+      assert.deepEqual(await stored(), []);
+      await append.write(rows(5), {
+        runId: "r_1",
+        sequence: 0,
+        signal,
+        fresh: true,
+        runs: runsOf(["r_a", "r_b"]),
+      });
+      await append.write(rows(5, 5), { runId: "r_1", sequence: 1, signal, runs: runsOf(["r_c"]) });
+      // A retry of a committed write commits nothing, and so records nothing again.
+      await append.write(rows(5, 5), { runId: "r_1", sequence: 1, signal, runs: runsOf(["r_c"]) });
+      const upsert = await postgresSink.build(
+        parse({ table: "u", mode: "upsert" }),
+        sinkTestContext(schema, { database: db }),
+      );
+      await upsert.write(rows(3), { runId: "r_2", sequence: 0, signal, runs: runsOf(["r_d"]) });
+      assert.deepEqual(await stored(), ["r_a", "r_b", "r_c", "r_d"]);
+      assert.equal(Number((await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM a`))[0].n), 10);
     });
   });
 }
