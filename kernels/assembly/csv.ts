@@ -345,21 +345,42 @@ function copyUnescaped(dst: usize, s: u32, e: u32): u32 {
 // ---------------------------------------------------------------------------------------------------
 // Stage 1: structure.
 
-/** Records field `field` of batch row `batched`: raw bytes [start, end), content [cs, ce) when quoted. */
+/**
+ * Records field `field` of batch row `batched` at `entry` (its index slot: the caller steps it by a column
+ * per field): raw bytes [start, end), content [cs, ce) when quoted.
+ */
 // @ts-ignore: decorator
-@inline function recordField(field: i32, start: u32, end: u32, quoted: bool, cs: u32, ce: u32, escapes: bool): void {
-  if (quoted && end != ce + 1) {
-    fieldError(CSV_RULE_QUOTE, field, start, end);
-  } else if (end - start > maxField) {
-    fieldError(CSV_RULE_FIELD_SIZE, field, start, start + min(end - start, <u32> CSV_REJECT_VALUE_LIMIT));
+@inline function recordField(field: i32, entry: usize, start: u32, end: u32, quoted: bool, cs: u32, ce: u32, escapes: bool): void {
+  // Both problems are rare: one branch tells whether either is there.
+  if ((<u32> quoted & <u32> (end != ce + 1)) | <u32> (end - start > maxField)) {
+    if (quoted && end != ce + 1) {
+      fieldError(CSV_RULE_QUOTE, field, start, end);
+    } else {
+      fieldError(CSV_RULE_FIELD_SIZE, field, start, start + min(end - start, <u32> CSV_REJECT_VALUE_LIMIT));
+    }
   }
   // Column-major (all rows of field 0, then field 1, ...): stage 2 then reads each column sequentially.
   if (field < storedFields) {
     const s = quoted ? cs : start;
     const e = quoted ? ce : end;
     const hi = <u64> e | (quoted ? QUOTED_BIT >> 32 : 0) | (escapes ? ESCAPES_BIT >> 32 : 0);
-    store<u64>(index + ((<usize> field * <usize> batchRows + <usize> batched) << 3), <u64> s | (hi << 32));
+    store<u64>(entry, <u64> s | (hi << 32));
   }
+}
+
+/** {@linkcode recordField} for an unquoted field. */
+// @ts-ignore: decorator
+@inline function recordPlainField(field: i32, entry: usize, start: u32, end: u32): void {
+  if (end - start > maxField) {
+    fieldError(CSV_RULE_FIELD_SIZE, field, start, start + min(end - start, <u32> CSV_REJECT_VALUE_LIMIT));
+  }
+  if (field < storedFields) store<u64>(entry, <u64> start | (<u64> end << 32));
+}
+
+/** The index slot of field 0 of batch row `batched`. */
+// @ts-ignore: decorator
+@inline function rowEntry(): usize {
+  return index + (<usize> batched << 3);
 }
 
 /**
@@ -932,6 +953,9 @@ export function csv_parse(state: usize): i32 {
   let crAtEnd = pendingCr;
   errRule = 0;
   markBatch(pos, crAtEnd);
+  // Index slot of the current field; a field is a column of `batchRows` entries further.
+  let entry = rowEntry();
+  const fieldStride = <usize> batchRows << 3;
 
   let b = pos;
   let halt = false;
@@ -941,11 +965,18 @@ export function csv_parse(state: usize): i32 {
     const v1 = v128.load(p, 16);
     const v2 = v128.load(p, 32);
     const v3 = v128.load(p, 48);
-    const m0 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v0, vDelim), i8x16.eq(v0, vQuote)), v128.or(i8x16.eq(v0, vLf), i8x16.eq(v0, vCr))));
-    const m1 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v1, vDelim), i8x16.eq(v1, vQuote)), v128.or(i8x16.eq(v1, vLf), i8x16.eq(v1, vCr))));
-    const m2 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v2, vDelim), i8x16.eq(v2, vQuote)), v128.or(i8x16.eq(v2, vLf), i8x16.eq(v2, vCr))));
-    const m3 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v3, vDelim), i8x16.eq(v3, vQuote)), v128.or(i8x16.eq(v3, vLf), i8x16.eq(v3, vCr))));
+    const d0 = i8x16.eq(v0, vDelim);
+    const d1 = i8x16.eq(v1, vDelim);
+    const d2 = i8x16.eq(v2, vDelim);
+    const d3 = i8x16.eq(v3, vDelim);
+    const m0 = i8x16.bitmask(v128.or(v128.or(d0, i8x16.eq(v0, vQuote)), v128.or(i8x16.eq(v0, vLf), i8x16.eq(v0, vCr))));
+    const m1 = i8x16.bitmask(v128.or(v128.or(d1, i8x16.eq(v1, vQuote)), v128.or(i8x16.eq(v1, vLf), i8x16.eq(v1, vCr))));
+    const m2 = i8x16.bitmask(v128.or(v128.or(d2, i8x16.eq(v2, vQuote)), v128.or(i8x16.eq(v2, vLf), i8x16.eq(v2, vCr))));
+    const m3 = i8x16.bitmask(v128.or(v128.or(d3, i8x16.eq(v3, vQuote)), v128.or(i8x16.eq(v3, vLf), i8x16.eq(v3, vCr))));
     let mask = <u64> <u32> m0 | (<u64> <u32> m1 << 16) | (<u64> <u32> m2 << 32) | (<u64> <u32> m3 << 48);
+    // Delimiters, the common special byte: told from the mask, without reading the byte again.
+    const delims = <u64> <u32> i8x16.bitmask(d0) | (<u64> <u32> i8x16.bitmask(d1) << 16) |
+      (<u64> <u32> i8x16.bitmask(d2) << 32) | (<u64> <u32> i8x16.bitmask(d3) << 48);
     const rest = len - b;
     if (rest < 64) mask &= (<u64> 1 << <u64> rest) - 1;
     mask &= ~skipNext;
@@ -963,7 +994,24 @@ export function csv_parse(state: usize): i32 {
       const t = <u32> ctz<u64>(mask);
       mask &= mask - 1;
       const i = b + t;
+      if (((delims >> <u64> t) & 1) != 0 && qs == Q_UNQUOTED) {
+        // The common case: a delimiter ends an unquoted field (so there are no escapes either).
+        recordPlainField(field, entry, fieldStart, i);
+        field++;
+        entry += fieldStride;
+        fieldStart = i + 1;
+        continue;
+      }
       const c = <u32> load<u8>(input + i);
+      if (c == delimiter && qs == Q_AFTER) {
+        recordField(field, entry, fieldStart, i, true, cs, ce, escapes);
+        field++;
+        entry += fieldStride;
+        fieldStart = i + 1;
+        qs = Q_UNQUOTED;
+        escapes = false;
+        continue;
+      }
       if (qs == Q_IN) {
         if (c == quote) {
           if (i + 1 < len) {
@@ -990,14 +1038,6 @@ export function csv_parse(state: usize): i32 {
             lineStart = <i32> i + 1;
           }
         }
-        continue;
-      }
-      if (c == delimiter) {
-        recordField(field, fieldStart, i, qs == Q_AFTER, cs, ce, escapes);
-        field++;
-        fieldStart = i + 1;
-        qs = Q_UNQUOTED;
-        escapes = false;
         continue;
       }
       if (c == quote) {
@@ -1034,7 +1074,7 @@ export function csv_parse(state: usize): i32 {
       crAtEnd = crHere;
       // A blank line (no bytes before the terminator) is not a row.
       if (field != 0 || fieldStart != i || qs != Q_UNQUOTED) {
-        recordField(field, fieldStart, i, qs == Q_AFTER, cs, ce, escapes);
+        recordField(field, entry, fieldStart, i, qs == Q_AFTER, cs, ce, escapes);
         if (!endRow(rowStart, i, field + 1, rowLine, badRow, fieldStart == i && qs == Q_UNQUOTED)) {
           return STATUS_BAD_STATE;
         }
@@ -1055,6 +1095,7 @@ export function csv_parse(state: usize): i32 {
       rowLine = line;
       fieldStart = termEnd;
       field = 0;
+      entry = rowEntry();
       qs = Q_UNQUOTED;
       escapes = false;
       errRule = 0;
@@ -1073,7 +1114,7 @@ export function csv_parse(state: usize): i32 {
   }
   if (final && !needMore && qs != Q_IN && rowStart < len) {
     // The last row has no terminator; the end of input ends it.
-    recordField(field, fieldStart, len, qs == Q_AFTER, cs, ce, escapes);
+    recordField(field, entry, fieldStart, len, qs == Q_AFTER, cs, ce, escapes);
     if (!endRow(rowStart, len, field + 1, rowLine, rowBadUtf8, fieldStart == len && qs == Q_UNQUOTED)) {
       return STATUS_BAD_STATE;
     }
