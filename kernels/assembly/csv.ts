@@ -377,6 +377,18 @@ function copyUnescaped(dst: usize, s: u32, e: u32): u32 {
   if (field < storedFields) store<u64>(entry, <u64> start | (<u64> end << 32));
 }
 
+/**
+ * Inside quotes a delimiter is an ordinary byte: drops the delimiters of `mask` that come before its next
+ * quote, CR or LF (all of them when there is none), so the loop does not visit them.
+ */
+// @ts-ignore: decorator
+@inline function skipQuotedDelimiters(mask: u64, delims: u64): u64 {
+  const others = mask & ~delims;
+  // Bits below the lowest other special byte; all bits when there is none.
+  const before = (others & (0 - others)) - 1;
+  return mask & ~(delims & before);
+}
+
 /** The index slot of field 0 of batch row `batched`. */
 // @ts-ignore: decorator
 @inline function rowEntry(): usize {
@@ -981,6 +993,7 @@ export function csv_parse(state: usize): i32 {
     if (rest < 64) mask &= (<u64> 1 << <u64> rest) - 1;
     mask &= ~skipNext;
     skipNext = 0;
+    if (qs == Q_IN) mask = skipQuotedDelimiters(mask, delims);
     let bad: u64 = 0;
     if (i8x16.bitmask(v128.or(v128.or(v0, v1), v128.or(v2, v3))) != 0) {
       const from = max(validated, b);
@@ -1019,6 +1032,7 @@ export function csv_parse(state: usize): i32 {
               escapes = true;
               if (t == 63) skipNext = 1;
               else mask &= ~(<u64> 1 << <u64> (t + 1));
+              mask = skipQuotedDelimiters(mask, delims);
               continue;
             }
           } else if (!final) {
@@ -1038,6 +1052,7 @@ export function csv_parse(state: usize): i32 {
             lineStart = <i32> i + 1;
           }
         }
+        if (qs == Q_IN) mask = skipQuotedDelimiters(mask, delims);
         continue;
       }
       if (c == quote) {
@@ -1045,6 +1060,7 @@ export function csv_parse(state: usize): i32 {
         // (or, after a closing quote, garbage that the field's end reports).
         if (i == fieldStart) {
           qs = Q_IN;
+          mask = skipQuotedDelimiters(mask, delims);
           cs = i + 1;
           quoteLine = line;
           quoteColumn = <i32> i - lineStart + 1;
