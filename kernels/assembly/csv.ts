@@ -378,15 +378,14 @@ function copyUnescaped(dst: usize, s: u32, e: u32): u32 {
 }
 
 /**
- * Inside quotes a delimiter is an ordinary byte: drops the delimiters of `mask` that come before its next
- * quote, CR or LF (all of them when there is none), so the loop does not visit them.
+ * The delimiters of a block's `mask` that come before its first quote, CR or LF (all of them when there is
+ * none): outside quotes they end plain fields one after another, inside quotes they are ordinary bytes.
  */
 // @ts-ignore: decorator
-@inline function skipQuotedDelimiters(mask: u64, delims: u64): u64 {
+@inline function leadingDelimiters(mask: u64, delims: u64): u64 {
   const others = mask & ~delims;
-  // Bits below the lowest other special byte; all bits when there is none.
-  const before = (others & (0 - others)) - 1;
-  return mask & ~(delims & before);
+  // (others & -others) - 1: the bits below the lowest other special byte, all bits when there is none.
+  return mask & delims & ((others & (0 - others)) - 1);
 }
 
 /** The index slot of field 0 of batch row `batched`. */
@@ -993,7 +992,7 @@ export function csv_parse(state: usize): i32 {
     if (rest < 64) mask &= (<u64> 1 << <u64> rest) - 1;
     mask &= ~skipNext;
     skipNext = 0;
-    if (qs == Q_IN) mask = skipQuotedDelimiters(mask, delims);
+    if (qs == Q_IN) mask ^= leadingDelimiters(mask, delims);
     let bad: u64 = 0;
     if (i8x16.bitmask(v128.or(v128.or(v0, v1), v128.or(v2, v3))) != 0) {
       const from = max(validated, b);
@@ -1004,17 +1003,25 @@ export function csv_parse(state: usize): i32 {
       }
     }
     while (mask != 0) {
+      if (qs == Q_UNQUOTED) {
+        // The common case: delimiters ending unquoted fields (so no escapes either), up to the next quote,
+        // CR or LF, in a loop of their own.
+        let run = leadingDelimiters(mask, delims);
+        mask ^= run;
+        while (run != 0) {
+          const i = b + <u32> ctz<u64>(run);
+          run &= run - 1;
+          recordPlainField(field, entry, fieldStart, i);
+          field++;
+          entry += fieldStride;
+          fieldStart = i + 1;
+        }
+        if (mask == 0) break;
+      }
+      // Anything else: a quote, CR or LF, or a delimiter inside or after quotes.
       const t = <u32> ctz<u64>(mask);
       mask &= mask - 1;
       const i = b + t;
-      if (((delims >> <u64> t) & 1) != 0 && qs == Q_UNQUOTED) {
-        // The common case: a delimiter ends an unquoted field (so there are no escapes either).
-        recordPlainField(field, entry, fieldStart, i);
-        field++;
-        entry += fieldStride;
-        fieldStart = i + 1;
-        continue;
-      }
       const c = <u32> load<u8>(input + i);
       if (c == delimiter && qs == Q_AFTER) {
         recordField(field, entry, fieldStart, i, true, cs, ce, escapes);
@@ -1032,7 +1039,7 @@ export function csv_parse(state: usize): i32 {
               escapes = true;
               if (t == 63) skipNext = 1;
               else mask &= ~(<u64> 1 << <u64> (t + 1));
-              mask = skipQuotedDelimiters(mask, delims);
+              mask ^= leadingDelimiters(mask, delims);
               continue;
             }
           } else if (!final) {
@@ -1052,7 +1059,7 @@ export function csv_parse(state: usize): i32 {
             lineStart = <i32> i + 1;
           }
         }
-        if (qs == Q_IN) mask = skipQuotedDelimiters(mask, delims);
+        if (qs == Q_IN) mask ^= leadingDelimiters(mask, delims);
         continue;
       }
       if (c == quote) {
@@ -1060,7 +1067,7 @@ export function csv_parse(state: usize): i32 {
         // (or, after a closing quote, garbage that the field's end reports).
         if (i == fieldStart) {
           qs = Q_IN;
-          mask = skipQuotedDelimiters(mask, delims);
+          mask ^= leadingDelimiters(mask, delims);
           cs = i + 1;
           quoteLine = line;
           quoteColumn = <i32> i - lineStart + 1;
