@@ -137,6 +137,7 @@ export const CSV_STOP = Object.freeze(
     END: 0,
     DATA_FULL: 2,
     FIELDS_DONE: 3,
+    ROWS_FULL: 4,
   } as const,
 );
 
@@ -312,6 +313,8 @@ class CsvStreamParser implements CsvParser {
   #finished = false;
   /** Share of input bytes each string column took last time, to size its data region. */
   #dataShare = new Map<number, number>();
+  /** Input bytes per row (rejected ones included) last time, to size the row buffers; 0 before any row. */
+  #rowBytes = 0;
   #empty: Batch | undefined;
   #rules: readonly KernelRules[] | undefined;
   #validate: ValidateKernels | undefined;
@@ -456,7 +459,7 @@ class CsvStreamParser implements CsvParser {
     const fields = this.#fields!;
     const map = this.#fieldMap!;
     const rest = len - offset;
-    const rowCapacity = this.#countBreaks(input + offset, rest) >>> 0;
+    let rowCapacity = this.#rowCapacity(input + offset, rest);
     // Every region is allocated before any view is taken: an allocation may grow (and move) memory.
     const columnFields = new Int32Array(fields.length);
     map.forEach((c, f) => {
@@ -467,9 +470,9 @@ class CsvStreamParser implements CsvParser {
     const mapPtr = core.alloc(Math.max(1, fields.length) * 4);
     const nullsPtr = core.alloc(Math.max(1, this.#nullTokens.length));
     const colsPtr = core.alloc(Math.max(1, fields.length) * CSV_COLUMN_SLOTS * 4);
-    const linesPtr = core.alloc(rowCapacity * 4);
-    // A row is rejected at most once, so this many records always suffice.
-    const rejectsPtr = core.alloc(rowCapacity * CSV_REJECT_SLOTS * 4);
+    let linesPtr = core.alloc(rowCapacity * 4);
+    // A row is rejected at most once, so this many records suffice whenever the rows fit.
+    let rejectsPtr = core.alloc(rowCapacity * CSV_REJECT_SLOTS * 4);
     const strings = fields.filter((f) => f.type === "string").length;
     const slots = fields.map((field, c) =>
       allocColumnSlot(core, field, {
@@ -527,12 +530,30 @@ class CsvStreamParser implements CsvParser {
         this.#writeColumns(colsPtr, slots);
         continue;
       }
+      if (stop === CSV_STOP.ROWS_FULL) {
+        // A row takes at least one byte, so rest + 1 rows always fit: stopping then is a kernel bug.
+        if (rowCapacity > rest) {
+          throw new KernelError("CSV kernel stopped for room it already had", { reason: "status" });
+        }
+        // Doubling keeps the number of stops per call logarithmic.
+        rowCapacity = Math.min(rest + 1, rowCapacity * 2);
+        linesPtr = this.#growRows(slots, linesPtr, s[CSV_STATE.ROWS], rowCapacity);
+        rejectsPtr = core.alloc(rowCapacity * CSV_REJECT_SLOTS * 4);
+        this.#writeColumns(colsPtr, slots);
+        s[CSV_STATE.ROW_CAPACITY] = rowCapacity;
+        s[CSV_STATE.LINES_PTR] = linesPtr;
+        s[CSV_STATE.REJECTS_PTR] = rejectsPtr;
+        s[CSV_STATE.REJECT_CAPACITY] = rowCapacity;
+        continue;
+      }
       throw new KernelError(`CSV kernel stopped unexpectedly: stop code ${stop}`, { reason: "status" });
     }
 
     // Rows with a bad value are rejected after the structural checks of their batch: put them in order.
     rejects.sort((a, b) => a.line - b.line);
     const rows = s[CSV_STATE.ROWS];
+    const ended = rows + rejects.length;
+    if (ended > 0) this.#rowBytes = (offset - (len - rest)) / ended;
     if (final) {
       this.#tail = new Uint8Array(0);
     } else {
@@ -709,6 +730,44 @@ class CsvStreamParser implements CsvParser {
       d[CSV_COLUMN.DATA_CAPACITY] = slot.dataCapacity;
       d[CSV_COLUMN.DATA_BASE] = slot.dataBase;
     });
+  }
+
+  /**
+   * Row buffer room for `rest` input bytes at `ptr`: the rows the last call's bytes per row predict, with
+   * slack (the kernel stops when they run out, and the buffers grow). With nothing learned yet, an exact
+   * bound: one more than the line breaks.
+   */
+  #rowCapacity(ptr: number, rest: number): number {
+    if (this.#rowBytes === 0) return this.#countBreaks(ptr, rest) >>> 0;
+    return Math.min(rest + 1, Math.ceil((rest / this.#rowBytes) * 1.125) + 64);
+  }
+
+  /**
+   * Moves the first `rows` rows of every column and their lines into buffers for `capacity` rows (the
+   * string data stays where it is); returns the new lines pointer. The rest is filled as the host fills
+   * fresh buffers.
+   */
+  #growRows(slots: ColumnSlot[], linesPtr: number, rows: number, capacity: number): number {
+    const core = this.#core;
+    const lines = core.alloc(capacity * 4);
+    core.view(lines, rows * 4).set(core.view(linesPtr, rows * 4));
+    const used = (rows + 7) >> 3;
+    for (const slot of slots) {
+      const grown = allocColumnSlot(core, slot.field, { code: slot.code, rows: capacity, dataCapacity: 0 });
+      // Views are taken after the allocations: each may have moved memory.
+      const bitmap = (capacity + 7) >> 3;
+      core.view(grown.validity, bitmap).fill(0xff).set(core.view(slot.validity, used));
+      const valueBytes = slot.code === CSV_TYPE.BOOLEAN
+        ? used
+        : slot.code === CSV_TYPE.STRING
+        ? (rows + 1) * 4
+        : rows * (slot.code === CSV_TYPE.DATE ? 4 : 8);
+      if (slot.code === CSV_TYPE.BOOLEAN) core.view(grown.values, bitmap).fill(0);
+      core.view(grown.values, valueBytes).set(core.view(slot.values, valueBytes));
+      slot.validity = grown.validity;
+      slot.values = grown.values;
+    }
+    return lines;
   }
 
   /** Initial string data room for column `c`: its share of the last input, with slack, within the input. */

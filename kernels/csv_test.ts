@@ -579,6 +579,57 @@ Deno.test("CSV parser keeps every reject and grows string columns that outgrow t
   });
 });
 
+Deno.test("CSV parser grows its row buffers when rows get shorter than the last call's", async (t) => {
+  // The first chunk's long rows make the parser expect few rows in the next: it runs out and grows.
+  const fields: Field[] = [
+    { name: "i", type: "int64" },
+    { name: "f", type: "float64" },
+    { name: "d", type: "decimal", precision: 10, scale: 2 },
+    { name: "b", type: "boolean" },
+    { name: "day", type: "date" },
+    { name: "ts", type: "timestamp" },
+    { name: "s", type: "string" },
+  ];
+  const header = fields.map((f) => f.name).join(",") + "\n";
+  const long = Array.from(
+    { length: 200 },
+    (_, i) => `${i},${i}.5,${i}.25,true,2024-01-02,2024-01-02T03:04:05Z,${"L".repeat(300 + i)}\n`,
+  ).join("");
+  // Short rows of every kind: kept, null, ragged, a bad value, blank lines.
+  const shortRow = (i: number) =>
+    [
+      `${i},1,2,false,2024-01-01,2024-01-01T00:00:00Z,s${i}\n`,
+      `${i},,,,,,\n`,
+      "x\n",
+      `zz${i},,,,,,\n`,
+      "\n",
+    ][i % 5];
+  const short = Array.from({ length: 5000 }, (_, i) => shortRow(i)).join("");
+  const bytes = encoder.encode(header + long + short);
+  const first = encoder.encode(header + long).length;
+  for (const options of [{ columns: fields }, {}] as CsvParserOptions[]) {
+    await t.step(options.columns ? "typed" : "untyped", () => {
+      const whole = parse(bytes, options);
+      // Untyped, the bad values are strings like any other.
+      assert.equal(whole.rows.length, 200 + (options.columns ? 2000 : 3000));
+      for (const cuts of [[first], [first, 1000], [first, 7, 20_000], [first + 3, 9000, 5]]) {
+        assert.deepStrictEqual(parse(bytes, options, cuts), whole, `cuts ${cuts}`);
+      }
+    });
+  }
+  await t.step("rejects alone fill the buffer, up to an oversized row at the end of a chunk", () => {
+    const options: CsvParserOptions = { columns: fields, limits: { rowBytes: 600 } };
+    for (let n = 40; n < 400; n += 7) {
+      const tail = `${"x\n".repeat(n)}1,2,${"T".repeat(700)}`;
+      const all = encoder.encode(header + long + tail + "\n1,,,,,,\n");
+      const whole = parse(all, options);
+      assert.equal(whole.rejects.length, n + 1);
+      const cut = encoder.encode(header + long + tail).length;
+      assert.deepStrictEqual(parse(all, options, [first, cut - first]), whole, `${n} rejects`);
+    }
+  });
+});
+
 Deno.test("CSV parser joins string data drained in the middle of a chunk", () => {
   const parser = createCsvParser(core, {});
   // The first chunk teaches the parser that column a is small, so the second starts with little room.

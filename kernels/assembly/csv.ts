@@ -90,7 +90,7 @@ export const CSV_S_ROWS: i32 = 26;
 export const CSV_S_LINES_PTR: i32 = 27;
 /** Slot: pointer to reject records (`CSV_REJECT_SLOTS` i32 each). */
 export const CSV_S_REJECTS_PTR: i32 = 28;
-/** Slot: reject records the buffer holds; at least the row capacity, since a row is rejected once. */
+/** Slot: reject records the buffer holds (the call stops with `CSV_STOP_ROWS_FULL` before overflowing it). */
 export const CSV_S_REJECT_CAPACITY: i32 = 29;
 /** Slot: reject records already written; updated by the call. */
 export const CSV_S_REJECTS: i32 = 30;
@@ -180,6 +180,11 @@ export const CSV_STOP_END: i32 = 0;
 export const CSV_STOP_DATA_FULL: i32 = 2;
 /** Stop: fields mode parsed its row. */
 export const CSV_STOP_FIELDS_DONE: i32 = 3;
+/**
+ * Stop: the row buffers (or the reject buffer) are full; the rows so far are complete. Grow them (keeping
+ * those rows) and call again with the rest.
+ */
+export const CSV_STOP_ROWS_FULL: i32 = 4;
 /** Largest batch: the stage-2 scratch has room for this many rows. */
 export const CSV_MAX_BATCH_ROWS: i32 = 4096;
 
@@ -304,7 +309,7 @@ function isNullToken(s: u32, e: u32): bool {
   return ((load<u8>(bitmap + (row >> 3)) >> <u8>(row & 7)) & 1) != 0;
 }
 
-/** Writes a reject record. The host sizes the buffer for one per row, so it only fails on a host bug. */
+/** Writes a reject record; false when the buffer is full. */
 function addReject(line: i32, field: i32, rule: i32, start: u32, end: u32): bool {
   if (rejects >= rejectCapacity) return false;
   const r = rejectsPtr + (<usize>(rejects * <u32>CSV_REJECT_SLOTS) << 2);
@@ -396,9 +401,11 @@ function copyUnescaped(dst: usize, s: u32, e: u32): u32 {
 
 /**
  * Ends the row [rowStart, rowEnd) (terminator excluded) with `fields` fields: rejects it, or adds it to
- * the batch. Returns false only when a buffer is full, which the host's sizing rules out.
+ * the batch. Returns false, having changed nothing, when the row might not fit: a row buffer slot and a
+ * reject record stay free for every row of the batch (stage 2 may reject any of them).
  */
 function endRow(rowStart: u32, rowEnd: u32, fields: i32, line: i32, badUtf8: bool, lastEmpty: bool): bool {
+  if (!fieldsMode && (rows + batched >= rowCapacity || rejects + batched >= rejectCapacity)) return false;
   let rule = errRule;
   let field = errField;
   let vs = errStart;
@@ -420,9 +427,8 @@ function endRow(rowStart: u32, rowEnd: u32, fields: i32, line: i32, badUtf8: boo
     vs = rowStart;
     ve = rowEnd;
   }
+  // Room was checked above (fields mode has room for its one row).
   if (rule != 0) return addReject(line, field, rule, vs, ve);
-  // The host sizes the row buffers from the line breaks in the input, so this only fails on a host bug.
-  if (!fieldsMode && rows + batched >= rowCapacity) return false;
   if (!fieldsMode) store<i32>(linesPtr + ((<usize> rows + <usize> batched) << 2), line);
   batched++;
   return true;
@@ -833,6 +839,19 @@ let batchCr: bool = false;
   batchCr = cr;
 }
 
+/**
+ * Stops before the row that starts at `rowStart` (line `rowLine`) because the buffers may not hold it:
+ * the rows of the batch before it go through stage 2, and the next call starts with that row.
+ */
+function rowsFull(state: usize, rowStart: u32, rowLine: i32): i32 {
+  if (!flushBatch(rowStart - batchPos)) return rollBack(state);
+  line = rowLine;
+  lineStart = <i32> rowStart;
+  pendingCr = false;
+  finishCall(state, rowStart, CSV_STOP_ROWS_FULL);
+  return STATUS_OK;
+}
+
 /** Gives the current batch back: the next call starts where it started. */
 function rollBack(state: usize): i32 {
   batched = 0;
@@ -1099,7 +1118,7 @@ export function csv_parse(state: usize): i32 {
       if (field != 0 || fieldStart != i || qs != Q_UNQUOTED) {
         recordField(field, entry, fieldStart, i, qs == Q_AFTER, cs, ce, escapes);
         if (!endRow(rowStart, i, field + 1, rowLine, badRow, fieldStart == i && qs == Q_UNQUOTED)) {
-          return STATUS_BAD_STATE;
+          return fieldsMode ? STATUS_BAD_STATE : rowsFull(state, rowStart, rowLine);
         }
         if (fieldsMode) {
           fieldsDone = true;
@@ -1139,7 +1158,7 @@ export function csv_parse(state: usize): i32 {
     // The last row has no terminator; the end of input ends it.
     recordField(field, entry, fieldStart, len, qs == Q_AFTER, cs, ce, escapes);
     if (!endRow(rowStart, len, field + 1, rowLine, rowBadUtf8, fieldStart == len && qs == Q_UNQUOTED)) {
-      return STATUS_BAD_STATE;
+      return fieldsMode ? STATUS_BAD_STATE : rowsFull(state, rowStart, rowLine);
     }
     if (fieldsMode) {
       flushFields(field + 1);
@@ -1170,7 +1189,7 @@ export function csv_parse(state: usize): i32 {
     // The incomplete row is already too long: reject it now and skip the rest of it as it arrives,
     // so the host never carries more than `maxRow` bytes.
     const cut = min(len - rowStart, min(maxRow + 1, <u32> CSV_REJECT_VALUE_LIMIT));
-    if (!addReject(rowLine, -1, CSV_RULE_ROW_SIZE, rowStart, rowStart + cut)) return STATUS_BAD_STATE;
+    if (!addReject(rowLine, -1, CSV_RULE_ROW_SIZE, rowStart, rowStart + cut)) return rowsFull(state, rowStart, rowLine);
     let mode = SKIP_IN_FIELD;
     if (qs == Q_IN) mode = needMore ? SKIP_QUOTE_IN_QUOTES : SKIP_IN_QUOTES;
     else if (qs == Q_UNQUOTED && fieldStart == len) mode = SKIP_FIELD_START;
