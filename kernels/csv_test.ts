@@ -225,6 +225,12 @@ Deno.test("CSV parser reads the real-world dialect", async (t) => {
       want: { rows: [["1234", "1"]], lines: [3], rejects: ["2:a:field_size:12345"] },
     },
     {
+      name: "field size limit in a run of fields, before a quote problem",
+      text: 'a,b,c,d\n1,2,3,4\n1,12,3,"4"x\n1,2,"3"x,4444\n',
+      options: { limits: { fieldBytes: 1 } },
+      want: { rows: [["1", "2", "3", "4"]], lines: [2], rejects: ["3:b:field_size:12", '4:c:quote:"3"x'] },
+    },
+    {
       name: "row size limit",
       text: "a,b\n123,45\n12,45\n",
       options: { limits: { rowBytes: 5 } },

@@ -1027,10 +1027,22 @@ export function csv_parse(state: usize): i32 {
         // CR or LF, in a loop of their own.
         let run = leadingDelimiters(mask, delims);
         mask ^= run;
+        if (run != 0 && b + 63 - <u32> clz<u64>(run) - fieldStart > maxField) {
+          // A field of the run may be too long (rare): check each.
+          while (run != 0) {
+            const i = b + <u32> ctz<u64>(run);
+            run &= run - 1;
+            recordPlainField(field, entry, fieldStart, i);
+            field++;
+            entry += fieldStride;
+            fieldStart = i + 1;
+          }
+        }
+        // No field of the run is longer than the run: the loop need not check their sizes.
         while (run != 0) {
           const i = b + <u32> ctz<u64>(run);
           run &= run - 1;
-          recordPlainField(field, entry, fieldStart, i);
+          if (field < storedFields) store<u64>(entry, <u64> fieldStart | (<u64> i << 32));
           field++;
           entry += fieldStride;
           fieldStart = i + 1;
