@@ -115,6 +115,7 @@ export async function weirCsvContender(
             columns,
             rules,
             firstLine: chunk.firstLine,
+            lines: chunk.lines,
             dialect,
             header: chunk.sequence === 0 ? null : header,
           },

@@ -220,13 +220,23 @@ export interface CsvChunkResult {
   verdict?: KernelVerdict;
 }
 
+/** Options of one {@linkcode CsvParser} call. */
+export interface CsvCallOptions {
+  /**
+   * The rows the call's bytes likely hold, e.g. one more than their line breaks when the caller counted them
+   * already (the chunker does): sizes the row buffers without a counting pass over the input. Only a guess:
+   * when the rows outnumber it, the buffers grow.
+   */
+  rows?: number;
+}
+
 /** A streaming CSV parser for one input. */
 export interface CsvParser {
   /**
    * Parses the complete rows of everything pushed so far; an incomplete last row waits for more. Chunks of a
    * few MiB work best; a chunk plus the carried row may not exceed 1 GiB (`RangeError`).
    */
-  push(chunk: Uint8Array): CsvChunkResult;
+  push(chunk: Uint8Array, options?: CsvCallOptions): CsvChunkResult;
   /**
    * Ends the input, after `last` when given (one call instead of `push(last)` then `finish()`), and parses
    * the last row.
@@ -234,7 +244,7 @@ export interface CsvParser {
    * @throws {CsvSyntaxError} when the input ends inside a quoted field (line and column of its quote),
    * or the header is malformed or lacks a declared column.
    */
-  finish(last?: Uint8Array): CsvChunkResult;
+  finish(last?: Uint8Array, options?: CsvCallOptions): CsvChunkResult;
   /** The columns, once known (after the header, or at once with declared columns and no header). */
   readonly fields: readonly Field[] | undefined;
 }
@@ -372,21 +382,25 @@ class CsvStreamParser implements CsvParser {
     return this.#fields;
   }
 
-  push(chunk: Uint8Array): CsvChunkResult {
-    this.#accept(chunk);
-    return this.#run(chunk, false);
+  push(chunk: Uint8Array, options?: CsvCallOptions): CsvChunkResult {
+    this.#accept(chunk, options);
+    return this.#run(chunk, false, options?.rows);
   }
 
-  finish(last: Uint8Array = new Uint8Array(0)): CsvChunkResult {
-    this.#accept(last);
+  finish(last: Uint8Array = new Uint8Array(0), options?: CsvCallOptions): CsvChunkResult {
+    this.#accept(last, options);
     this.#finished = true;
-    return this.#run(last, true);
+    return this.#run(last, true, options?.rows);
   }
 
-  #accept(chunk: Uint8Array): void {
+  #accept(chunk: Uint8Array, options: CsvCallOptions | undefined): void {
     if (this.#finished) throw new KernelError("CSV parser is finished", { reason: "closed" });
     if (this.#tail.length + chunk.length > MAX_CALL_INPUT) {
       throw new RangeError(`A CSV chunk is at most ${MAX_CALL_INPUT} bytes: ${chunk.length}`);
+    }
+    const rows = options?.rows;
+    if (rows !== undefined && !(Number.isSafeInteger(rows) && rows >= 0)) {
+      throw new RangeError(`A row estimate must be a whole number of rows: ${rows}`);
     }
   }
 
@@ -430,7 +444,7 @@ class CsvStreamParser implements CsvParser {
     this.#fieldNames = this.#fields.map((f) => f.name);
   }
 
-  #run(chunk: Uint8Array, final: boolean): CsvChunkResult {
+  #run(chunk: Uint8Array, final: boolean, rowsHint: number | undefined): CsvChunkResult {
     const core = this.#core;
     core.reset();
     const len = this.#tail.length + chunk.length;
@@ -459,7 +473,7 @@ class CsvStreamParser implements CsvParser {
     const fields = this.#fields!;
     const map = this.#fieldMap!;
     const rest = len - offset;
-    let rowCapacity = this.#rowCapacity(input + offset, rest);
+    let rowCapacity = this.#rowCapacity(input + offset, rest, rowsHint);
     // Every region is allocated before any view is taken: an allocation may grow (and move) memory.
     const columnFields = new Int32Array(fields.length);
     map.forEach((c, f) => {
@@ -733,11 +747,12 @@ class CsvStreamParser implements CsvParser {
   }
 
   /**
-   * Row buffer room for `rest` input bytes at `ptr`: the rows the last call's bytes per row predict, with
-   * slack (the kernel stops when they run out, and the buffers grow). With nothing learned yet, an exact
-   * bound: one more than the line breaks.
+   * Row buffer room for `rest` input bytes at `ptr`: the caller's estimate, else the rows the last call's
+   * bytes per row predict, with slack (the kernel stops when they run out, and the buffers grow). With
+   * nothing known, an exact bound: one more than the line breaks.
    */
-  #rowCapacity(ptr: number, rest: number): number {
+  #rowCapacity(ptr: number, rest: number, hint: number | undefined): number {
+    if (hint !== undefined) return Math.max(1, Math.min(rest + 1, hint));
     if (this.#rowBytes === 0) return this.#countBreaks(ptr, rest) >>> 0;
     return Math.min(rest + 1, Math.ceil((rest / this.#rowBytes) * 1.125) + 64);
   }

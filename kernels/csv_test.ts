@@ -623,6 +623,22 @@ Deno.test("CSV parser grows its row buffers when rows get shorter than the last 
       }
     });
   }
+  await t.step("a caller's row estimate sizes the buffers, never the output, however wrong", () => {
+    const options: CsvParserOptions = { columns: fields };
+    const run = (rows?: number) => {
+      const parser = createCsvParser(core, options);
+      const head = parser.push(bytes.subarray(0, first), rows === undefined ? undefined : { rows });
+      return [head, parser.finish(bytes.subarray(first), rows === undefined ? undefined : { rows })];
+    };
+    const expected = run();
+    assert.equal(expected[1].batch.length, 2000);
+    for (const rows of [0, 1, 100, 2000, 5001, 1 << 24]) {
+      assert.deepStrictEqual(run(rows), expected, `estimate ${rows}`);
+    }
+    for (const rows of [-1, 1.5, Number.NaN]) {
+      assert.throws(() => createCsvParser(core, options).finish(bytes, { rows }), RangeError);
+    }
+  });
   await t.step("rejects alone fill the buffer, up to an oversized row at the end of a chunk", () => {
     const options: CsvParserOptions = { columns: fields, limits: { rowBytes: 600 } };
     for (let n = 40; n < 400; n += 7) {

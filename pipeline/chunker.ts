@@ -24,6 +24,11 @@ export interface Chunk {
   bytes: Uint8Array;
   /** 1-based line in the input where the chunk starts. */
   firstLine: number;
+  /**
+   * Line terminators in the chunk, quoted ones included (the next chunk starts that many lines later). The
+   * chunk holds at most one record more (the input's last, unterminated): parsers size their buffers from it.
+   */
+  lines: number;
   /** Offset of the chunk in the input. */
   offset: number;
 }
@@ -123,7 +128,7 @@ export async function* chunkRecords(
   };
 
   const chunk = (bytes: Uint8Array, lines: number): Chunk => {
-    const out = { sequence: sequence++, bytes, firstLine: line, offset: start - bytes.length };
+    const out = { sequence: sequence++, bytes, firstLine: line, lines, offset: start - bytes.length };
     line += lines;
     return out;
   };

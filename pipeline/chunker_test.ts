@@ -64,6 +64,11 @@ Deno.test("chunkRecords never cuts inside a quoted newline and counts lines acro
     const before = text.slice(0, chunk.offset);
     assert.equal(chunk.firstLine, before.split("\n").length);
   }
+  // Each chunk counts the lines it ends, quoted ones included: where the next one starts.
+  chunks.slice(1).forEach((next, i) => {
+    assert.equal(chunks[i].lines, countLines(chunks[i].bytes));
+    assert.equal(chunks[i].firstLine + chunks[i].lines, next.firstLine);
+  });
 });
 
 Deno.test("chunkRecords cuts NDJSON at newlines", async () => {
@@ -113,6 +118,7 @@ Deno.test("chunks parsed in parallel by the pool give every row once with its or
         }],
         rules: { id: { required: true, unique: true } },
         firstLine: chunk.firstLine,
+        lines: chunk.lines,
         dialect: { delimiter: ",", quote: '"', nullTokens: [""] },
         header: chunk.sequence === 0 ? null : header,
       },

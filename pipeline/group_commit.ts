@@ -464,7 +464,7 @@ export class GroupCommitter {
     const parsed = w.parsed!;
     const letters: NewDeadLetter[] = [];
     if (parsed.rejects.length > 0) {
-      const chunk: Chunk = { sequence: 0, bytes: w.bytes, firstLine: 1, offset: 0 };
+      const chunk: Chunk = { sequence: 0, bytes: w.bytes, firstLine: 1, lines: w.lines, offset: 0 };
       const rowOf = recordSlicer(w.bytes, chunk, parsed.lines, parsed.rejects, parsed.header);
       for (const reject of parsed.rejects) {
         letters.push({

@@ -326,7 +326,7 @@ export async function runIngest(
 export function parseParams(
   plan: PipelinePlan,
   format: "csv" | "ndjson",
-  chunk: Pick<Chunk, "sequence" | "firstLine">,
+  chunk: Pick<Chunk, "sequence" | "firstLine"> & Partial<Pick<Chunk, "lines">>,
   header: { bytes: Uint8Array; lines: number } | null,
 ): ParseChunkParams {
   if (format === "ndjson") {
@@ -341,6 +341,7 @@ export function parseParams(
     columns: plan.columns,
     rules: plan.rules,
     firstLine: chunk.firstLine,
+    lines: chunk.lines,
     dialect: csv,
     header: chunk.sequence === 0 || !csv.header ? null : header,
   };

@@ -17,6 +17,7 @@ import {
   judge,
   type Reject,
 } from "../pipeline/validate.ts";
+import type { Chunk } from "../pipeline/chunker.ts";
 import type { OpOutput } from "./ops.ts";
 import { writtenValues } from "./raw_values.ts";
 
@@ -39,6 +40,8 @@ export interface ParseChunkParams {
   rules: Record<string, ColumnRules>;
   /** 1-based line in the original input where this chunk starts. */
   firstLine: number;
+  /** CSV only: the lines the chunk ends ({@linkcode Chunk.lines}), to size the parser's buffers at once. */
+  lines?: number;
   /** CSV only: the dialect. */
   dialect?: CsvDialect;
   /**
@@ -111,7 +114,9 @@ function parseCsv(
   });
   const header = params.header;
   const before = header ? parser.push(header.bytes) : undefined;
-  const { batch: parsed, rejects, verdict } = parser.finish(chunk);
+  // A chunk holds at most one record more than the lines it ends.
+  const sized = params.lines === undefined ? undefined : { rows: params.lines + 1 };
+  const { batch: parsed, rejects, verdict } = parser.finish(chunk, sized);
   // Lines the parser reports count from the start of what it was given; shift them to the original input.
   const lineShift = header ? params.firstLine - 1 - header.lines : params.firstLine - 1;
   const parseRejects: Reject[] = [...(before?.rejects ?? []), ...rejects].map((r) => ({
