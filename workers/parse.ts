@@ -17,7 +17,6 @@ import {
   judge,
   type Reject,
 } from "../pipeline/validate.ts";
-import type { Chunk } from "../pipeline/chunker.ts";
 import type { OpOutput } from "./ops.ts";
 import { writtenValues } from "./raw_values.ts";
 
@@ -40,7 +39,7 @@ export interface ParseChunkParams {
   rules: Record<string, ColumnRules>;
   /** 1-based line in the original input where this chunk starts. */
   firstLine: number;
-  /** CSV only: the lines the chunk ends ({@linkcode Chunk.lines}), to size the parser's buffers at once. */
+  /** CSV only: the lines the chunk ends (the chunker's `Chunk.lines`), to size the parser's buffers at once. */
   lines?: number;
   /** CSV only: the dialect. */
   dialect?: CsvDialect;
