@@ -107,20 +107,9 @@ let cut: i32 = -1;
   store<i32>(state, cut, SCAN_STATE_CUT);
 }
 
-/**
- * Bit `k` set when byte `at + k` is a quote, CR or LF, for the 32 bytes at `at` (fewer at the end of the
- * chunk). Two 16-byte loads, three compares each and a bitmask replace 32 byte-by-byte tests.
- */
+/** Bit `k` set when byte `at + k` is a quote, CR or LF, for the fewer than 32 bytes left at `at`. */
 // @ts-ignore: decorator
-@inline function specials(ptr: usize, at: u32, len: u32, quote: u32, quotes: v128, crs: v128, lfs: v128): u32 {
-  if (at + 32 <= len) {
-    const a = v128.load(ptr + at);
-    const b = v128.load(ptr + at + 16);
-    const hitsA = v128.or(v128.or(i8x16.eq(a, quotes), i8x16.eq(a, crs)), i8x16.eq(a, lfs));
-    const hitsB = v128.or(v128.or(i8x16.eq(b, quotes), i8x16.eq(b, crs)), i8x16.eq(b, lfs));
-    if (!v128.any_true(v128.or(hitsA, hitsB))) return 0;
-    return <u32>i8x16.bitmask(hitsA) | (<u32>i8x16.bitmask(hitsB) << 16);
-  }
+@inline function tailSpecials(ptr: usize, at: u32, len: u32, quote: u32): u32 {
   let mask: u32 = 0;
   for (let k: u32 = 0; at + k < len; k++) {
     const c = <u32>load<u8>(ptr + at + k);
@@ -170,18 +159,23 @@ export function scan_records(state: usize, ptr: usize, len: u32, delimiter: u32,
   const crs = i8x16.splat(<i8>CR);
   const lfs = i8x16.splat(<i8>LF);
   while (at < len) {
-    // Skip runs without a special byte in a tight loop, 32 bytes per test.
+    // Skip runs without a special byte in a tight loop, 32 bytes per test; the test that stops it gives the
+    // window's mask (most windows of typical rows hold one, so computing it again would double the work).
+    let mask: u32 = 0;
     while (at + 32 <= len) {
       const a = v128.load(ptr + at);
       const b = v128.load(ptr + at + 16);
-      const any = v128.or(v128.or(i8x16.eq(a, quotes), i8x16.eq(a, crs)), i8x16.eq(a, lfs));
-      if (v128.any_true(v128.or(any, v128.or(v128.or(i8x16.eq(b, quotes), i8x16.eq(b, crs)), i8x16.eq(b, lfs))))) {
+      const hitsA = v128.or(v128.or(i8x16.eq(a, quotes), i8x16.eq(a, crs)), i8x16.eq(a, lfs));
+      const hitsB = v128.or(v128.or(i8x16.eq(b, quotes), i8x16.eq(b, crs)), i8x16.eq(b, lfs));
+      if (v128.any_true(v128.or(hitsA, hitsB))) {
+        mask = <u32>i8x16.bitmask(hitsA) | (<u32>i8x16.bitmask(hitsB) << 16);
         break;
       }
       at += 32;
     }
     if (at >= len) break;
-    let mask = specials(ptr, at, len, quote, quotes, crs, lfs);
+    // Fewer than 32 bytes left: byte by byte.
+    if (mask == 0) mask = tailSpecials(ptr, at, len, quote);
     let next = at + 32;
     // Each set bit is one special byte, handled in order; a doubled quote clears its second bit.
     while (mask != 0) {
