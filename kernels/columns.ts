@@ -98,53 +98,29 @@ export function readBatch(core: KernelCore, regions: BatchRegions): Batch {
       nullCount,
       ...(nullCount > 0 ? { validity: validityView.slice() } : {}),
     };
-    switch (f.type) {
-      case "string": {
-        const offsets = new Int32Array(buffer, slot.values, rows + 1).slice();
-        columns[f.name] = { type: "string", offsets, data: stringData(buffer, slot, offsets[rows]), ...base };
-        break;
-      }
-      case "boolean":
-        columns[f.name] = {
-          type: "boolean",
-          values: new Uint8Array(buffer, slot.values, bitmapBytes).slice(),
-          ...base,
-        };
-        break;
-      case "date":
-        columns[f.name] = {
-          type: "date",
-          values: new Int32Array(buffer, slot.values, rows).slice(),
-          ...base,
-        };
-        break;
-      case "float64":
-        columns[f.name] = {
-          type: "float64",
-          values: new Float64Array(buffer, slot.values, rows).slice(),
-          ...base,
-        };
-        break;
-      case "decimal":
-        columns[f.name] = {
-          type: "decimal",
-          precision: f.precision,
-          scale: f.scale,
-          values: new BigInt64Array(buffer, slot.values, rows).slice(),
-          ...base,
-        };
-        break;
-      case "int64":
-      case "timestamp":
-        columns[f.name] = {
-          type: f.type,
-          values: new BigInt64Array(buffer, slot.values, rows).slice(),
-          ...base,
-        };
-        break;
+    if (f.type === "string") {
+      const offsets = new Int32Array(buffer, slot.values, rows + 1).slice();
+      columns[f.name] = { type: "string", offsets, data: stringData(buffer, slot, offsets[rows]), ...base };
+    } else {
+      // The field carries the type (and a decimal's precision and scale); only the values differ in layout.
+      columns[f.name] = { ...f, values: fixedValues(buffer, slot, rows), ...base } as Column;
     }
   }
   return { schema: { fields: slots.map((s) => s.field) }, length: rows, lines, columns };
+}
+
+/** The values of a column that is not a string, copied out: a bitmap, i32 days, f64 or i64. */
+function fixedValues(buffer: ArrayBufferLike, slot: ColumnSlot, rows: number) {
+  switch (slot.field.type) {
+    case "boolean":
+      return new Uint8Array(buffer, slot.values, (rows + 7) >> 3).slice();
+    case "date":
+      return new Int32Array(buffer, slot.values, rows).slice();
+    case "float64":
+      return new Float64Array(buffer, slot.values, rows).slice();
+    default:
+      return new BigInt64Array(buffer, slot.values, rows).slice();
+  }
 }
 
 /** A string column's data: the drained parts followed by what is still in the arena, `total` bytes. */

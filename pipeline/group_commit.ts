@@ -45,6 +45,7 @@ import {
   type IngestResult,
   parseParams,
   recordSlicer,
+  stageTimer,
   writeWithRetry,
 } from "./runner.ts";
 import type { Reject } from "./validate.ts";
@@ -342,14 +343,7 @@ export class GroupCommitter {
     const runId = group[0].run;
     const log = this.#context.logger.child({ pipeline: this.#plan.name, run: runId, requests: group.length });
     const timings: Record<string, number> = {};
-    const time = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
-      const started = performance.now();
-      try {
-        return await fn();
-      } finally {
-        timings[stage] = (timings[stage] ?? 0) + performance.now() - started;
-      }
-    };
+    const time = stageTimer(timings);
     try {
       const signal = this.#abort.signal;
       let out = await time("parse", () => this.#parseGroup(group));

@@ -114,14 +114,7 @@ export async function runIngest(
   const maxInFlight = context.maxInFlight ?? plan.spec.limits.maxInFlight ??
     Math.max(2, pool.stats().workers * 2);
   const timings: Record<string, number> = {};
-  const time = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
-    const started = performance.now();
-    try {
-      return await fn();
-    } finally {
-      timings[stage] = (timings[stage] ?? 0) + performance.now() - started;
-    }
-  };
+  const time = stageTimer(timings);
 
   const existing = await store.runs.get(runId);
   // A run created here has no sink commits yet: a chunk's first write attempt need not look for any.
@@ -344,6 +337,23 @@ export function parseParams(
     lines: chunk.lines,
     dialect: csv,
     header: chunk.sequence === 0 || !csv.header ? null : header,
+  };
+}
+
+/**
+ * A function that runs `fn` and adds its wall time in milliseconds to `timings[stage]`: the per-stage timings of
+ * a run (chunked or grouped).
+ */
+export function stageTimer(
+  timings: Record<string, number>,
+): <T>(stage: string, fn: () => Promise<T>) => Promise<T> {
+  return async (stage, fn) => {
+    const started = performance.now();
+    try {
+      return await fn();
+    } finally {
+      timings[stage] = (timings[stage] ?? 0) + performance.now() - started;
+    }
   };
 }
 

@@ -199,7 +199,8 @@ export function recordedRunsJson(runs: readonly FinishedRun[]): string {
   })));
 }
 
-const RUN_RECORD = recordRunsSql(1);
+/** {@linkcode recordRunsSql} with the runs as `$1`: `RunStore.record`, or a sink recording them with its rows. */
+export const RECORD_RUNS = recordRunsSql(1);
 
 class SqlRuns implements RunStore {
   #sql: SqlExecutor;
@@ -228,7 +229,7 @@ class SqlRuns implements RunStore {
 
   async record(runs: readonly FinishedRun[]): Promise<void> {
     if (runs.length === 0) return;
-    await this.#sql.query(RUN_RECORD, [recordedRunsJson(runs)]);
+    await this.#sql.query(RECORD_RUNS, [recordedRunsJson(runs)]);
   }
 
   async #change(

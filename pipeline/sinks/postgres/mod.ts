@@ -27,7 +27,7 @@ import { sinkInstruments } from "../instruments.ts";
 import { PostgresSinkConfig } from "./config.ts";
 import { binaryFormat, type CopyBinaryOptions, encodeCopyBinary } from "./copy_binary.ts";
 import { SMALL_BATCH_ROWS, smallInsert } from "./insert_small.ts";
-import { recordedRunsJson, recordRunsSql } from "../../../storage/sql_store.ts";
+import { RECORD_RUNS, recordedRunsJson } from "../../../storage/sql_store.ts";
 
 export { PostgresSinkConfig } from "./config.ts";
 
@@ -280,7 +280,7 @@ export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
 
     /** Records the write's finished runs (a group commit's) in the transaction of its first part. */
     const recordRuns = async (tx: SinkDatabase, w: WriteContext) => {
-      if (w.runs && w.runs.length > 0) await tx.query(recordRunsSql(1), [recordedRunsJson(w.runs)]);
+      if (w.runs && w.runs.length > 0) await tx.query(RECORD_RUNS, [recordedRunsJson(w.runs)]);
     };
 
     /** Claims the marker for one part; false when it was already committed (or is being, elsewhere). */
