@@ -145,7 +145,7 @@ export const CSV_STOP = Object.freeze(
 export const CSV_MAX_BATCH_ROWS = 4096;
 
 /** State flags, mirrored from the module's `CSV_FLAG_*` exports. */
-export const CSV_FLAG = Object.freeze({ NULL_EMPTY: 1, FIELDS_MODE: 2 } as const);
+export const CSV_FLAG = Object.freeze({ NULL_EMPTY: 1, FIELDS_MODE: 2, TWO_STAGES: 4 } as const);
 
 /** Slots per reject record, mirrored from `CSV_REJECT_SLOTS`. */
 export const CSV_REJECT_SLOTS = 5;
@@ -208,6 +208,11 @@ export interface CsvParserOptions {
    * validation kernels where the parser wrote them, before copying them out, and reports the `verdict`.
    */
   rules?: readonly KernelRules[];
+  /**
+   * `false` reads every row with the kernel's two stages instead of its one-pass fast path. The output is the
+   * same either way (tests compare the two); this only exists for those tests. Default `true`.
+   */
+  fastPath?: boolean;
 }
 
 /** What one call produced: the complete rows of the input so far, and the rejected ones. */
@@ -313,6 +318,7 @@ class CsvStreamParser implements CsvParser {
   #nullEmpty: boolean;
   #nullLengths: number;
   #maxRow: number;
+  #fastPath: boolean;
   /** Resolved once the header (or the first row in untyped mode) is known. */
   #fields: Field[] | undefined;
   /** Per input field: the output column, or -1. */
@@ -337,6 +343,7 @@ class CsvStreamParser implements CsvParser {
     this.#quote = options.quote === null ? 256 : oneByte(options.quote ?? '"', "quote");
     if (delimiter === this.#quote) throw new RangeError("The delimiter and the quote must differ");
     this.#header = options.header ?? true;
+    this.#fastPath = options.fastPath ?? true;
     this.#declared = options.columns;
     for (const f of this.#declared ?? []) checkDecimalField(f);
     if (options.rules) {
@@ -504,7 +511,8 @@ class CsvStreamParser implements CsvParser {
     }
     this.#writeColumns(colsPtr, slots);
 
-    s[CSV_STATE.FLAGS] = this.#nullEmpty ? CSV_FLAG.NULL_EMPTY : 0;
+    s[CSV_STATE.FLAGS] = (this.#nullEmpty ? CSV_FLAG.NULL_EMPTY : 0) |
+      (this.#fastPath ? 0 : CSV_FLAG.TWO_STAGES);
     s[CSV_STATE.FIELDS] = map.length;
     s[CSV_STATE.COLUMNS] = fields.length;
     s[CSV_STATE.COLUMNS_PTR] = colsPtr;

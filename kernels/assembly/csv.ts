@@ -120,6 +120,8 @@ export const CSV_STATE_SLOTS: i32 = 48;
 export const CSV_FLAG_NULL_EMPTY: i32 = 1;
 /** Flag: parse one row (the header) as a list of strings into column 0, one entry per field. */
 export const CSV_FLAG_FIELDS_MODE: i32 = 2;
+/** Flag: read every row with the two stages, never the fast path (tests compare the two). */
+export const CSV_FLAG_TWO_STAGES: i32 = 4;
 
 // ---- Column descriptor: i32 slots. ----
 /** Column slot: `CSV_TYPE_*`. */
@@ -287,9 +289,12 @@ function isNullToken(s: u32, e: u32): bool {
   return false;
 }
 
+/** Whether [s, e) is null: empty (when empty means null) or a null token. */
 // @ts-ignore: decorator
 @inline function isNull(s: u32, e: u32): bool {
-  return (s == e && nullEmpty) || (nullTokensLen != 0 && isNullToken(s, e));
+  const n = e - s;
+  // Most values have a length no token has: told here, without the call.
+  return (n == 0 && nullEmpty) || (n < 32 && ((nullLengths >> n) & 1) != 0 && isNullToken(s, e));
 }
 
 // @ts-ignore: decorator
@@ -542,32 +547,158 @@ let trimEnd: u32 = 0;
   return s;
 }
 
+// Each value's decoding, shared by stage 2 (column by column) and the fast path (row by row), so both write
+// exactly the same values, nulls and validity bits. A `put*` function returns false when the text does not
+// conform to the column's type (the caller marks or gives up the row).
+
+/**
+ * Stores the string [s, e) of row `row`: its bytes at `data + off` (doubled quotes undone when `escapes`),
+ * its end offset at `end`. An empty unquoted value, or an unquoted null token, is null. Returns the next
+ * offset.
+ */
+// @ts-ignore: decorator
+@inline function putString(validity: usize, row: u32, end: usize, data: usize, off: i32, s: u32, e: u32, unquoted: u32, escapes: bool): i32 {
+  // Columns mix empty (null) values and text at random: an empty unquoted value is told without a branch.
+  let nul = <u32> (s == e) & unquoted & <u32> nullEmpty;
+  if (unquoted != 0 && e - s < 32 && ((nullLengths >> (e - s)) & 1) != 0 && isNullToken(s, e)) nul = 1;
+  const bits = validity + (row >> 3);
+  store<u8>(bits, load<u8>(bits) & ~(<u8> nul << <u8> (row & 7)));
+  if (!escapes) {
+    // A null's bytes are copied too, harmlessly: the next value overwrites them.
+    copyBytes(data + <usize> off, input + s, e - s);
+    off += <i32> select<u32>(0, e - s, nul != 0);
+  } else {
+    off += <i32> copyUnescaped(data + <usize> off, s, e);
+  }
+  store<i32>(end, off);
+  return off;
+}
+
+/**
+ * Whether the typed value [s, e) needs neither trimming nor a null check: not empty, no space or tab (or
+ * other byte <= 0x20) at either end, and no null token of its length. Most values are such, and skip both.
+ */
+// @ts-ignore: decorator
+@inline function plainValue(s: u32, e: u32): bool {
+  const n = e - s;
+  return n != 0 && <u32> load<u8>(input + s) > 0x20 && <u32> load<u8>(input + e - 1) > 0x20 &&
+    (n >= 32 || ((nullLengths >> n) & 1) == 0);
+}
+
+/**
+ * Stores the int64 or decimal [s, e) of row `row` at `dst` (a null stores 0 and clears its validity bit).
+ * Returns false when the text does not conform.
+ */
+// @ts-ignore: decorator
+@inline function putInteger(validity: usize, row: u32, dst: usize, s: u32, e: u32, type: i32, precision: i32, scale: i32): bool {
+  if (!plainValue(s, e)) {
+    s = trimStart(s, e);
+    e = trimEnd;
+    if (isNull(s, e)) {
+      clearBit(validity, row);
+      store<i64>(dst, 0);
+      return true;
+    }
+  }
+  return type == CSV_TYPE_INT64
+    ? parseInt64(input + s, input + e, dst)
+    : parseDecimal(input + s, input + e, precision, scale, dst);
+}
+
+/** Stores the float64 [s, e) of row `row` at `dst`. */
+// @ts-ignore: decorator
+@inline function putFloat(validity: usize, row: u32, dst: usize, s: u32, e: u32): bool {
+  if (!plainValue(s, e)) {
+    s = trimStart(s, e);
+    e = trimEnd;
+    if (isNull(s, e)) {
+      clearBit(validity, row);
+      store<f64>(dst, 0);
+      return true;
+    }
+  }
+  if (!parseFloat64(input + s, input + e)) return false;
+  store<f64>(dst, parsedFloat);
+  return true;
+}
+
+/** Sets the bit of row `row` in `values` when [s, e) is true (the host cleared the bits). */
+// @ts-ignore: decorator
+@inline function putBoolean(validity: usize, values: usize, row: u32, s: u32, e: u32): bool {
+  if (!plainValue(s, e)) {
+    s = trimStart(s, e);
+    e = trimEnd;
+    if (isNull(s, e)) {
+      clearBit(validity, row);
+      return true;
+    }
+  }
+  const v = parseBoolean(input + s, input + e);
+  // Without a branch on the value: columns mix the two at random.
+  const p = values + (row >> 3);
+  store<u8>(p, load<u8>(p) | (<u8> (v == 1) << <u8> (row & 7)));
+  return v >= 0;
+}
+
+// A date cache: the first ten bytes of the last date seen (a word and a half-word) and its days.
+const CACHE_LO: usize = 0;
+const CACHE_HI: usize = 8;
+const CACHE_DAYS: usize = 12;
+/** The date cache of stage 2, emptied for each column. */
+const STAGE2_DATE_CACHE: usize = memory.data(16, 8);
+
+// @ts-ignore: decorator
+@inline function emptyDateCache(cache: usize): void {
+  store<i32>(cache + CACHE_DAYS, i32.MIN_VALUE);
+}
+
+/**
+ * Stores the date or timestamp [s, e) of row `row` in `values`. Consecutive rows mostly share a date, so the
+ * last date's days are reused from `cache`.
+ */
+// @ts-ignore: decorator
+@inline function putTime(validity: usize, values: usize, row: u32, s: u32, e: u32, type: i32, cache: usize): bool {
+  const dst = type == CSV_TYPE_DATE ? values + (<usize> row << 2) : values + (<usize> row << 3);
+  if (!plainValue(s, e)) {
+    s = trimStart(s, e);
+    e = trimEnd;
+    if (isNull(s, e)) {
+      clearBit(validity, row);
+      if (type == CSV_TYPE_DATE) store<i32>(dst, 0);
+      else store<i64>(dst, 0);
+      return true;
+    }
+  }
+  if (e - s < 10) return false;
+  const p = input + s;
+  const lo = load<u64>(p);
+  const hi = load<u16>(p, 8);
+  let days = load<i32>(cache + CACHE_DAYS);
+  if (lo != load<u64>(cache + CACHE_LO) || hi != load<u16>(cache + CACHE_HI) || days == i32.MIN_VALUE) {
+    days = dateAt(p);
+    store<u64>(cache + CACHE_LO, lo);
+    store<u16>(cache + CACHE_HI, hi);
+    store<i32>(cache + CACHE_DAYS, days);
+  }
+  if (days == i32.MIN_VALUE) return false;
+  if (type == CSV_TYPE_DATE) {
+    if (e - s != 10) return false;
+    store<i32>(dst, days);
+    return true;
+  }
+  return parseTimestampFast(p, input + e, days, dst) || parseTimestampAfterDate(p, input + e, days, dst);
+}
+
 function decodeStrings(col: usize, field: i32, n: u32): void {
   const validity = <usize> columnSlot(col, CSV_C_VALIDITY);
   const offsets = <usize> columnSlot(col, CSV_C_VALUES) + (<usize> rows << 2);
   const data = <usize> columnSlot(col, CSV_C_DATA) - <usize> columnSlot(col, CSV_C_DATA_BASE);
-  // Columns mix empty (null) values and text at random: an empty unquoted value is told without a branch.
-  const emptyIsNull = <u32> nullEmpty;
-  const tokens = nullTokensLen != 0;
   let off = load<i32>(offsets);
   for (let r: u32 = 0; r < n; r++) {
     const entry = entryAt(field, r);
-    const s = <u32> entry;
-    const e = <u32> ((entry >> 32) & END_MASK);
     const unquoted = <u32> ((entry & QUOTED_BIT) == 0);
-    let nul = <u32> (s == e) & unquoted & emptyIsNull;
-    if (tokens && unquoted != 0 && isNullToken(s, e)) nul = 1;
-    const row = rows + r;
-    const bits = validity + (row >> 3);
-    store<u8>(bits, load<u8>(bits) & ~(<u8> nul << <u8> (row & 7)));
-    if ((entry & ESCAPES_BIT) == 0) {
-      // A null's bytes are copied too, harmlessly: the next value overwrites them.
-      copyBytes(data + <usize> off, input + s, e - s);
-      off += <i32> select<u32>(0, e - s, nul != 0);
-    } else {
-      off += <i32> copyUnescaped(data + <usize> off, s, e);
-    }
-    store<i32>(offsets + ((<usize> r + 1) << 2), off);
+    const end = offsets + ((<usize> r + 1) << 2);
+    off = putString(validity, rows + r, end, data, off, <u32> entry, <u32> ((entry >> 32) & END_MASK), unquoted, (entry & ESCAPES_BIT) != 0);
   }
 }
 
@@ -588,18 +719,8 @@ function decodeInt64s(col: usize, field: i32, n: u32, type: i32): void {
   const scale = columnSlot(col, CSV_C_SCALE);
   for (let r: u32 = 0; r < n; r++) {
     const entry = entryAt(field, r);
-    const s = trimStart(<u32> entry, <u32> ((entry >> 32) & END_MASK));
-    const e = trimEnd;
     const dst = values + (<usize> r << 3);
-    if (isNull(s, e)) {
-      clearBit(validity, rows + r);
-      store<i64>(dst, 0);
-      continue;
-    }
-    const ok = type == CSV_TYPE_INT64
-      ? parseInt64(input + s, input + e, dst)
-      : parseDecimal(input + s, input + e, precision, scale, dst);
-    if (!ok) markBad(r, field);
+    if (!putInteger(validity, rows + r, dst, <u32> entry, <u32> ((entry >> 32) & END_MASK), type, precision, scale)) markBad(r, field);
   }
 }
 
@@ -608,16 +729,7 @@ function decodeFloat64s(col: usize, field: i32, n: u32): void {
   const values = <usize> columnSlot(col, CSV_C_VALUES) + (<usize> rows << 3);
   for (let r: u32 = 0; r < n; r++) {
     const entry = entryAt(field, r);
-    const s = trimStart(<u32> entry, <u32> ((entry >> 32) & END_MASK));
-    const e = trimEnd;
-    const dst = values + (<usize> r << 3);
-    if (isNull(s, e)) {
-      clearBit(validity, rows + r);
-      store<f64>(dst, 0);
-      continue;
-    }
-    if (parseFloat64(input + s, input + e)) store<f64>(dst, parsedFloat);
-    else markBad(r, field);
+    if (!putFloat(validity, rows + r, values + (<usize> r << 3), <u32> entry, <u32> ((entry >> 32) & END_MASK))) markBad(r, field);
   }
 }
 
@@ -626,62 +738,17 @@ function decodeBooleans(col: usize, field: i32, n: u32): void {
   const values = <usize> columnSlot(col, CSV_C_VALUES);
   for (let r: u32 = 0; r < n; r++) {
     const entry = entryAt(field, r);
-    const s = trimStart(<u32> entry, <u32> ((entry >> 32) & END_MASK));
-    const e = trimEnd;
-    if (isNull(s, e)) {
-      clearBit(validity, rows + r);
-      continue;
-    }
-    const v = parseBoolean(input + s, input + e);
-    // The host cleared the bits: set this one without a branch on the value.
-    const row = rows + r;
-    const p = values + (row >> 3);
-    store<u8>(p, load<u8>(p) | (<u8> (v == 1) << <u8> (row & 7)));
-    if (v < 0) markBad(r, field);
+    if (!putBoolean(validity, values, rows + r, <u32> entry, <u32> ((entry >> 32) & END_MASK))) markBad(r, field);
   }
 }
 
-/** Dates and timestamps. Consecutive rows mostly share a date, so the last date's days are reused. */
 function decodeTimes(col: usize, field: i32, n: u32, type: i32): void {
   const validity = <usize> columnSlot(col, CSV_C_VALIDITY);
   const values = <usize> columnSlot(col, CSV_C_VALUES);
-  let lastLo: u64 = 0;
-  let lastHi: u16 = 0;
-  let lastDays: i32 = i32.MIN_VALUE;
+  emptyDateCache(STAGE2_DATE_CACHE);
   for (let r: u32 = 0; r < n; r++) {
     const entry = entryAt(field, r);
-    const s = trimStart(<u32> entry, <u32> ((entry >> 32) & END_MASK));
-    const e = trimEnd;
-    if (isNull(s, e)) {
-      clearBit(validity, rows + r);
-      if (type == CSV_TYPE_DATE) store<i32>(values + ((<usize> rows + <usize> r) << 2), 0);
-      else store<i64>(values + ((<usize> rows + <usize> r) << 3), 0);
-      continue;
-    }
-    let days = i32.MIN_VALUE;
-    if (e - s >= 10) {
-      const p = input + s;
-      const lo = load<u64>(p);
-      const hi = load<u16>(p, 8);
-      if (lo == lastLo && hi == lastHi && lastDays != i32.MIN_VALUE) {
-        days = lastDays;
-      } else {
-        days = dateAt(p);
-        lastLo = lo;
-        lastHi = hi;
-        lastDays = days;
-      }
-    }
-    let ok = days != i32.MIN_VALUE;
-    if (type == CSV_TYPE_DATE) {
-      ok = ok && e - s == 10;
-      if (ok) store<i32>(values + ((<usize> rows + <usize> r) << 2), days);
-    } else if (ok) {
-      const dst = values + ((<usize> rows + <usize> r) << 3);
-      ok = parseTimestampFast(input + s, input + e, days, dst) ||
-        parseTimestampAfterDate(input + s, input + e, days, dst);
-    }
-    if (!ok) markBad(r, field);
+    if (!putTime(validity, values, rows + r, <u32> entry, <u32> ((entry >> 32) & END_MASK), type, STAGE2_DATE_CACHE)) markBad(r, field);
   }
 }
 
@@ -810,6 +877,259 @@ function flushFields(count: i32): void {
   }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// The fast path: a row in one pass.
+//
+// Most rows of most files are plain: every field ends at the next delimiter, a quoted field closes before
+// its delimiter, no CR inside quotes, ASCII or valid UTF-8, the right field count. The fast path reads such a
+// row field after field: a 16-byte vector compare finds the field's end, and the value is decoded and stored
+// right away, while its bytes are in registers and L1. Nothing goes through the field index. Any row it does
+// not take whole (a type error, a ragged row, a blank line, a bare CR, a field over the size limit, no room
+// left, the end of the input) it undoes and leaves to the two stages, which judge it by the full rules and
+// reject it if it must be; the fast path then resumes after it. Both paths decode values with the same
+// `put*` functions, so the output does not depend on which path read a row. A file the fast path keeps
+// giving up on (every field quoted with escapes, say) switches it off for the rest of the call.
+
+/** Bytes of a field's plan. */
+const PLAN_BYTES: usize = 48;
+// Plan slots: the column's type (-1: no column reads the field), then its buffers and decimal shape.
+const P_TYPE: usize = 0;
+const P_VALIDITY: usize = 4;
+const P_VALUES: usize = 8;
+/** String columns: the data region minus its base offset (offsets index it directly). */
+const P_DATA: usize = 12;
+/** String columns: the largest end offset the data region holds. */
+const P_LIMIT: usize = 16;
+const P_PRECISION: usize = 20;
+const P_SCALE: usize = 24;
+/** Date and timestamp columns: the column's date cache (16 bytes). */
+const P_DATE_CACHE: usize = 32;
+/** Widest row the fast path takes; wider ones go through the two stages. */
+const FAST_MAX_FIELDS: i32 = 256;
+/** Per field of a row, in field order: what the fast path does with it. */
+const FAST_PLAN: usize = memory.data(FAST_MAX_FIELDS * <i32> PLAN_BYTES, 16);
+/** Rows given up before the fast path may be switched off, and the share of rows that switches it off. */
+const FAST_GIVE_UPS_MIN: u32 = 16;
+const FAST_GIVE_UP_SHARE: u32 = 16;
+
+let fastOn: bool = false;
+/** Set when the fast path stopped because the row buffers are full. */
+let fastFull: bool = false;
+let fastRowsTaken: u32 = 0;
+let fastGiveUps: u32 = 0;
+/** The quote byte for vector compares: the delimiter again when there is no quoting (never a quote then). */
+let quoteByte: u32 = 0;
+
+/** Fills the plan; false when the fast path cannot serve this call's configuration. */
+function planFastPath(): bool {
+  if (fieldsMode || fieldCount > FAST_MAX_FIELDS) return false;
+  for (let f: i32 = 0; f < fieldCount; f++) store<i32>(FAST_PLAN + <usize> f * PLAN_BYTES + P_TYPE, -1);
+  for (let c: i32 = 0; c < columnCount; c++) {
+    const field = load<i32>(columnFields + (<usize> c << 2));
+    if (field < 0 || field >= fieldCount) return false;
+    const plan = FAST_PLAN + <usize> field * PLAN_BYTES;
+    // Two columns reading one field: left to stage 2.
+    if (load<i32>(plan + P_TYPE) >= 0) return false;
+    const col = columns + (<usize> (c * CSV_COLUMN_SLOTS) << 2);
+    store<i32>(plan + P_TYPE, columnSlot(col, CSV_C_TYPE));
+    store<i32>(plan + P_VALIDITY, columnSlot(col, CSV_C_VALIDITY));
+    store<i32>(plan + P_VALUES, columnSlot(col, CSV_C_VALUES));
+    store<i32>(plan + P_DATA, columnSlot(col, CSV_C_DATA) - columnSlot(col, CSV_C_DATA_BASE));
+    store<i32>(plan + P_LIMIT, columnSlot(col, CSV_C_DATA_BASE) + columnSlot(col, CSV_C_DATA_CAPACITY));
+    store<i32>(plan + P_PRECISION, columnSlot(col, CSV_C_PRECISION));
+    store<i32>(plan + P_SCALE, columnSlot(col, CSV_C_SCALE));
+    emptyDateCache(plan + P_DATE_CACHE);
+  }
+  return true;
+}
+
+/** Puts back what a given-up row wrote into the bits of row `rows` (values and offsets are overwritten). */
+function undoFastRow(): void {
+  for (let f: i32 = 0; f < fieldCount; f++) {
+    const plan = FAST_PLAN + <usize> f * PLAN_BYTES;
+    const type = load<i32>(plan + P_TYPE);
+    if (type < 0) continue;
+    setBit(<usize> load<i32>(plan + P_VALIDITY), rows);
+    if (type == CSV_TYPE_BOOLEAN) clearBit(<usize> load<i32>(plan + P_VALUES), rows);
+  }
+}
+
+/** The special bytes (delimiter, quote, LF, CR) among the 64 bytes at `input + at`, as bits. */
+// @ts-ignore: decorator
+@inline function specialsAt(at: u32, vDelim: v128, vQuote: v128, vLf: v128, vCr: v128): u64 {
+  const p = input + at;
+  const v0 = v128.load(p);
+  const v1 = v128.load(p, 16);
+  const v2 = v128.load(p, 32);
+  const v3 = v128.load(p, 48);
+  const m0 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v0, vDelim), i8x16.eq(v0, vQuote)), v128.or(i8x16.eq(v0, vLf), i8x16.eq(v0, vCr))));
+  const m1 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v1, vDelim), i8x16.eq(v1, vQuote)), v128.or(i8x16.eq(v1, vLf), i8x16.eq(v1, vCr))));
+  const m2 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v2, vDelim), i8x16.eq(v2, vQuote)), v128.or(i8x16.eq(v2, vLf), i8x16.eq(v2, vCr))));
+  const m3 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v3, vDelim), i8x16.eq(v3, vQuote)), v128.or(i8x16.eq(v3, vLf), i8x16.eq(v3, vCr))));
+  return <u64> <u32> m0 | (<u64> <u32> m1 << 16) | (<u64> <u32> m2 << 32) | (<u64> <u32> m3 << 48);
+}
+
+/** Whether one of the 64 bytes at `input + at` is >= 0x80. */
+// @ts-ignore: decorator
+@inline function highAt(at: u32): bool {
+  const p = input + at;
+  return i8x16.bitmask(v128.or(v128.or(v128.load(p), v128.load(p, 16)), v128.or(v128.load(p, 32), v128.load(p, 48)))) != 0;
+}
+
+/**
+ * Takes rows at `pos` with the fast path until one it gives up, the end of the input, or full row buffers
+ * (`fastFull`). Returns where it stopped: the start of the row it did not take.
+ *
+ * Field ends come from a window of 64 input bytes whose special bytes are bits, consumed lowest first, so
+ * finding the next field's end does not wait for the last field's decoding (a 16-byte compare from each
+ * field's start would chain every field behind the one before). A quoted field is read with 16-byte compares
+ * for its closing quote, and the window starts over after it.
+ */
+function fastRows(pos: u32, len: u32): u32 {
+  const vDelim = i8x16.splat(<i8> delimiter);
+  const vQuote = i8x16.splat(<i8> quoteByte);
+  const vLf = i8x16.splat(<i8> LF);
+  const vCr = i8x16.splat(<i8> CR);
+  const first = rows;
+  const last = fieldCount - 1;
+  let p = pos;
+  // The window: special bytes after the read position among the 64 bytes at `base`.
+  let base = pos;
+  let specials = specialsAt(base, vDelim, vQuote, vLf, vCr);
+  let high = highAt(base);
+  while (p < len) {
+    if (rows >= rowCapacity) {
+      fastFull = true;
+      break;
+    }
+    const row = rows;
+    // Whether the row may hold a byte >= 0x80, and its line breaks inside quotes.
+    let rowHigh = high;
+    let breaks: u32 = 0;
+    let plan = FAST_PLAN;
+    let q = p;
+    let next: u32 = 0;
+    for (let f: i32 = 0; ; f++) {
+      const start = q;
+      let s = q;
+      let e: u32 = 0;
+      let unquoted: u32 = 1;
+      let escapes = false;
+      if (<u32> load<u8>(input + q) == quote) {
+        unquoted = 0;
+        s = q + 1;
+        let k = s;
+        while (true) {
+          if (k >= len) break;
+          const v = v128.load(input + k);
+          const quotes = i8x16.bitmask(i8x16.eq(v, vQuote));
+          // The lanes before the first quote (all of them when there is none).
+          const before = (quotes & (0 - quotes)) - 1;
+          if ((i8x16.bitmask(v) & before) != 0) rowHigh = true;
+          breaks += <u32> popcnt<i32>(i8x16.bitmask(i8x16.eq(v, vLf)) & before);
+          if ((i8x16.bitmask(i8x16.eq(v, vCr)) & before) != 0) break;
+          if (quotes == 0) {
+            k += 16;
+            continue;
+          }
+          const close = k + <u32> ctz<i32>(quotes);
+          if (close + 1 >= len) break;
+          if (<u32> load<u8>(input + close + 1) == quote) {
+            escapes = true;
+            k = close + 2;
+            continue;
+          }
+          e = close;
+          break;
+        }
+        // No closing quote (or a CR inside quotes, or the end of the input first): not taken.
+        if (e == 0) break;
+        q = e + 1;
+        // The window starts over at the byte after the closing quote, which ends the field.
+        base = q;
+        specials = specialsAt(base, vDelim, vQuote, vLf, vCr) & ~(<u64> 1);
+        high = highAt(base);
+        rowHigh = rowHigh || high;
+      } else {
+        while (specials == 0) {
+          base += 64;
+          if (base >= len) break;
+          specials = specialsAt(base, vDelim, vQuote, vLf, vCr);
+          high = highAt(base);
+          rowHigh = rowHigh || high;
+        }
+        if (specials == 0) break;
+        e = base + <u32> ctz<u64>(specials);
+        specials &= specials - 1;
+        // A quote inside an unquoted field is an ordinary byte: rare, left to the two stages.
+        if (e >= len || <u32> load<u8>(input + e) == quote) break;
+        q = e;
+      }
+      if (q - start > maxField) break;
+      const type = load<i32>(plan + P_TYPE);
+      if (type >= 0) {
+        const validity = <usize> load<i32>(plan + P_VALIDITY);
+        const values = <usize> load<i32>(plan + P_VALUES);
+        if (type == CSV_TYPE_STRING) {
+          const off = load<i32>(values + (<usize> row << 2));
+          // Room for the value as written (unescaping only shrinks it); else stage 2 reports the region full.
+          if (<i64> off + <i64> (e - s) > <i64> load<i32>(plan + P_LIMIT)) break;
+          putString(validity, row, values + ((<usize> row + 1) << 2), <usize> load<i32>(plan + P_DATA), off, s, e, unquoted, escapes);
+        } else if (type == CSV_TYPE_INT64 || type == CSV_TYPE_DECIMAL) {
+          if (!putInteger(validity, row, values + (<usize> row << 3), s, e, type, load<i32>(plan + P_PRECISION), load<i32>(plan + P_SCALE))) break;
+        } else if (type == CSV_TYPE_FLOAT64) {
+          if (!putFloat(validity, row, values + (<usize> row << 3), s, e)) break;
+        } else if (type == CSV_TYPE_BOOLEAN) {
+          if (!putBoolean(validity, values, row, s, e)) break;
+        } else {
+          if (!putTime(validity, values, row, s, e, type, plan + P_DATE_CACHE)) break;
+        }
+      }
+      const c = <u32> load<u8>(input + q);
+      if (f == last) {
+        // The row's terminator: LF or CRLF (a bare CR may be half of a CRLF split across chunks).
+        if (c == LF) {
+          next = q + 1;
+        } else if (c == CR && q + 1 < len && <u32> load<u8>(input + q + 1) == LF) {
+          next = q + 2;
+          // The LF is the window's next special, or the first byte after the window.
+          if (q + 1 - base < 64) {
+            specials &= specials - 1;
+          } else {
+            base = next;
+            specials = specialsAt(base, vDelim, vQuote, vLf, vCr);
+            high = highAt(base);
+          }
+        }
+        break;
+      }
+      if (c != delimiter) break;
+      q++;
+      plan += PLAN_BYTES;
+    }
+    // A blank line is not a row.
+    if (next == 0 || q == p || q - p > maxRow) break;
+    if (rowHigh) {
+      validateUtf8(input, p, q, q, p);
+      if (utf8BadMask != 0) break;
+    }
+    store<i32>(linesPtr + (<usize> row << 2), line);
+    rows = row + 1;
+    line += 1 + <i32> breaks;
+    lineStart = <i32> next;
+    p = next;
+  }
+  if (p < len && !fastFull) {
+    undoFastRow();
+    fastGiveUps++;
+    if (fastGiveUps >= FAST_GIVE_UPS_MIN && fastGiveUps * FAST_GIVE_UP_SHARE > fastRowsTaken + rows - first) {
+      fastOn = false;
+    }
+  }
+  fastRowsTaken += rows - first;
+  return p;
+}
+
 /** Stores the carried line state for a call that consumed `consumed` bytes, and the outputs. */
 function finishCall(state: usize, consumed: u32, stop: i32): void {
   setSlot(state, CSV_S_CONSUMED, <i32> consumed);
@@ -852,6 +1172,13 @@ function rowsFull(state: usize, rowStart: u32, rowLine: i32): i32 {
   return STATUS_OK;
 }
 
+/** Stops at `at` because the fast path found the row buffers full (no batch is pending then). */
+function fastRowsFull(state: usize, at: u32): i32 {
+  pendingCr = false;
+  finishCall(state, at, CSV_STOP_ROWS_FULL);
+  return STATUS_OK;
+}
+
 /** Gives the current batch back: the next call starts where it started. */
 function rollBack(state: usize): i32 {
   batched = 0;
@@ -878,7 +1205,7 @@ export function csv_parse(state: usize): i32 {
   if (delimiter > 255 || delimiter == CR || delimiter == LF || delimiter == quote) return STATUS_BAD_ARGUMENT;
   if (quote == CR || quote == LF) return STATUS_BAD_ARGUMENT;
   // Without quoting, compare against the delimiter twice: the quote branch is then never taken.
-  const quoteByte = quote > 255 ? delimiter : quote;
+  quoteByte = quote > 255 ? delimiter : quote;
   const flags = slot(state, CSV_S_FLAGS);
   nullEmpty = (flags & CSV_FLAG_NULL_EMPTY) != 0;
   fieldsMode = (flags & CSV_FLAG_FIELDS_MODE) != 0;
@@ -958,6 +1285,19 @@ export function csv_parse(state: usize): i32 {
     pos = <u32> next;
   }
 
+  fastOn = (flags & CSV_FLAG_TWO_STAGES) == 0 && planFastPath();
+  fastFull = false;
+  fastRowsTaken = 0;
+  fastGiveUps = 0;
+  if (fastOn && pos < len) {
+    const next = fastRows(pos, len);
+    if (next != pos) {
+      pos = next;
+      pendingCr = false;
+    }
+    if (fastFull) return fastRowsFull(state, pos);
+  }
+
   const vDelim = i8x16.splat(<i8> delimiter);
   const vQuote = i8x16.splat(<i8> quoteByte);
   const vLf = i8x16.splat(<i8> LF);
@@ -989,6 +1329,8 @@ export function csv_parse(state: usize): i32 {
 
   let b = pos;
   let halt = false;
+  // Where the block loop starts over after the fast path took rows (0: it goes on).
+  let restart: u32 = 0;
   while (b < len) {
     const p = input + b;
     const v0 = v128.load(p);
@@ -1149,10 +1491,38 @@ export function csv_parse(state: usize): i32 {
       rowLine = line;
       fieldStart = termEnd;
       field = 0;
-      entry = rowEntry();
       qs = Q_UNQUOTED;
       escapes = false;
       errRule = 0;
+      if (fastOn && termEnd < len) {
+        // Back to the fast path, which writes at `rows`: the batch goes through stage 2 first.
+        if (!flushBatch(termEnd - batchPos)) return rollBack(state);
+        markBatch(termEnd, crHere);
+        const next = fastRows(termEnd, len);
+        if (fastFull) return fastRowsFull(state, next);
+        if (next != termEnd) {
+          // Rows were taken: the block loop starts over at the row the fast path left.
+          rowStart = next;
+          rowLine = line;
+          fieldStart = next;
+          crAtEnd = false;
+          markBatch(next, false);
+          restart = next;
+          entry = rowEntry();
+          halt = true;
+          break;
+        }
+      }
+      entry = rowEntry();
+    }
+    if (restart != 0) {
+      b = restart;
+      restart = 0;
+      halt = false;
+      skipNext = 0;
+      rowBadUtf8 = false;
+      validated = b;
+      continue;
     }
     if (halt) break;
     if (bad != 0) rowBadUtf8 = true;
