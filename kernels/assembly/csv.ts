@@ -1010,8 +1010,9 @@ function fastRows(pos: u32, len: u32): u32 {
     let q = p;
     let next: u32 = 0;
     for (let f: i32 = 0; ; f++) {
-      const start = q;
       let s = q;
+      // The byte that ends the field: a delimiter, or the row's terminator.
+      let c: u32 = 0;
       let e: u32 = 0;
       let unquoted: u32 = 1;
       let escapes = false;
@@ -1045,6 +1046,7 @@ function fastRows(pos: u32, len: u32): u32 {
         // No closing quote (or a CR inside quotes, or the end of the input first): not taken.
         if (e == 0) break;
         q = e + 1;
+        c = <u32> load<u8>(input + q);
         // The window starts over at the byte after the closing quote, which ends the field.
         base = q;
         specials = specialsAt(base, vDelim, vQuote, vLf, vCr) & ~(<u64> 1);
@@ -1061,22 +1063,27 @@ function fastRows(pos: u32, len: u32): u32 {
         if (specials == 0) break;
         e = base + <u32> ctz<u64>(specials);
         specials &= specials - 1;
-        // A quote inside an unquoted field is an ordinary byte: rare, left to the two stages.
-        if (e >= len || <u32> load<u8>(input + e) == quote) break;
+        if (e >= len) break;
         q = e;
+        c = <u32> load<u8>(input + q);
+        // A quote inside an unquoted field is an ordinary byte: rare, left to the two stages.
+        if (c == quote) break;
       }
-      if (q - start > maxField) break;
-      const type = load<i32>(plan + P_TYPE);
+      // The plan's slots in pairs: one load for the type and validity, one for the value buffers.
+      const head = load<u64>(plan + P_TYPE);
+      const type = <i32> head;
       if (type >= 0) {
-        const validity = <usize> load<i32>(plan + P_VALIDITY);
-        const values = <usize> load<i32>(plan + P_VALUES);
+        const validity = <usize> <u32> (head >> 32);
+        const buffers = load<u64>(plan + P_VALUES);
+        const values = <usize> <u32> buffers;
         if (type == CSV_TYPE_STRING) {
           const off = load<i32>(values + (<usize> row << 2));
           // Room for the value as written (unescaping only shrinks it); else stage 2 reports the region full.
           if (<i64> off + <i64> (e - s) > <i64> load<i32>(plan + P_LIMIT)) break;
-          putString(validity, row, values + ((<usize> row + 1) << 2), <usize> load<i32>(plan + P_DATA), off, s, e, unquoted, escapes);
+          putString(validity, row, values + ((<usize> row + 1) << 2), <usize> <u32> (buffers >> 32), off, s, e, unquoted, escapes);
         } else if (type == CSV_TYPE_INT64 || type == CSV_TYPE_DECIMAL) {
-          if (!putInteger(validity, row, values + (<usize> row << 3), s, e, type, load<i32>(plan + P_PRECISION), load<i32>(plan + P_SCALE))) break;
+          const shape = load<u64>(plan + P_PRECISION);
+          if (!putInteger(validity, row, values + (<usize> row << 3), s, e, type, <i32> shape, <i32> (shape >> 32))) break;
         } else if (type == CSV_TYPE_FLOAT64) {
           if (!putFloat(validity, row, values + (<usize> row << 3), s, e)) break;
         } else if (type == CSV_TYPE_BOOLEAN) {
@@ -1085,7 +1092,6 @@ function fastRows(pos: u32, len: u32): u32 {
           if (!putTime(validity, values, row, s, e, type, plan + P_DATE_CACHE)) break;
         }
       }
-      const c = <u32> load<u8>(input + q);
       if (f == last) {
         // The row's terminator: LF or CRLF (a bare CR may be half of a CRLF split across chunks).
         if (c == LF) {
@@ -1107,8 +1113,9 @@ function fastRows(pos: u32, len: u32): u32 {
       q++;
       plan += PLAN_BYTES;
     }
-    // A blank line is not a row.
-    if (next == 0 || q == p || q - p > maxRow) break;
+    // A blank line is not a row. A row longer than a field may be is left to the two stages, which
+    // check each field's size.
+    if (next == 0 || q == p || q - p > maxRow || q - p > maxField) break;
     if (rowHigh) {
       validateUtf8(input, p, q, q, p);
       if (utf8BadMask != 0) break;
