@@ -1071,27 +1071,46 @@ function fastRows(pos: u32, len: u32): u32 {
       }
       // The plan's slots in pairs: one load for the type and validity, one for the value buffers.
       const head = load<u64>(plan + P_TYPE);
-      const type = <i32> head;
-      if (type >= 0) {
-        const validity = <usize> <u32> (head >> 32);
-        const buffers = load<u64>(plan + P_VALUES);
-        const values = <usize> <u32> buffers;
-        if (type == CSV_TYPE_STRING) {
+      const validity = <usize> <u32> (head >> 32);
+      const buffers = load<u64>(plan + P_VALUES);
+      const values = <usize> <u32> buffers;
+      let ok = true;
+      // One jump on the field's type (-1: no column reads it).
+      switch (<i32> head) {
+        case CSV_TYPE_STRING: {
           const off = load<i32>(values + (<usize> row << 2));
           // Room for the value as written (unescaping only shrinks it); else stage 2 reports the region full.
-          if (<i64> off + <i64> (e - s) > <i64> load<i32>(plan + P_LIMIT)) break;
-          putString(validity, row, values + ((<usize> row + 1) << 2), <usize> <u32> (buffers >> 32), off, s, e, unquoted, escapes);
-        } else if (type == CSV_TYPE_INT64 || type == CSV_TYPE_DECIMAL) {
+          ok = <i64> off + <i64> (e - s) <= <i64> load<i32>(plan + P_LIMIT);
+          if (ok) putString(validity, row, values + ((<usize> row + 1) << 2), <usize> <u32> (buffers >> 32), off, s, e, unquoted, escapes);
+          break;
+        }
+        case CSV_TYPE_INT64: {
+          ok = putInteger(validity, row, values + (<usize> row << 3), s, e, CSV_TYPE_INT64, 0, 0);
+          break;
+        }
+        case CSV_TYPE_DECIMAL: {
           const shape = load<u64>(plan + P_PRECISION);
-          if (!putInteger(validity, row, values + (<usize> row << 3), s, e, type, <i32> shape, <i32> (shape >> 32))) break;
-        } else if (type == CSV_TYPE_FLOAT64) {
-          if (!putFloat(validity, row, values + (<usize> row << 3), s, e)) break;
-        } else if (type == CSV_TYPE_BOOLEAN) {
-          if (!putBoolean(validity, values, row, s, e)) break;
-        } else {
-          if (!putTime(validity, values, row, s, e, type, plan + P_DATE_CACHE)) break;
+          ok = putInteger(validity, row, values + (<usize> row << 3), s, e, CSV_TYPE_DECIMAL, <i32> shape, <i32> (shape >> 32));
+          break;
+        }
+        case CSV_TYPE_FLOAT64: {
+          ok = putFloat(validity, row, values + (<usize> row << 3), s, e);
+          break;
+        }
+        case CSV_TYPE_BOOLEAN: {
+          ok = putBoolean(validity, values, row, s, e);
+          break;
+        }
+        case CSV_TYPE_DATE: {
+          ok = putTime(validity, values, row, s, e, CSV_TYPE_DATE, plan + P_DATE_CACHE);
+          break;
+        }
+        case CSV_TYPE_TIMESTAMP: {
+          ok = putTime(validity, values, row, s, e, CSV_TYPE_TIMESTAMP, plan + P_DATE_CACHE);
+          break;
         }
       }
+      if (!ok) break;
       if (f == last) {
         // The row's terminator: LF or CRLF (a bare CR may be half of a CRLF split across chunks).
         if (c == LF) {

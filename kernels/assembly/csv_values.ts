@@ -255,7 +255,8 @@ const POW10_U32: usize = memory.data<u32>([1, 10, 100, 1000, 10000, 100000, 1000
  * leaving the decision to the general parser, which accepts every text this one does with the same value.
  * Reads 8 bytes past each place it looks at (the input always has spare bytes after it).
  */
-export function parseTimestampFast(s: usize, e: usize, days: i32, dst: usize): bool {
+// @ts-ignore: decorator
+@inline export function parseTimestampFast(s: usize, e: usize, days: i32, dst: usize): bool {
   const n = e - s;
   if (n < 19 || n > 29) return false;
   const sep = <u32>load<u8>(s, 10);
