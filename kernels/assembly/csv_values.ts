@@ -100,7 +100,27 @@ const POW10_I64: usize = memory.data<i64>([
  * fractional digits than `scale` are accepted only when the extra ones are zeros (the value stays exact);
  * more than `precision - scale` integer digits do not fit.
  */
-export function parseDecimal(s: usize, e: usize, precision: i32, scale: i32, dst: usize): bool {
+// @ts-ignore: decorator
+@inline export function parseDecimal(s: usize, e: usize, precision: i32, scale: i32, dst: usize): bool {
+  // The usual text, decoded inline: 2..8 bytes, no sign, exactly `scale` (>= 1) digits after the point,
+  // which is then at a known place. Anything else is for the general parser.
+  const n = <u32> (e - s);
+  const dot = n - <u32> scale - 1;
+  if (n <= 8 && dot - 1 < 6 && load<u8>(s + dot) == 0x2e) {
+    const word = load<u64>(s);
+    const low = <u64> dot << 3;
+    // The digits close up over the point: the value, already scaled.
+    const v = digitsOf((word & ((<u64> 1 << low) - 1)) | ((word >> (low + 8)) << low), n - 1);
+    if (v >= 0 && v < load<i64>(POW10_I64 + (<usize> precision << 3))) {
+      store<i64>(dst, v);
+      return true;
+    }
+  }
+  return parseDecimalGeneral(s, e, precision, scale, dst);
+}
+
+/** {@link parseDecimal} for any text. */
+function parseDecimalGeneral(s: usize, e: usize, precision: i32, scale: i32, dst: usize): bool {
   let i = s;
   if (i == e) return false;
   let neg = false;
