@@ -2,7 +2,8 @@
  * Streaming CSV parser that decodes straight into typed columns (Arrow layout). The host wrapper is
  * `kernels/csv.ts`; the dialect and the state block are documented in kernels/README.md.
  *
- * How it is fast: rows are parsed in batches of up to `CSV_S_BATCH_ROWS`, in two stages.
+ * How it is fast: most rows go through the one-pass fast path (see "The fast path" below). The others are
+ * parsed in batches of up to `CSV_S_BATCH_ROWS`, in two stages.
  * - Stage 1 (structure): each 64-byte block is loaded as four v128 vectors and compared against the
  *   delimiter, the quote, CR and LF; one 64-bit mask of "special" bytes results. Only those bytes are
  *   visited (count trailing zeros, clear lowest bit), running the quote state machine per special byte
