@@ -27,7 +27,7 @@ export interface FuzzReport {
   rows: number;
   rejects: number;
   syntaxErrors: number;
-  /** Inputs whose chunked and whole parses were compared. */
+  /** Inputs whose chunked and whole parses, and fast-path and two-stage parses, were compared. */
   compared: number;
   /** Bytes of the instance's linear memory at the end. */
   memoryBytes: number;
@@ -217,6 +217,11 @@ export async function fuzzCsv(options: FuzzOptions): Promise<FuzzReport> {
         const chunked = parseChunks(core, bytes, opts, cuts);
         if (JSON.stringify(whole, bigints) !== JSON.stringify(chunked, bigints)) {
           fail(seed, `cuts ${cuts} change the output`);
+        }
+        // The kernel's fast path and its two stages must agree on every row, whichever reads it.
+        const twoStages = parseChunks(core, bytes, { ...opts, fastPath: false }, cuts);
+        if (JSON.stringify(twoStages, bigints) !== JSON.stringify(chunked, bigints)) {
+          fail(seed, "the fast path and the two stages differ");
         }
       }
     } catch (e) {
