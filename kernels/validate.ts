@@ -118,6 +118,7 @@ export function validateKernels(core: KernelCore): ValidateKernels {
   const length = core.fn("validate_length");
   const enumeration = core.fn("validate_enum");
   const enumHash = core.fn("validate_enum_hash") as unknown as (...a: (number | bigint)[]) => number;
+  const enumLength = core.fn("validate_enum_length");
   const pattern = core.fn("validate_pattern");
   const unique = core.fn("validate_unique_i64");
   const uniqueScratch = core.fn("validate_unique_scratch_bytes");
@@ -192,7 +193,9 @@ export function validateKernels(core: KernelCore): ValidateKernels {
             ci,
           );
         }
-        if (t.enum?.hash) {
+        if (t.enum?.byLength) {
+          marked += enumLength(p.offsets, p.data, p.validity, n, t.enumTable, codes, ci);
+        } else if (t.enum?.hash) {
           const { bits, mult } = t.enum.hash;
           marked += enumHash(
             p.offsets,
@@ -304,11 +307,16 @@ function placeColumn(
   return p;
 }
 
-/** An enum's tables for the kernels: a perfect hash table when one exists, else the linear table. */
+/**
+ * An enum's tables for the kernels: a table by length when the values' lengths tell them apart, else a perfect
+ * hash table when one exists, else the linear table.
+ */
 interface EnumTables {
   table: Uint8Array;
   blob: Uint8Array;
   count: number;
+  /** `table` is `validate_enum_length`'s. */
+  byLength?: true;
   hash?: { bits: number; mult: bigint };
 }
 
@@ -316,6 +324,10 @@ interface EnumTables {
 const enumCache = new WeakMap<readonly string[], EnumTables>();
 
 const M64 = (1n << 64n) - 1n;
+/** Longest value `validate_enum_length` takes. */
+const ENUM_LENGTH_MAX = 16;
+/** Bytes of a slot of `validate_enum_length`'s table, mirrored (a test compares it with the module's). */
+export const ENUM_LENGTH_SLOT_BYTES = 32;
 const GOLDEN = 0x9e3779b97f4a7c15n;
 
 function enumTables(list: readonly string[]): EnumTables {
@@ -340,9 +352,24 @@ function enumTables(list: readonly string[]): EnumTables {
     dv.setUint32(slot * 16 + 4, offs[k], true);
     dv.setBigUint64(slot * 16 + 8, heads[k], true);
   };
-  const hash = perfectHash(values.map((v, k) => ((heads[k] ^ ((BigInt(v.length) * GOLDEN) & M64)) & M64)));
+  const byLength = values.every((v) => v.length <= ENUM_LENGTH_MAX) &&
+    new Set(values.map((v) => v.length)).size === values.length;
+  const hash = byLength
+    ? undefined
+    : perfectHash(values.map((v, k) => ((heads[k] ^ ((BigInt(v.length) * GOLDEN) & M64)) & M64)));
   let result: EnumTables;
-  if (hash) {
+  if (byLength) {
+    // Slot k: a mask keeping k bytes, then the value of length k; no value: mask 0, a byte no row has there.
+    const table = new Uint8Array(ENUM_LENGTH_SLOT_BYTES * (ENUM_LENGTH_MAX + 2));
+    for (let k = 0; k <= ENUM_LENGTH_MAX + 1; k++) table[k * ENUM_LENGTH_SLOT_BYTES + 16] = 1;
+    for (const v of values) {
+      const at = v.length * ENUM_LENGTH_SLOT_BYTES;
+      table.fill(0xff, at, at + v.length);
+      table[at + 16] = 0;
+      table.set(v, at + 16);
+    }
+    result = { table, blob, count: values.length, byLength: true };
+  } else if (hash) {
     // 32-byte slots: length, offset, bytes 0-7, bytes 8-15 (see validate_enum_hash).
     const table = new Uint8Array(32 << hash.bits);
     const dv = new DataView(table.buffer);
@@ -361,6 +388,12 @@ function enumTables(list: readonly string[]): EnumTables {
   }
   enumCache.set(list, result);
   return result;
+}
+
+/** Which kernel checks membership in `list`: by length, by perfect hash or the linear one (for tests). */
+export function enumKernel(list: readonly string[]): "length" | "hash" | "linear" {
+  const t = enumTables(list);
+  return t.byLength ? "length" : t.hash ? "hash" : "linear";
 }
 
 /**
@@ -560,7 +593,7 @@ export function compilePattern(pattern: string): Uint8Array | undefined {
   positions.forEach((set, k) => table.set(set, setsAt + 32 * k));
   for (let r = 0; r < rangeCount; r++) {
     for (let lane = 0; lane < 16; lane++) {
-      const range = lane >= minLen ? (r === 0 ? [0, 255] : [1, 0]) : perPosition[lane][r] ?? [1, 0];
+      const range = minLen === 0 ? (r === 0 ? [0, 255] : [1, 0]) : perPosition[lane % minLen][r] ?? [1, 0];
       table[rangesAt + 32 * r + lane] = range[0];
       table[rangesAt + 32 * r + 16 + lane] = range[1];
     }

@@ -3,6 +3,8 @@ import { compileKernels } from "../kernels/mod.ts";
 import { KernelCore } from "../kernels/core.ts";
 import {
   compilePattern,
+  ENUM_LENGTH_SLOT_BYTES,
+  enumKernel,
   PATTERN_HEADER_BYTES,
   PATTERN_ITEM_BYTES,
   PATTERN_MAX_FIXED,
@@ -51,7 +53,7 @@ Deno.test("RULE mirrors the kernel module's rule numbers", async () => {
   }
 });
 
-Deno.test("pattern table constants mirror the kernel module's", async () => {
+Deno.test("pattern and enum table constants mirror the kernel module's", async () => {
   const inst = new WebAssembly.Instance(await compileKernels());
   const read = (name: string) => {
     const g = inst.exports[name];
@@ -61,6 +63,7 @@ Deno.test("pattern table constants mirror the kernel module's", async () => {
   equal(read("PATTERN_ITEM_BYTES"), PATTERN_ITEM_BYTES);
   equal(read("PATTERN_MAX_FIXED"), PATTERN_MAX_FIXED);
   equal(read("PATTERN_MAX_RANGES"), PATTERN_MAX_RANGES);
+  equal(read("ENUM_LENGTH_SLOT_BYTES"), ENUM_LENGTH_SLOT_BYTES);
 });
 
 Deno.test("validateBatch rejects each broken rule with line, column, rule and value", async (t) => {
@@ -366,23 +369,30 @@ Deno.test("patterns run after every other rule, in column order, kernel or JS", 
   ]);
 });
 
-Deno.test("enum agrees with a Set on random strings, hashed or linear", async (t) => {
-  const lists: string[][] = [
-    ["new", "paid", "shipped", "cancelled", "refunded"],
-    ["", "a", "ab", "abcdefgh", "abcdefghi", "abcdefghj"],
-    ["a", "a", "b"],
+Deno.test("enum agrees with a Set on random strings, by length, hashed or linear", async (t) => {
+  const lists: [string[], ReturnType<typeof enumKernel>][] = [
+    [["new", "paid", "shipped", "cancelled", "refunded"], "length"],
+    // Empty, 16 bytes, non-ASCII (2 and 6 bytes) and a NUL byte, all of different byte lengths.
+    [["", "sixteen-bytes-ok", "é", "日本", "x\0y"], "length"],
+    // Lengths shared: hashed.
+    [["GET", "PUT", "POST", "HEAD", "DELETE", "PATCH"], "hash"],
+    [["a", "a", "b"], "hash"],
+    // Sharing length and first 8 bytes, as values 0-9 and 10-19 of the 20 below: no perfect hash, linear.
+    [["", "a", "ab", "abcdefgh", "abcdefghi", "abcdefghj"], "linear"],
     // Long values sharing length and first 8 bytes: no perfect hash, the linear kernel runs.
-    ["prefix__one", "prefix__two", "x"],
-    Array.from({ length: 40 }, (_, i) => `v${i}`),
-    Array.from({ length: 20 }, (_, i) => `value-number-${i}`),
+    [["prefix__one", "prefix__two", "x"], "linear"],
+    [Array.from({ length: 40 }, (_, i) => `v${i}`), "linear"],
+    [Array.from({ length: 20 }, (_, i) => `value-number-${i}`), "linear"],
     // Longer than 16 bytes: the hashed kernel compares the rest bytewise.
-    Array.from({ length: 6 }, (_, i) => `${i}-a-rather-long-enum-value-${"x".repeat(i)}`),
+    [Array.from({ length: 6 }, (_, i) => `${i}-a-rather-long-enum-value-${"x".repeat(i)}`), "hash"],
   ];
-  for (const [l, list] of lists.entries()) {
+  for (const [l, [list, kernel]] of lists.entries()) {
     await t.step(list.slice(0, 3).join(","), () => {
+      equal(enumKernel(list), kernel);
       let seed = 5 + l;
       const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-      const values: (string | null)[] = Array.from({ length: 2000 }, () => {
+      // Row counts not a multiple of the kernels' four rows a step.
+      const values: (string | null)[] = Array.from({ length: 2000 + l }, () => {
         const r = rnd();
         if (r < 0.05) return null;
         const v = list[Math.floor(rnd() * list.length)];
@@ -391,11 +401,82 @@ Deno.test("enum agrees with a Set on random strings, hashed or linear", async (t
         const at = Math.floor(rnd() * (v.length + 1));
         return r < 0.75 ? v.slice(0, at) + "#" + v.slice(at + 1) : r < 0.9 ? v.slice(0, at) : v + "e";
       });
+      // Misses a zero-padded compare could take for members: trailing NULs, NULs alone, 17+ bytes.
+      values.push(...list.flatMap((v) => [v + "\0", v + "x".repeat(17), v.slice(0, -1)]), "\0", "\0\0", "");
       const set = new Set(list);
       const b = batch({ col: strings(values) }, values.length);
       const { rejects } = validateBatch(kernels, b, compileRules({ col: { enum: list } }, b.columns));
       const expected = values.flatMap((v, i) => (v !== null && !set.has(v) ? [2 + i * 2] : []));
       deepStrictEqual(rejects.map((r) => r.line), expected);
+    });
+  }
+});
+
+Deno.test("enum by length over batches of 0 to 9 rows, with nulls", () => {
+  const list = ["new", "paid", "shipped"];
+  equal(enumKernel(list), "length");
+  const pool = ["new", null, "paid", "nex", "shipped", "", "paid ", "shippedshippedshipped", "papaid"];
+  for (let n = 0; n <= 9; n++) {
+    const values = pool.slice(0, n);
+    const b = batch({ col: strings(values) }, n);
+    const { rejects } = validateBatch(kernels, b, compileRules({ col: { enum: list } }, b.columns));
+    const expected = values.flatMap((v, i) => (v !== null && !list.includes(v) ? [2 + i * 2] : []));
+    deepStrictEqual(rejects.map((r) => r.line), expected, `${n} rows`);
+  }
+});
+
+Deno.test("fixed-length patterns check rows packed back to back as RegExp does", async (t) => {
+  // Lengths 1 to 4 take several rows per load, 5 to 16 one; mostly valid rows, so whole groups pass.
+  const patterns = [
+    "^[A-Z]{2}$",
+    "^[A-Z]$",
+    "^\\d{3}$",
+    "^[A-Za-z0-9_]{4}$",
+    "^[a-f]{5}$",
+    "^\\d{4}-\\d{3}$",
+    "^[A-Z]{16}$",
+  ];
+  for (const [p, pattern] of patterns.entries()) {
+    await t.step(pattern, () => {
+      const body = pattern.replace(/^\^|\$$/g, "");
+      const table = compilePattern(body)!;
+      equal(new DataView(table.buffer).getUint32(16, true) > 0, true, "the SIMD path");
+      const re = new RegExp(`^(?:${body})$`, "u");
+      const sample = nearStrings(table, 400, 3 + p).filter((v) => re.test(v));
+      let seed = 17 + p;
+      const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+      const pick = () => sample[Math.floor(rnd() * sample.length)];
+      const len = pick().length;
+      // Misses: one byte off, a length off by one, non-ASCII, empty, longer than 16 bytes.
+      const misses = [
+        () => pick().slice(0, -1) + "~",
+        () => pick().slice(0, -1),
+        () => pick() + pick()[0],
+        () => "é".repeat(Math.max(1, len >> 1)),
+        () => "",
+        () => pick().repeat(17),
+      ];
+      for (const n of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 1001]) {
+        // Nulls over a value of the right length, valid or not, and over an empty one.
+        const values: (string | null)[] = [];
+        const shown: string[] = [];
+        for (let i = 0; i < n; i++) {
+          const r = rnd();
+          const v = r < 0.03 ? null : r < 0.1 ? misses[Math.floor(rnd() * misses.length)]() : pick();
+          values.push(v);
+          shown.push(v ?? (rnd() < 0.5 ? "" : rnd() < 0.5 ? pick() : "~".repeat(len)));
+        }
+        const col = strings(shown);
+        if (col.type !== "string") throw new Error("unreachable");
+        col.validity = bitmap(values.map((v) => v !== null));
+        const verdict = kernels.validateColumns(
+          [{ kind: "utf8", offsets: col.offsets, data: col.data, validity: col.validity }],
+          [{ pattern: table }],
+          n,
+        );
+        const expected = values.flatMap((v, i) => (v !== null && !re.test(v) ? [i] : []));
+        deepStrictEqual([...verdict.rows], expected, `${n} rows`);
+      }
     });
   }
 });

@@ -33,7 +33,8 @@ export const RULE_PATTERN: u32 = 8;
  * `PATTERN_MAX_FIXED`: then `minLen` 32-byte sets, one per position, follow the items. `ranges` > 0 when
  * moreover `minLen` <= 16 and every position's set is at most `PATTERN_MAX_RANGES` byte ranges: then at
  * `rangesOffset` from the table start come `ranges` pairs of v128 `(lo, hi)`, lane k holding a range of
- * position k (an empty one, lo > hi, when it has fewer; 0..255 for positions past `minLen`).
+ * position `k % minLen` (an empty one, lo > hi, when it has fewer), so that one vector also fits several rows
+ * of that length laid back to back.
  */
 export const PATTERN_HEADER_BYTES: u32 = 32;
 /** Bytes of one pattern item: a 256-bit byte set (32 bytes), `u32 min`, `u32 max` repeats, 8 bytes padding. */
@@ -348,6 +349,61 @@ export function validate_enum(
   return marked;
 }
 
+/** Bytes of a slot of `validate_enum_length`'s table; slot k is for rows of k bytes, 17 for longer ones. */
+export const ENUM_LENGTH_SLOT_BYTES: u32 = 32;
+
+/** Whether the string of `len` bytes at `p` is the value of the length table's slot for that length. */
+// @ts-ignore: decorator
+@inline function lengthMember(table: usize, p: usize, len: u32): bool {
+  const e = table + (<usize> min<u32>(len, 17) << 5);
+  return !v128.any_true(v128.xor(v128.and(v128.load(p), v128.load(e)), v128.load(e, 16)));
+}
+
+/** Whether row `i` fails `validate_enum_length` (and is not null). */
+// @ts-ignore: decorator
+@inline function lengthRowFails(offsets: usize, data: usize, validity: usize, table: usize, i: u32): bool {
+  const start = load<i32>(offsets + (<usize> i << 2));
+  const len = <u32> (load<i32>(offsets + (<usize> i << 2), 4) - start);
+  return !lengthMember(table, data + <usize> start, len) && isValid(validity, i);
+}
+
+/**
+ * Enum membership when no two values have the same byte length and none is longer than 16 bytes (the host
+ * checks): a row's length alone names the one value it can be, so there is nothing to hash. `table` holds 18
+ * slots of `ENUM_LENGTH_SLOT_BYTES`: slot k (17 for longer rows) is a 16-byte mask keeping k bytes, then the
+ * value of length k zero-padded; a length no value has gets mask 0 and a nonzero first byte, which no row
+ * matches. Four rows a step, lengths from two loads of offsets; a step with a miss goes row by row, nulls
+ * included. The string data must be readable 16 bytes past each string's start (the host pads it).
+ */
+export function validate_enum_length(
+  offsets: usize,
+  data: usize,
+  validity: usize,
+  n: u32,
+  table: usize,
+  codes: usize,
+  column: u32,
+): u32 {
+  const code = (column << 8) | RULE_ENUM;
+  let marked: u32 = 0;
+  let i: u32 = 0;
+  for (; i + 4 <= n; i += 4) {
+    const starts = v128.load(offsets + (<usize> i << 2));
+    const lens = i32x4.sub(v128.load(offsets + (<usize> i << 2), 4), starts);
+    const ok =
+      lengthMember(table, data + <usize> i32x4.extract_lane(starts, 0), i32x4.extract_lane(lens, 0)) &
+      lengthMember(table, data + <usize> i32x4.extract_lane(starts, 1), i32x4.extract_lane(lens, 1)) &
+      lengthMember(table, data + <usize> i32x4.extract_lane(starts, 2), i32x4.extract_lane(lens, 2)) &
+      lengthMember(table, data + <usize> i32x4.extract_lane(starts, 3), i32x4.extract_lane(lens, 3));
+    if (ok) continue;
+    for (let k = i; k < i + 4; k++) {
+      if (lengthRowFails(offsets, data, validity, table, k)) marked += mark1(codes, k, code);
+    }
+  }
+  for (; i < n; i++) if (lengthRowFails(offsets, data, validity, table, i)) marked += mark1(codes, i, code);
+  return marked;
+}
+
 /** Whether byte `b` is in the 256-bit set at `set`. */
 @inline function inSet(set: usize, b: u32): bool {
   return ((<u32> load<u8>(set + (b >> 3)) >> (b & 7)) & 1) != 0;
@@ -381,6 +437,77 @@ function patternMatch(table: usize, p: usize, len: u32): bool {
   return q == len;
 }
 
+/** Bit k set when byte k of `v` lies in one of the `ranges` (lo, hi) vector pairs at `rv`. */
+// @ts-ignore: decorator
+@inline function inRanges(v: v128, rv: usize, ranges: u32): u32 {
+  let m = v128.and(i8x16.ge_u(v, v128.load(rv)), i8x16.le_u(v, v128.load(rv, 16)));
+  for (let r: u32 = 1; r < ranges; r++) {
+    const at = rv + (<usize> r << 5);
+    m = v128.or(m, v128.and(i8x16.ge_u(v, v128.load(at)), i8x16.le_u(v, v128.load(at, 16))));
+  }
+  return i8x16.bitmask(m);
+}
+
+/** Whether row `i` fails a fixed-length ranges pattern (and is not null): its length, then its bytes. */
+// @ts-ignore: decorator
+@inline function rangesRowFails(
+  offsets: usize,
+  data: usize,
+  validity: usize,
+  i: u32,
+  rv: usize,
+  ranges: u32,
+  len: u32,
+): bool {
+  const start = load<i32>(offsets + (<usize> i << 2));
+  const bytes = <u32> (load<i32>(offsets + (<usize> i << 2), 4) - start);
+  const want: u32 = (1 << len) - 1;
+  const ok = (bytes == len) & ((inRanges(v128.load(data + <usize> start), rv, ranges) & want) == want);
+  return !ok && isValid(validity, i);
+}
+
+/**
+ * The SIMD path of `validate_pattern`: length `len` <= 16, byte ranges per position at `rv`. Rows of that
+ * length lie back to back, so `min(4, 16 / len)` of them are checked with one 16-byte load once their
+ * offsets show it (the country code of an orders file: 4 rows a load instead of 1); a group that fails
+ * either test is checked row by row, nulls included.
+ */
+function patternRanges(
+  offsets: usize,
+  data: usize,
+  validity: usize,
+  n: u32,
+  rv: usize,
+  ranges: u32,
+  len: u32,
+  codes: usize,
+  code: u32,
+): u32 {
+  let marked: u32 = 0;
+  let i: u32 = 0;
+  if (len > 0) {
+    const rows = min<u32>(4, 16 / len);
+    const rowsWant: u32 = (1 << rows) - 1;
+    const bytesWant: u32 = (1 << (rows * len)) - 1;
+    // Where rows i+1..i+4 end when every row has the length.
+    const step = i32x4.mul(i32x4(1, 2, 3, 4), i32x4.splat(len));
+    // The load of four ends needs i + 4 <= n even when fewer rows are taken.
+    for (; i + 4 <= n; i += rows) {
+      const start = load<i32>(offsets + (<usize> i << 2));
+      const ends = v128.load(offsets + (<usize> i << 2), 4);
+      const packed = (i32x4.bitmask(i32x4.eq(ends, i32x4.add(i32x4.splat(start), step))) & rowsWant) == rowsWant;
+      if (packed && (inRanges(v128.load(data + <usize> start), rv, ranges) & bytesWant) == bytesWant) continue;
+      for (let k = i; k < i + rows; k++) {
+        if (rangesRowFails(offsets, data, validity, k, rv, ranges, len)) marked += mark1(codes, k, code);
+      }
+    }
+  }
+  for (; i < n; i++) {
+    if (rangesRowFails(offsets, data, validity, i, rv, ranges, len)) marked += mark1(codes, i, code);
+  }
+  return marked;
+}
+
 /**
  * Pattern check over a string column with a table the host compiled (kernels/validate.ts
  * `compilePattern`): `PATTERN_HEADER_BYTES` of header, then `items` entries of `PATTERN_ITEM_BYTES`. Rows whose
@@ -400,25 +527,12 @@ export function validate_pattern(
   const minLen = load<u32>(table, 4);
   const maxLen = load<u32>(table, 8);
   let marked: u32 = 0;
-  let start = load<i32>(offsets);
   const ranges = load<u32>(table, 16);
   if (ranges != 0) {
-    // Fixed length <= 16 as ranges per lane: 16 bytes per row (the host pads the data), every lane in range.
     const rv = table + <usize> load<u32>(table, 20);
-    for (let i: u32 = 0; i < n; i++) {
-      const end = load<i32>(offsets + ((<usize> i + 1) << 2));
-      const v = v128.load(data + <usize> start);
-      let m = v128.and(i8x16.ge_u(v, v128.load(rv)), i8x16.le_u(v, v128.load(rv, 16)));
-      for (let r: u32 = 1; r < ranges; r++) {
-        const at = rv + (<usize> r << 5);
-        m = v128.or(m, v128.and(i8x16.ge_u(v, v128.load(at)), i8x16.le_u(v, v128.load(at, 16))));
-      }
-      const ok = (<u32> (end - start) == minLen) & (i8x16.bitmask(m) == 0xffff);
-      if (!ok && isValid(validity, i)) marked += mark1(codes, i, code);
-      start = end;
-    }
-    return marked;
+    return patternRanges(offsets, data, validity, n, rv, ranges, minLen, codes, code);
   }
+  let start = load<i32>(offsets);
   if (load<u32>(table, 12) != 0) {
     // Fixed length: the length, then one set per position, without early exits.
     const pos = table + PATTERN_HEADER_BYTES + <usize> (load<u32>(table) * PATTERN_ITEM_BYTES);
