@@ -120,7 +120,6 @@ export function validateKernels(core: KernelCore): ValidateKernels {
   const enumHash = core.fn("validate_enum_hash") as unknown as (...a: (number | bigint)[]) => number;
   const enumLength = core.fn("validate_enum_length");
   const pattern = core.fn("validate_pattern");
-  const unique = core.fn("validate_unique_i64");
   const uniqueScratch = core.fn("validate_unique_scratch_bytes");
   const collect = core.fn("validate_collect");
   const used = core.fn("arena_used");
@@ -159,11 +158,13 @@ export function validateKernels(core: KernelCore): ValidateKernels {
       const r = rules[ci];
       const t = tables[ci];
       if (r.required) marked += required(p.validity, n, codes, (ci << 8) | RULE.required);
-      if (r.min !== undefined || r.max !== undefined) {
+      const unique = r.unique === true && p.kind === "i64";
+      if (r.min !== undefined || r.max !== undefined || unique) {
         if (p.kind === "i64") {
           const lo = r.min === undefined ? I64_MIN : BigInt(r.min);
           const hi = r.max === undefined ? I64_MAX : BigInt(r.max);
-          marked += i64Range(p.values, p.validity, n, lo, hi, codes, ci);
+          // Uniqueness comes after the range in the same call, which reads the values once for both.
+          marked += i64Range(p.values, p.validity, n, lo, hi, codes, ci, unique ? scratch : 0);
         } else if (p.kind === "f64") {
           marked += f64Range(
             p.values,
@@ -223,7 +224,6 @@ export function validateKernels(core: KernelCore): ValidateKernels {
           );
         }
       }
-      if (r.unique && p.kind === "i64") marked += unique(p.values, p.validity, n, scratch, codes, ci);
     }
     for (let ci = 0; ci < columns.length; ci++) {
       const p = columns[ci];

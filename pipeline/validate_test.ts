@@ -480,3 +480,36 @@ Deno.test("fixed-length patterns check rows packed back to back as RegExp does",
     });
   }
 });
+
+Deno.test("range and uniqueness in one pass over nearly increasing int64 keys", () => {
+  let seed = 3;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const I64_MIN = -(2n ** 63n);
+  for (let round = 0; round < 300; round++) {
+    // Row counts around the kernel's four rows a step; keys rise, with a repeat or a step back at times
+    // (anywhere, the last rows included), from the int64 minimum at times.
+    const n = round < 40 ? round % 14 : 1 + Math.floor(rnd() * 40);
+    const values = new BigInt64Array(n);
+    let v = rnd() < 0.2 ? I64_MIN : BigInt(Math.floor(rnd() * 20));
+    for (let i = 0; i < n; i++) {
+      values[i] = v;
+      const r = rnd();
+      v += r < 0.05 ? 0n : r < 0.08 ? -3n : BigInt(1 + Math.floor(rnd() * 3));
+    }
+    const nulls = rnd() < 0.3;
+    const present = Array.from({ length: n }, () => !nulls || rnd() > 0.1);
+    const ranged = rnd() < 0.5;
+    const rules = { unique: true, ...(ranged ? { min: 4, max: 60 } : {}) };
+    const b = batch({ v: { type: "int64", values, validity: nulls ? bitmap(present) : undefined } }, n);
+    const { rejects } = validateBatch(kernels, b, compileRules({ v: rules }, b.columns));
+    const seen = new Set<bigint>();
+    const expected: [number, string][] = [];
+    values.forEach((x, i) => {
+      if (!present[i]) return;
+      const rule = ranged && x < 4n ? "min" : ranged && x > 60n ? "max" : seen.has(x) ? "unique" : undefined;
+      seen.add(x);
+      if (rule) expected.push([2 + i * 2, rule]);
+    });
+    deepStrictEqual(rejects.map((r) => [r.line, r.rule]), expected, `round ${round}`);
+  }
+});

@@ -117,7 +117,12 @@ export function validate_required(validity: usize, n: u32, codes: usize, code: u
   return marked;
 }
 
-/** Range check over int64 values (also decimals as scaled integers and timestamps in µs). */
+/**
+ * Range check over int64 values (also decimals as scaled integers and timestamps in µs), and with `scratch`
+ * (not 0; `validate_unique_scratch_bytes(n)` bytes) the uniqueness rule after it: every later occurrence of a
+ * value is marked. Uniqueness shares the pass over the values: strictly increasing values (keys usually
+ * are) cannot repeat, so only otherwise, or with nulls, does `markRepeats` read them again.
+ */
 export function validate_i64_range(
   values: usize,
   validity: usize,
@@ -126,37 +131,122 @@ export function validate_i64_range(
   max: i64,
   codes: usize,
   column: u32,
+  scratch: usize,
 ): u32 {
+  if (scratch != 0) return rangeUnique(values, validity, n, min, max, codes, column, scratch);
   const codeMin = (column << 8) | RULE_MIN;
   const codeMax = (column << 8) | RULE_MAX;
   const vmin = i64x2.splat(min);
   const vmax = i64x2.splat(max);
-  const cmin = i32x4.splat(codeMin);
-  const cmax = i32x4.splat(codeMax);
   let marked: u32 = 0;
   let i: u32 = 0;
   for (; i + 4 <= n; i += 4) {
     const a = v128.load(values + (<usize> i << 3));
     const b = v128.load(values + (<usize> i << 3), 16);
-    const aLo = i64x2.lt_s(a, vmin);
-    const bLo = i64x2.lt_s(b, vmin);
-    const aHi = i64x2.gt_s(a, vmax);
-    const bHi = i64x2.gt_s(b, vmax);
     // Values in range (nearly all): nothing to mark, and no need to look at validity.
-    if (!v128.any_true(v128.or(v128.or(aLo, bLo), v128.or(aHi, bHi)))) continue;
-    // Keep the low 32 bits of each 64-bit lane mask: lanes 0,2 of a and 0,2 of b, as four i32 lanes.
-    const lo = v128.shuffle<i32>(aLo, bLo, 0, 2, 4, 6);
-    const hi = v128.shuffle<i32>(aHi, bHi, 0, 2, 4, 6);
-    const valid = validMask(validity, i);
-    marked += mark4(codes, i, v128.and(lo, valid), v128.and(hi, valid), cmin, cmax);
+    if (outside(a, b, vmin, vmax)) marked += markRange4(a, b, validity, i, vmin, vmax, codes, codeMin, codeMax);
   }
+  for (; i < n; i++) marked += range1(values, validity, i, min, max, codes, codeMin, codeMax);
+  return marked;
+}
+
+/**
+ * `validate_i64_range` with the uniqueness rule; a function of its own, as the vectors it carries would make
+ * the plain range loop spill registers.
+ */
+function rangeUnique(
+  values: usize,
+  validity: usize,
+  n: u32,
+  min: i64,
+  max: i64,
+  codes: usize,
+  column: u32,
+  scratch: usize,
+): u32 {
+  const codeMin = (column << 8) | RULE_MIN;
+  const codeMax = (column << 8) | RULE_MAX;
+  const vmin = i64x2.splat(min);
+  const vmax = i64x2.splat(max);
+  let marked: u32 = 0;
+  let i: u32 = 0;
+  // Lanes stay all ones while each value is above the one before it; `before` holds that one in lane 1.
+  let rising = i64x2.splat(-1);
+  let before = i64x2.splat(i64.MIN_VALUE);
+  for (; i + 4 <= n; i += 4) {
+    const a = v128.load(values + (<usize> i << 3));
+    const b = v128.load(values + (<usize> i << 3), 16);
+    const up = v128.and(
+      i64x2.gt_s(a, v128.shuffle<i64>(before, a, 1, 2)),
+      i64x2.gt_s(b, v128.shuffle<i64>(a, b, 1, 2)),
+    );
+    rising = v128.and(rising, up);
+    before = b;
+    if (outside(a, b, vmin, vmax)) marked += markRange4(a, b, validity, i, vmin, vmax, codes, codeMin, codeMax);
+  }
+  let increasing = i64x2.all_true(rising);
+  let last = i64x2.extract_lane(before, 1);
   for (; i < n; i++) {
-    if (!isValid(validity, i)) continue;
     const v = load<i64>(values + (<usize> i << 3));
-    if (v < min) marked += mark1(codes, i, codeMin);
-    else if (v > max) marked += mark1(codes, i, codeMax);
+    increasing &= v > last;
+    last = v;
+    marked += range1(values, validity, i, min, max, codes, codeMin, codeMax);
+  }
+  if (!(increasing && validity == 0)) {
+    marked += markRepeats(values, validity, n, scratch, codes, (column << 8) | RULE_UNIQUE);
   }
   return marked;
+}
+
+/** The range rule for row `i` of `validate_i64_range`: 1 when it marked the row. */
+// @ts-ignore: decorator
+@inline function range1(
+  values: usize,
+  validity: usize,
+  i: u32,
+  min: i64,
+  max: i64,
+  codes: usize,
+  codeMin: u32,
+  codeMax: u32,
+): u32 {
+  if (!isValid(validity, i)) return 0;
+  const v = load<i64>(values + (<usize> i << 3));
+  if (v < min) return mark1(codes, i, codeMin);
+  if (v > max) return mark1(codes, i, codeMax);
+  return 0;
+}
+
+/** Whether a lane of `a` or `b` (int64 values) is outside `[vmin, vmax]`. */
+// @ts-ignore: decorator
+@inline function outside(a: v128, b: v128, vmin: v128, vmax: v128): bool {
+  return v128.any_true(v128.or(
+    v128.or(i64x2.lt_s(a, vmin), i64x2.lt_s(b, vmin)),
+    v128.or(i64x2.gt_s(a, vmax), i64x2.gt_s(b, vmax)),
+  ));
+}
+
+/**
+ * The range rule for rows `i..i+3` of `validate_i64_range`, values `a` and `b`: how many it marked. Inlined:
+ * a call in the loop, however rare, makes V8 spill registers on every step.
+ */
+// @ts-ignore: decorator
+@inline function markRange4(
+  a: v128,
+  b: v128,
+  validity: usize,
+  i: u32,
+  vmin: v128,
+  vmax: v128,
+  codes: usize,
+  codeMin: u32,
+  codeMax: u32,
+): u32 {
+  // Keep the low 32 bits of each 64-bit lane mask: lanes 0,2 of a and 0,2 of b, as four i32 lanes.
+  const lo = v128.shuffle<i32>(i64x2.lt_s(a, vmin), i64x2.lt_s(b, vmin), 0, 2, 4, 6);
+  const hi = v128.shuffle<i32>(i64x2.gt_s(a, vmax), i64x2.gt_s(b, vmax), 0, 2, 4, 6);
+  const valid = validMask(validity, i);
+  return mark4(codes, i, v128.and(lo, valid), v128.and(hi, valid), i32x4.splat(codeMin), i32x4.splat(codeMax));
 }
 
 /** Range check over float64 values; NaN fails (it is neither at least `min` nor at most `max`). */
@@ -495,7 +585,8 @@ function patternRanges(
     for (; i + 4 <= n; i += rows) {
       const start = load<i32>(offsets + (<usize> i << 2));
       const ends = v128.load(offsets + (<usize> i << 2), 4);
-      const packed = (i32x4.bitmask(i32x4.eq(ends, i32x4.add(i32x4.splat(start), step))) & rowsWant) == rowsWant;
+      const packed =
+        (i32x4.bitmask(i32x4.eq(ends, i32x4.add(i32x4.splat(start), step))) & rowsWant) == rowsWant;
       if (packed && (inRanges(v128.load(data + <usize> start), rv, ranges) & bytesWant) == bytesWant) continue;
       for (let k = i; k < i + rows; k++) {
         if (rangesRowFails(offsets, data, validity, k, rv, ranges, len)) marked += mark1(codes, k, code);
@@ -611,40 +702,14 @@ function mix(x: u64): u64 {
 }
 
 /**
- * Uniqueness of int64 values within the batch: every later occurrence of a value is marked. `scratch` must
- * hold `validate_unique_scratch_bytes(n)` bytes. Three paths, fastest first: strictly increasing values
- * (keys usually are) need one pass and no memory; a dense range uses a bitmap; anything else, a hash set.
+ * The uniqueness rule of `validate_i64_range` when the values are not known to increase: marks every later
+ * occurrence of a non-null value with `code`. A dense range uses a bitmap in `scratch`, anything else a hash
+ * set there.
  */
-export function validate_unique_i64(
-  values: usize,
-  validity: usize,
-  n: u32,
-  scratch: usize,
-  codes: usize,
-  column: u32,
-): u32 {
-  const code = (column << 8) | RULE_UNIQUE;
+function markRepeats(values: usize, validity: usize, n: u32, scratch: usize, codes: usize, code: u32): u32 {
   if (n < 2) return 0;
-  // Path 1: strictly increasing non-null values. SIMD compare of v[i+1..i+2] with v[i..i+1].
-  let increasing = validity == 0;
   let lo = load<i64>(values);
   let hi = lo;
-  if (increasing) {
-    let i: u32 = 0;
-    let bad = i64x2.splat(0);
-    for (; i + 3 <= n; i += 2) {
-      const a = v128.load(values + (<usize> i << 3));
-      const b = v128.load(values + (<usize> i << 3), 8);
-      bad = v128.or(bad, v128.not(i64x2.gt_s(b, a)));
-    }
-    increasing = !v128.any_true(bad);
-    for (; increasing && i + 1 < n; i++) {
-      if (load<i64>(values + ((<usize> i + 1) << 3)) <= load<i64>(values + (<usize> i << 3))) {
-        increasing = false;
-      }
-    }
-    if (increasing) return 0;
-  }
   for (let i: u32 = 0; i < n; i++) {
     if (!isValid(validity, i)) continue;
     const v = load<i64>(values + (<usize> i << 3));
@@ -653,7 +718,7 @@ export function validate_unique_i64(
   }
   let marked: u32 = 0;
   const span = <u64> hi - <u64> lo;
-  // Path 2: a range of at most 64 bits per row fits the same scratch as the hash set.
+  // A range of at most 64 bits per row: a bitmap, which fits the scratch the hash set needs.
   if (span < (<u64> n << 6)) {
     const words = <usize> ((span >> 6) + 1);
     memory.fill(scratch, 0, words << 3);
@@ -668,7 +733,7 @@ export function validate_unique_i64(
     }
     return marked;
   }
-  // Path 3: open addressing, 2^k >= 2n slots of (u64 key, u64 used).
+  // Otherwise open addressing, 2^k >= 2n slots of (u64 key, u64 used).
   let slots: u64 = 16;
   while (slots < (<u64> n << 1)) slots <<= 1;
   const maskSlots = slots - 1;
@@ -694,7 +759,10 @@ export function validate_unique_i64(
   return marked;
 }
 
-/** Scratch bytes `validate_unique_i64` needs for `n` rows (the hash set's size bounds the bitmap's). */
+/**
+ * Scratch bytes the uniqueness rule of `validate_i64_range` needs for `n` rows (the hash set's size bounds the
+ * bitmap's).
+ */
 export function validate_unique_scratch_bytes(n: u32): u32 {
   let slots: u64 = 16;
   while (slots < (<u64> n << 1)) slots <<= 1;
