@@ -442,10 +442,9 @@ export function validate_enum(
 /** Bytes of a slot of `validate_enum_length`'s table; slot k is for rows of k bytes, 17 for longer ones. */
 export const ENUM_LENGTH_SLOT_BYTES: u32 = 32;
 
-/** Whether the string of `len` bytes at `p` is the value of the length table's slot for that length. */
+/** Whether the string at `p` is the value at `e`, the length table's slot for the string's length. */
 // @ts-ignore: decorator
-@inline function lengthMember(table: usize, p: usize, len: u32): bool {
-  const e = table + (<usize> min<u32>(len, 17) << 5);
+@inline function lengthMember(p: usize, e: usize): bool {
   return !v128.any_true(v128.xor(v128.and(v128.load(p), v128.load(e)), v128.load(e, 16)));
 }
 
@@ -454,7 +453,7 @@ export const ENUM_LENGTH_SLOT_BYTES: u32 = 32;
 @inline function lengthRowFails(offsets: usize, data: usize, validity: usize, table: usize, i: u32): bool {
   const start = load<i32>(offsets + (<usize> i << 2));
   const len = <u32> (load<i32>(offsets + (<usize> i << 2), 4) - start);
-  return !lengthMember(table, data + <usize> start, len) && isValid(validity, i);
+  return !lengthMember(data + <usize> start, table + (<usize> min<u32>(len, 17) << 5)) && isValid(validity, i);
 }
 
 /**
@@ -477,14 +476,20 @@ export function validate_enum_length(
   const code = (column << 8) | RULE_ENUM;
   let marked: u32 = 0;
   let i: u32 = 0;
+  const base = i32x4.splat(<i32> data);
+  const slotBase = i32x4.splat(<i32> table);
+  const longest = i32x4.splat(17);
   for (; i + 4 <= n; i += 4) {
+    // Four rows' string pointers and table slots, computed as vectors and taken out lane by lane.
     const starts = v128.load(offsets + (<usize> i << 2));
     const lens = i32x4.sub(v128.load(offsets + (<usize> i << 2), 4), starts);
+    const p = i32x4.add(starts, base);
+    const e = i32x4.add(i32x4.shl(i32x4.min_u(lens, longest), 5), slotBase);
     const ok =
-      lengthMember(table, data + <usize> i32x4.extract_lane(starts, 0), i32x4.extract_lane(lens, 0)) &
-      lengthMember(table, data + <usize> i32x4.extract_lane(starts, 1), i32x4.extract_lane(lens, 1)) &
-      lengthMember(table, data + <usize> i32x4.extract_lane(starts, 2), i32x4.extract_lane(lens, 2)) &
-      lengthMember(table, data + <usize> i32x4.extract_lane(starts, 3), i32x4.extract_lane(lens, 3));
+      lengthMember(<usize> i32x4.extract_lane(p, 0), <usize> i32x4.extract_lane(e, 0)) &
+      lengthMember(<usize> i32x4.extract_lane(p, 1), <usize> i32x4.extract_lane(e, 1)) &
+      lengthMember(<usize> i32x4.extract_lane(p, 2), <usize> i32x4.extract_lane(e, 2)) &
+      lengthMember(<usize> i32x4.extract_lane(p, 3), <usize> i32x4.extract_lane(e, 3));
     if (ok) continue;
     for (let k = i; k < i + 4; k++) {
       if (lengthRowFails(offsets, data, validity, table, k)) marked += mark1(codes, k, code);
