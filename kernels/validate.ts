@@ -188,8 +188,9 @@ export function validateKernels(core: KernelCore): ValidateKernels {
             p.data,
             p.validity,
             n,
-            r.minLength ?? 0,
-            r.maxLength ?? 0xffffffff,
+            // u32 parameters: a bound past 2^32 - 1 would wrap; no string is that long anyway.
+            Math.min(r.minLength ?? 0, 0xffffffff),
+            Math.min(r.maxLength ?? 0xffffffff, 0xffffffff),
             codes,
             ci,
           );

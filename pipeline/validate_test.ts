@@ -513,3 +513,39 @@ Deno.test("range and uniqueness in one pass over nearly increasing int64 keys", 
     deepStrictEqual(rejects.map((r) => [r.line, r.rule]), expected, `round ${round}`);
   }
 });
+
+Deno.test("length bounds agree with a count of code points around the byte-length shortcut", () => {
+  let seed = 11;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  // Characters of 1 to 4 UTF-8 bytes, so a string's byte length is from 1 to 4 times its length.
+  const chars = ["a", "Z", "é", "ж", "€", "日", "😀"];
+  const bounds: [number | undefined, number | undefined][] = [
+    [1, 200],
+    [0, 3],
+    [3, undefined],
+    [undefined, 4],
+    [5, 5],
+    [2 ** 30, undefined],
+    [undefined, 2 ** 32 + 7],
+  ];
+  for (const [minLength, maxLength] of bounds) {
+    for (const n of [0, 1, 3, 4, 5, 7, 8, 9, 130]) {
+      const text = () => Array.from({ length: rnd() * 9 }, () => chars[Math.floor(rnd() * chars.length)]);
+      const values = Array.from({ length: n }, () => (rnd() < 0.05 ? null : text().join("")));
+      const b = batch({ col: strings(values) }, n);
+      const rules = compileRules({ col: { minLength, maxLength } }, b.columns);
+      const { rejects } = validateBatch(kernels, b, rules);
+      const expected = values.flatMap((v, i) => {
+        if (v === null) return [];
+        const count = [...v].length;
+        const rule = minLength !== undefined && count < minLength
+          ? "minLength"
+          : maxLength !== undefined && count > maxLength
+          ? "maxLength"
+          : undefined;
+        return rule ? [[2 + i * 2, rule]] : [];
+      });
+      deepStrictEqual(rejects.map((r) => [r.line, r.rule]), expected, `${minLength}-${maxLength}, ${n}`);
+    }
+  }
+});

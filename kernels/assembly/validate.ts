@@ -348,16 +348,21 @@ export function validate_length(
 ): u32 {
   const codeMin = (column << 8) | RULE_MIN_LENGTH;
   const codeMax = (column << 8) | RULE_MAX_LENGTH;
-  const vmin = i32x4.splat(minLen);
-  const vmax = i32x4.splat(maxLen);
   let marked: u32 = 0;
   let i: u32 = 0;
-  // Four rows at a time by byte length alone; only rows it cannot decide count their characters.
-  for (; i + 4 <= n; i += 4) {
-    const bytes = i32x4.sub(v128.load(offsets + ((<usize> i + 1) << 2)), v128.load(offsets + (<usize> i << 2)));
-    const lower = i32x4.shr_u(i32x4.add(bytes, i32x4.splat(3)), 2);
-    if (!v128.any_true(v128.or(i32x4.lt_u(lower, vmin), i32x4.gt_u(bytes, vmax)))) continue;
-    for (let k = i; k < i + 4; k++) marked += checkLength(offsets, data, validity, k, minLen, maxLen, codes, codeMin, codeMax);
+  // Four rows at a time by byte length alone; only rows it cannot decide count their characters: fewer than
+  // `4 * minLen - 3` bytes may be too few characters, more than `maxLen` too many. Signed compares, as byte
+  // lengths are below 2^31; a `minLen` that large leaves every row to the per-row loop.
+  if (minLen <= 0x20000000) {
+    const few = i32x4.splat(<i32> (minLen << 2) - 3);
+    const many = i32x4.splat(<i32> min<u32>(maxLen, i32.MAX_VALUE));
+    for (; i + 4 <= n; i += 4) {
+      const bytes = i32x4.sub(v128.load(offsets + (<usize> i << 2), 4), v128.load(offsets + (<usize> i << 2)));
+      if (!v128.any_true(v128.or(i32x4.lt_s(bytes, few), i32x4.gt_s(bytes, many)))) continue;
+      for (let k = i; k < i + 4; k++) {
+        marked += checkLength(offsets, data, validity, k, minLen, maxLen, codes, codeMin, codeMax);
+      }
+    }
   }
   for (; i < n; i++) marked += checkLength(offsets, data, validity, i, minLen, maxLen, codes, codeMin, codeMax);
   return marked;
