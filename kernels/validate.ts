@@ -122,6 +122,7 @@ export function validateKernels(core: KernelCore): ValidateKernels {
   const pattern = core.fn("validate_pattern");
   const uniqueScratch = core.fn("validate_unique_scratch_bytes");
   const collect = core.fn("validate_collect");
+  const marksBytes = core.fn("validate_marks_bytes");
   const used = core.fn("arena_used");
   const release = core.fn("arena_release");
 
@@ -144,12 +145,13 @@ export function validateKernels(core: KernelCore): ValidateKernels {
   };
 
   function check(columns: readonly PlacedColumn[], rules: readonly KernelRules[], n: number): KernelVerdict {
-    const codes = core.alloc(n * 4);
+    // The marks: a code per row, then a bitmap of the rows with one, the only part that needs zeroing.
+    const codes = core.alloc(marksBytes(n) >>> 0);
     const out = core.alloc(n * 4);
     const needScratch = rules.some((r, i) => r.unique && columns[i].kind === "i64");
     const scratch = needScratch ? core.alloc(uniqueScratch(n) >>> 0) : 0;
     const tables = rules.map((r) => ruleTables(core, r));
-    core.view(codes, n * 4).fill(0);
+    core.view(codes + n * 4, (marksBytes(n) >>> 0) - n * 4).fill(0);
 
     // Each kernel returns how many rows it marked: a clean batch (the usual case) needs no collecting pass.
     let marked = 0;

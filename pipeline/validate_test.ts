@@ -549,3 +549,49 @@ Deno.test("length bounds agree with a count of code points around the byte-lengt
     }
   }
 });
+
+Deno.test("a row reports the first rule it broke across columns, whatever kernel marks it", () => {
+  let seed = 21;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  for (const n of [0, 1, 3, 4, 5, 63, 64, 65, 127, 128, 129, 1000]) {
+    const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
+    const a = Array.from({ length: n }, () => (rnd() < 0.1 ? null : Math.floor(rnd() * 30) - 5));
+    const s = Array.from({ length: n }, () => (rnd() < 0.05 ? null : pick(["new", "paid", "nope"])));
+    const f = Float64Array.from({ length: n }, () => (rnd() < 0.1 ? -1 : rnd()));
+    const d = Int32Array.from({ length: n }, () => (rnd() < 0.1 ? 99 : 5));
+    const b = batch({
+      a: int64(a),
+      s: strings(s),
+      f: { type: "float64", values: f },
+      d: { type: "date", values: d },
+    }, n);
+    const rules = compileRules({
+      a: { required: true, min: 0, max: 20 },
+      s: { required: true, enum: ["new", "paid"] },
+      f: { min: 0 },
+      d: { max: 10 },
+    }, b.columns);
+    const { rejects } = validateBatch(kernels, b, rules);
+    const expected: [number, string, string][] = [];
+    for (let i = 0; i < n; i++) {
+      const v = a[i];
+      const broke: [string, string] | undefined = v === null
+        ? ["a", "required"]
+        : v < 0
+        ? ["a", "min"]
+        : v > 20
+        ? ["a", "max"]
+        : s[i] === null
+        ? ["s", "required"]
+        : s[i] === "nope"
+        ? ["s", "enum"]
+        : f[i] < 0
+        ? ["f", "min"]
+        : d[i] > 10
+        ? ["d", "max"]
+        : undefined;
+      if (broke) expected.push([2 + i * 2, ...broke]);
+    }
+    deepStrictEqual(rejects.map((r) => [r.line, r.column, r.rule]), expected, `${n} rows`);
+  }
+});

@@ -1,7 +1,11 @@
 /**
- * Validation kernels: one call checks one rule over one column and marks failing rows in a per-row code
- * array (u32 per row, 0 = valid). A row keeps the first code written to it, so rules run in schema order
- * and each rejected row reports the first rule it broke. Every call returns how many rows it newly marked.
+ * Validation kernels: one call checks one rule over one column and marks failing rows. A row keeps the first
+ * code written to it, so rules run in schema order and each rejected row reports the first rule it broke.
+ * Every call returns how many rows it newly marked.
+ *
+ * The marks of `n` rows (`validate_marks_bytes(n)` bytes at `codes`): a u32 code per row, then a bitmap of
+ * the rows that have one (bit `i & 7` of byte `i >> 3`). Only the bitmap needs zeroing, n / 32 of the size:
+ * a code is written with its bit and read only where the bit is set.
  *
  * A code is `(column << 8) | rule`, with the rule numbers below (mirrored in kernels/validate.ts).
  * A validity bitmap is Arrow's: bit `i & 7` of byte `i >> 3`, 1 = present; pointer 0 means "all present".
@@ -80,26 +84,46 @@ function isValid(validity: usize, i: u32): bool {
   return validity == 0 || ((<u32> load<u8>(validity + (i >> 3)) >> (i & 7)) & 1) != 0;
 }
 
-/**
- * Writes `failMin ? codeMin : codeMax` into the lanes of `codes + i*4` that fail and hold no code yet;
- * returns how many lanes it wrote.
- */
-
-function mark4(codes: usize, i: u32, failMin: v128, failMax: v128, codeMin: v128, codeMax: v128): u32 {
-  const fail = v128.or(failMin, failMax);
-  if (!v128.any_true(fail)) return 0;
-  const p = codes + (<usize> i << 2);
-  const cur = v128.load(p);
-  const upd = v128.and(fail, i32x4.eq(cur, i32x4.splat(0)));
-  const code = v128.bitselect(codeMin, codeMax, failMin);
-  v128.store(p, v128.bitselect(code, cur, upd));
-  return <u32> popcnt(i32x4.bitmask(upd));
+/** Bytes of the marks of `n` rows: the codes, then the bitmap of marked rows in whole 16-byte blocks. */
+export function validate_marks_bytes(n: u32): u32 {
+  return (n << 2) + (((n + 127) >> 7) << 4);
 }
 
-function mark1(codes: usize, i: u32, code: u32): u32 {
+/**
+ * Marks rows `i..i+3` (`i` a multiple of 4) of the `n` rows' marks at `codes` that fail and have no code yet
+ * with `failMin ? codeMin : codeMax`; returns how many it marked. The marks' layout comes from `n`, which loops
+ * keep in a register anyway: a pointer to the bitmap would be one more live value, and V8 spills.
+ */
+function mark4(
+  codes: usize,
+  n: u32,
+  i: u32,
+  failMin: v128,
+  failMax: v128,
+  codeMin: v128,
+  codeMax: v128,
+): u32 {
+  const fail = v128.or(failMin, failMax);
+  if (!v128.any_true(fail)) return 0;
+  const at = codes + (<usize> n << 2) + (i >> 3);
+  const byte = <u32> load<u8>(at);
+  const fresh = <u32> i32x4.bitmask(fail) & ~(byte >> (i & 4));
+  if (fresh == 0) return 0;
+  store<u8>(at, byte | (fresh << (i & 4)));
+  const upd = i32x4.ne(v128.and(i32x4.splat(fresh), LANE_BITS), i32x4.splat(0));
   const p = codes + (<usize> i << 2);
-  if (load<u32>(p) != 0) return 0;
-  store<u32>(p, code);
+  v128.store(p, v128.bitselect(v128.bitselect(codeMin, codeMax, failMin), v128.load(p), upd));
+  return <u32> popcnt(fresh);
+}
+
+/** Marks row `i` with `code` unless it has a code; 1 when it marked it. */
+function mark1(codes: usize, n: u32, i: u32, code: u32): u32 {
+  const at = codes + (<usize> n << 2) + (i >> 3);
+  const byte = <u32> load<u8>(at);
+  const bit: u32 = 1 << (i & 7);
+  if ((byte & bit) != 0) return 0;
+  store<u8>(at, byte | bit);
+  store<u32>(codes + (<usize> i << 2), code);
   return 1;
 }
 
@@ -111,9 +135,9 @@ export function validate_required(validity: usize, n: u32, codes: usize, code: u
   for (let b: u32 = 0; b < full; b++) {
     const byte = <u32> load<u8>(validity + b);
     if (byte == 0xff) continue;
-    for (let k: u32 = 0; k < 8; k++) if (((byte >> k) & 1) == 0) marked += mark1(codes, (b << 3) + k, code);
+    for (let k: u32 = 0; k < 8; k++) if (((byte >> k) & 1) == 0) marked += mark1(codes, n, (b << 3) + k, code);
   }
-  for (let i = full << 3; i < n; i++) if (!isValid(validity, i)) marked += mark1(codes, i, code);
+  for (let i = full << 3; i < n; i++) if (!isValid(validity, i)) marked += mark1(codes, n, i, code);
   return marked;
 }
 
@@ -144,9 +168,10 @@ export function validate_i64_range(
     const a = v128.load(values + (<usize> i << 3));
     const b = v128.load(values + (<usize> i << 3), 16);
     // Values in range (nearly all): nothing to mark, and no need to look at validity.
-    if (outside(a, b, vmin, vmax)) marked += markRange4(a, b, validity, i, vmin, vmax, codes, codeMin, codeMax);
+    if (!outside(a, b, vmin, vmax)) continue;
+    marked += markRange4(a, b, validity, i, vmin, vmax, codes, n, codeMin, codeMax);
   }
-  for (; i < n; i++) marked += range1(values, validity, i, min, max, codes, codeMin, codeMax);
+  for (; i < n; i++) marked += range1(values, validity, i, min, max, codes, n, codeMin, codeMax);
   return marked;
 }
 
@@ -182,7 +207,8 @@ function rangeUnique(
     );
     rising = v128.and(rising, up);
     before = b;
-    if (outside(a, b, vmin, vmax)) marked += markRange4(a, b, validity, i, vmin, vmax, codes, codeMin, codeMax);
+    if (!outside(a, b, vmin, vmax)) continue;
+    marked += markRange4(a, b, validity, i, vmin, vmax, codes, n, codeMin, codeMax);
   }
   let increasing = i64x2.all_true(rising);
   let last = i64x2.extract_lane(before, 1);
@@ -190,7 +216,7 @@ function rangeUnique(
     const v = load<i64>(values + (<usize> i << 3));
     increasing &= v > last;
     last = v;
-    marked += range1(values, validity, i, min, max, codes, codeMin, codeMax);
+    marked += range1(values, validity, i, min, max, codes, n, codeMin, codeMax);
   }
   if (!(increasing && validity == 0)) {
     marked += markRepeats(values, validity, n, scratch, codes, (column << 8) | RULE_UNIQUE);
@@ -207,13 +233,14 @@ function rangeUnique(
   min: i64,
   max: i64,
   codes: usize,
+  n: u32,
   codeMin: u32,
   codeMax: u32,
 ): u32 {
   if (!isValid(validity, i)) return 0;
   const v = load<i64>(values + (<usize> i << 3));
-  if (v < min) return mark1(codes, i, codeMin);
-  if (v > max) return mark1(codes, i, codeMax);
+  if (v < min) return mark1(codes, n, i, codeMin);
+  if (v > max) return mark1(codes, n, i, codeMax);
   return 0;
 }
 
@@ -239,6 +266,7 @@ function rangeUnique(
   vmin: v128,
   vmax: v128,
   codes: usize,
+  n: u32,
   codeMin: u32,
   codeMax: u32,
 ): u32 {
@@ -246,7 +274,8 @@ function rangeUnique(
   const lo = v128.shuffle<i32>(i64x2.lt_s(a, vmin), i64x2.lt_s(b, vmin), 0, 2, 4, 6);
   const hi = v128.shuffle<i32>(i64x2.gt_s(a, vmax), i64x2.gt_s(b, vmax), 0, 2, 4, 6);
   const valid = validMask(validity, i);
-  return mark4(codes, i, v128.and(lo, valid), v128.and(hi, valid), i32x4.splat(codeMin), i32x4.splat(codeMax));
+  const cmin = i32x4.splat(codeMin);
+  return mark4(codes, n, i, v128.and(lo, valid), v128.and(hi, valid), cmin, i32x4.splat(codeMax));
 }
 
 /** Range check over float64 values; NaN fails (it is neither at least `min` nor at most `max`). */
@@ -274,13 +303,13 @@ export function validate_f64_range(
     const lo = v128.not(v128.shuffle<i32>(f64x2.ge(a, vmin), f64x2.ge(b, vmin), 0, 2, 4, 6));
     const hi = v128.shuffle<i32>(f64x2.gt(a, vmax), f64x2.gt(b, vmax), 0, 2, 4, 6);
     const valid = validMask(validity, i);
-    marked += mark4(codes, i, v128.and(lo, valid), v128.and(hi, valid), cmin, cmax);
+    marked += mark4(codes, n, i, v128.and(lo, valid), v128.and(hi, valid), cmin, cmax);
   }
   for (; i < n; i++) {
     if (!isValid(validity, i)) continue;
     const v = load<f64>(values + (<usize> i << 3));
-    if (!(v >= min)) marked += mark1(codes, i, codeMin);
-    else if (v > max) marked += mark1(codes, i, codeMax);
+    if (!(v >= min)) marked += mark1(codes, n, i, codeMin);
+    else if (v > max) marked += mark1(codes, n, i, codeMax);
   }
   return marked;
 }
@@ -308,6 +337,7 @@ export function validate_i32_range(
     const valid = validMask(validity, i);
     marked += mark4(
       codes,
+      n,
       i,
       v128.and(i32x4.lt_s(a, vmin), valid),
       v128.and(i32x4.gt_s(a, vmax), valid),
@@ -318,8 +348,8 @@ export function validate_i32_range(
   for (; i < n; i++) {
     if (!isValid(validity, i)) continue;
     const v = load<i32>(values + (<usize> i << 2));
-    if (v < min) marked += mark1(codes, i, codeMin);
-    else if (v > max) marked += mark1(codes, i, codeMax);
+    if (v < min) marked += mark1(codes, n, i, codeMin);
+    else if (v > max) marked += mark1(codes, n, i, codeMax);
   }
   return marked;
 }
@@ -360,11 +390,13 @@ export function validate_length(
       const bytes = i32x4.sub(v128.load(offsets + (<usize> i << 2), 4), v128.load(offsets + (<usize> i << 2)));
       if (!v128.any_true(v128.or(i32x4.lt_s(bytes, few), i32x4.gt_s(bytes, many)))) continue;
       for (let k = i; k < i + 4; k++) {
-        marked += checkLength(offsets, data, validity, k, minLen, maxLen, codes, codeMin, codeMax);
+        marked += checkLength(offsets, data, validity, k, minLen, maxLen, codes, n, codeMin, codeMax);
       }
     }
   }
-  for (; i < n; i++) marked += checkLength(offsets, data, validity, i, minLen, maxLen, codes, codeMin, codeMax);
+  for (; i < n; i++) {
+    marked += checkLength(offsets, data, validity, i, minLen, maxLen, codes, n, codeMin, codeMax);
+  }
   return marked;
 }
 
@@ -378,6 +410,7 @@ export function validate_length(
   minLen: u32,
   maxLen: u32,
   codes: usize,
+  n: u32,
   codeMin: u32,
   codeMax: u32,
 ): u32 {
@@ -386,8 +419,8 @@ export function validate_length(
   const lower = (bytes + 3) >> 2;
   if ((lower < minLen || bytes > maxLen) && isValid(validity, i)) {
     const chars = bytes < minLen ? bytes : utf8Chars(data + <usize> start, bytes);
-    if (chars < minLen) return mark1(codes, i, codeMin);
-    if (chars > maxLen) return mark1(codes, i, codeMax);
+    if (chars < minLen) return mark1(codes, n, i, codeMin);
+    if (chars > maxLen) return mark1(codes, n, i, codeMax);
   }
   return 0;
 }
@@ -438,7 +471,7 @@ export function validate_enum(
         }
       }
     }
-    if (!found && isValid(validity, i)) marked += mark1(codes, i, code);
+    if (!found && isValid(validity, i)) marked += mark1(codes, n, i, code);
     start = end;
   }
   return marked;
@@ -497,10 +530,10 @@ export function validate_enum_length(
       lengthMember(<usize> i32x4.extract_lane(p, 3), <usize> i32x4.extract_lane(e, 3));
     if (ok) continue;
     for (let k = i; k < i + 4; k++) {
-      if (lengthRowFails(offsets, data, validity, table, k)) marked += mark1(codes, k, code);
+      if (lengthRowFails(offsets, data, validity, table, k)) marked += mark1(codes, n, k, code);
     }
   }
-  for (; i < n; i++) if (lengthRowFails(offsets, data, validity, table, i)) marked += mark1(codes, i, code);
+  for (; i < n; i++) if (lengthRowFails(offsets, data, validity, table, i)) marked += mark1(codes, n, i, code);
   return marked;
 }
 
@@ -599,12 +632,12 @@ function patternRanges(
         (i32x4.bitmask(i32x4.eq(ends, i32x4.add(i32x4.splat(start), step))) & rowsWant) == rowsWant;
       if (packed && (inRanges(v128.load(data + <usize> start), rv, ranges) & bytesWant) == bytesWant) continue;
       for (let k = i; k < i + rows; k++) {
-        if (rangesRowFails(offsets, data, validity, k, rv, ranges, len)) marked += mark1(codes, k, code);
+        if (rangesRowFails(offsets, data, validity, k, rv, ranges, len)) marked += mark1(codes, n, k, code);
       }
     }
   }
   for (; i < n; i++) {
-    if (rangesRowFails(offsets, data, validity, i, rv, ranges, len)) marked += mark1(codes, i, code);
+    if (rangesRowFails(offsets, data, validity, i, rv, ranges, len)) marked += mark1(codes, n, i, code);
   }
   return marked;
 }
@@ -644,7 +677,7 @@ export function validate_pattern(
         const p = data + <usize> start;
         for (let k: u32 = 0; k < minLen; k++) ok &= inSet(pos + (<usize> k << 5), <u32> load<u8>(p + k));
       }
-      if (!ok && isValid(validity, i)) marked += mark1(codes, i, code);
+      if (!ok && isValid(validity, i)) marked += mark1(codes, n, i, code);
       start = end;
     }
     return marked;
@@ -653,7 +686,7 @@ export function validate_pattern(
     const end = load<i32>(offsets + ((<usize> i + 1) << 2));
     const len = <u32> (end - start);
     const ok = len >= minLen && len <= maxLen && patternMatch(table, data + <usize> start, len);
-    if (!ok && isValid(validity, i)) marked += mark1(codes, i, code);
+    if (!ok && isValid(validity, i)) marked += mark1(codes, n, i, code);
     start = end;
   }
   return marked;
@@ -697,7 +730,7 @@ export function validate_enum_hash(
     if (len > 16 && found) {
       found = memory.compare(p + 16, valueData + <usize> load<u32>(e, 4) + 16, len - 16) == 0;
     }
-    if (!found && isValid(validity, i)) marked += mark1(codes, i, code);
+    if (!found && isValid(validity, i)) marked += mark1(codes, n, i, code);
     start = end;
   }
   return marked;
@@ -738,7 +771,7 @@ function markRepeats(values: usize, validity: usize, n: u32, scratch: usize, cod
       const w = scratch + (<usize> (d >> 6) << 3);
       const bit = <u64> 1 << (d & 63);
       const cur = load<u64>(w);
-      if ((cur & bit) != 0) marked += mark1(codes, i, code);
+      if ((cur & bit) != 0) marked += mark1(codes, n, i, code);
       else store<u64>(w, cur | bit);
     }
     return marked;
@@ -760,7 +793,7 @@ function markRepeats(values: usize, validity: usize, n: u32, scratch: usize, cod
         break;
       }
       if (load<i64>(s) == v) {
-        marked += mark1(codes, i, code);
+        marked += mark1(codes, n, i, code);
         break;
       }
       h = (h + 1) & maskSlots;
@@ -780,28 +813,20 @@ export function validate_unique_scratch_bytes(n: u32): u32 {
 }
 
 /**
- * Collects the rows with a non-zero code: writes their indexes to `out` (u32 each) and returns how many.
- * The host reads codes only for those rows, so a clean batch costs one pass.
+ * Collects the marked rows: writes their indexes to `out` (u32 each, ascending) and returns how many. It reads
+ * the bitmap only, so the host reads codes only for those rows.
  */
 export function validate_collect(codes: usize, n: u32, out: usize): u32 {
+  const failed = codes + (<usize> n << 2);
   let k: u32 = 0;
-  let i: u32 = 0;
-  const zero = i32x4.splat(0);
-  for (; i + 4 <= n; i += 4) {
-    const c = v128.load(codes + (<usize> i << 2));
-    if (!v128.any_true(c)) continue;
-    const m = i32x4.bitmask(i32x4.ne(c, zero));
-    for (let l: u32 = 0; l < 4; l++) {
-      if ((m >> l) & 1) {
-        store<u32>(out + (<usize> k << 2), i + l);
-        k++;
-      }
-    }
-  }
-  for (; i < n; i++) {
-    if (load<u32>(codes + (<usize> i << 2)) != 0) {
-      store<u32>(out + (<usize> k << 2), i);
+  // Whole 64-bit words: the bitmap is whole 16-byte blocks, zero past row n.
+  const words = (n + 63) >> 6;
+  for (let w: u32 = 0; w < words; w++) {
+    let bits = load<u64>(failed + (<usize> w << 3));
+    while (bits != 0) {
+      store<u32>(out + (<usize> k << 2), (w << 6) + <u32> ctz(bits));
       k++;
+      bits &= bits - 1;
     }
   }
   return k;
