@@ -698,8 +698,8 @@ export function validate_pattern(
  * the slot of a string is `((head ^ length * 0x9e3779b97f4a7c15) * mult) >> (64 - bits)`, `bits` >= 1, head
  * being its first 8 bytes. One probe per row, compared without branches for values of up to 16 bytes (the
  * lengths of an enum's values vary from row to row, so branches on them would mispredict); longer values
- * compare the rest bytewise. The string data must be readable 16 bytes past each string's start (the host
- * pads it).
+ * compare the rest bytewise. Four rows a step, as in `validate_enum_length`. The string data must be readable
+ * 16 bytes past each string's start (the host pads it).
  */
 export function validate_enum_hash(
   offsets: usize,
@@ -716,24 +716,88 @@ export function validate_enum_hash(
   const code = (column << 8) | RULE_ENUM;
   const shift = <u64> (64 - bits);
   let marked: u32 = 0;
-  let start = load<i32>(offsets);
-  for (let i: u32 = 0; i < n; i++) {
-    const end = load<i32>(offsets + ((<usize> i + 1) << 2));
-    const len = <u32> (end - start);
-    const p = data + <usize> start;
-    // The string's first 16 bytes, zero past its end (a mask per length), as the table stores its values.
-    const v = v128.and(v128.load(p), v128.load(PREFIX_MASKS + (<usize> min<u32>(len, 16) << 4)));
-    const head = <u64> i64x2.extract_lane(v, 0);
-    const slot = ((head ^ (<u64> len * 0x9e3779b97f4a7c15)) * mult) >> shift;
-    const e = table + (<usize> slot << 5);
-    let found = load<u32>(e) == len && i8x16.all_true(i8x16.eq(v, v128.load(e, 8)));
-    if (len > 16 && found) {
-      found = memory.compare(p + 16, valueData + <usize> load<u32>(e, 4) + 16, len - 16) == 0;
+  let i: u32 = 0;
+  const base = i32x4.splat(<i32> data);
+  const masks = i32x4.splat(<i32> PREFIX_MASKS);
+  const sixteen = i32x4.splat(16);
+  // Four rows a step as in validate_enum_length: pointers, lengths and masks as vectors, one branch a step.
+  for (; i + 4 <= n; i += 4) {
+    const starts = v128.load(offsets + (<usize> i << 2));
+    const lens = i32x4.sub(v128.load(offsets + (<usize> i << 2), 4), starts);
+    const p = i32x4.add(starts, base);
+    const m = i32x4.add(i32x4.shl(i32x4.min_u(lens, sixteen), 4), masks);
+    const ok =
+      hashMember(
+        <usize> i32x4.extract_lane(p, 0), <usize> i32x4.extract_lane(m, 0), i32x4.extract_lane(lens, 0),
+        table, shift, mult, valueData,
+      ) &
+      hashMember(
+        <usize> i32x4.extract_lane(p, 1), <usize> i32x4.extract_lane(m, 1), i32x4.extract_lane(lens, 1),
+        table, shift, mult, valueData,
+      ) &
+      hashMember(
+        <usize> i32x4.extract_lane(p, 2), <usize> i32x4.extract_lane(m, 2), i32x4.extract_lane(lens, 2),
+        table, shift, mult, valueData,
+      ) &
+      hashMember(
+        <usize> i32x4.extract_lane(p, 3), <usize> i32x4.extract_lane(m, 3), i32x4.extract_lane(lens, 3),
+        table, shift, mult, valueData,
+      );
+    if (ok) continue;
+    for (let k = i; k < i + 4; k++) {
+      if (hashRowFails(offsets, data, validity, k, table, shift, mult, valueData)) {
+        marked += mark1(codes, n, k, code);
+      }
     }
-    if (!found && isValid(validity, i)) marked += mark1(codes, n, i, code);
-    start = end;
+  }
+  for (; i < n; i++) {
+    if (hashRowFails(offsets, data, validity, i, table, shift, mult, valueData)) marked += mark1(codes, n, i, code);
   }
   return marked;
+}
+
+/**
+ * Whether the string of `len` bytes at `p` is in `validate_enum_hash`'s table; `mask` points at the prefix
+ * mask for `min(len, 16)` bytes.
+ */
+// @ts-ignore: decorator
+@inline function hashMember(
+  p: usize,
+  mask: usize,
+  len: u32,
+  table: usize,
+  shift: u64,
+  mult: u64,
+  valueData: usize,
+): bool {
+  // The string's first 16 bytes, zero past its end, as the table stores its values.
+  const v = v128.and(v128.load(p), v128.load(mask));
+  const slot = ((<u64> i64x2.extract_lane(v, 0) ^ (<u64> len * 0x9e3779b97f4a7c15)) * mult) >> shift;
+  const e = table + (<usize> slot << 5);
+  let found = (load<u32>(e) == len) & !v128.any_true(v128.xor(v, v128.load(e, 8)));
+  if (len > 16 && found) {
+    found = memory.compare(p + 16, valueData + <usize> load<u32>(e, 4) + 16, len - 16) == 0;
+  }
+  return found;
+}
+
+/** Whether row `i` fails `validate_enum_hash` (and is not null). */
+// @ts-ignore: decorator
+@inline function hashRowFails(
+  offsets: usize,
+  data: usize,
+  validity: usize,
+  i: u32,
+  table: usize,
+  shift: u64,
+  mult: u64,
+  valueData: usize,
+): bool {
+  const start = load<i32>(offsets + (<usize> i << 2));
+  const len = <u32> (load<i32>(offsets + (<usize> i << 2), 4) - start);
+  const mask = PREFIX_MASKS + (<usize> min<u32>(len, 16) << 4);
+  const p = data + <usize> start;
+  return !hashMember(p, mask, len, table, shift, mult, valueData) && isValid(validity, i);
 }
 
 /** 64-bit mix for hashing keys (the finaliser of SplitMix64). */
