@@ -570,10 +570,13 @@ function patternMatch(table: usize, p: usize, len: u32): bool {
   return q == len;
 }
 
-/** Bit k set when byte k of `v` lies in one of the `ranges` (lo, hi) vector pairs at `rv`. */
+/**
+ * Bit k set when byte k of `v` lies in one of the `ranges` (lo, hi) vector pairs at `rv`, the first of which
+ * the caller has loaded: `lo`, `hi`.
+ */
 // @ts-ignore: decorator
-@inline function inRanges(v: v128, rv: usize, ranges: u32): u32 {
-  let m = v128.and(i8x16.ge_u(v, v128.load(rv)), i8x16.le_u(v, v128.load(rv, 16)));
+@inline function inRanges(v: v128, lo: v128, hi: v128, rv: usize, ranges: u32): u32 {
+  let m = v128.and(i8x16.ge_u(v, lo), i8x16.le_u(v, hi));
   for (let r: u32 = 1; r < ranges; r++) {
     const at = rv + (<usize> r << 5);
     m = v128.or(m, v128.and(i8x16.ge_u(v, v128.load(at)), i8x16.le_u(v, v128.load(at, 16))));
@@ -595,7 +598,8 @@ function patternMatch(table: usize, p: usize, len: u32): bool {
   const start = load<i32>(offsets + (<usize> i << 2));
   const bytes = <u32> (load<i32>(offsets + (<usize> i << 2), 4) - start);
   const want: u32 = (1 << len) - 1;
-  const ok = (bytes == len) & ((inRanges(v128.load(data + <usize> start), rv, ranges) & want) == want);
+  const v = v128.load(data + <usize> start);
+  const ok = (bytes == len) & ((inRanges(v, v128.load(rv), v128.load(rv, 16), rv, ranges) & want) == want);
   return !ok && isValid(validity, i);
 }
 
@@ -624,13 +628,16 @@ function patternRanges(
     const bytesWant: u32 = (1 << (rows * len)) - 1;
     // Where rows i+1..i+4 end when every row has the length.
     const step = i32x4.mul(i32x4(1, 2, 3, 4), i32x4.splat(len));
+    const lo = v128.load(rv);
+    const hi = v128.load(rv, 16);
     // The load of four ends needs i + 4 <= n even when fewer rows are taken.
     for (; i + 4 <= n; i += rows) {
       const start = load<i32>(offsets + (<usize> i << 2));
       const ends = v128.load(offsets + (<usize> i << 2), 4);
-      const packed =
-        (i32x4.bitmask(i32x4.eq(ends, i32x4.add(i32x4.splat(start), step))) & rowsWant) == rowsWant;
-      if (packed && (inRanges(v128.load(data + <usize> start), rv, ranges) & bytesWant) == bytesWant) continue;
+      // Both tests, then one branch: the bytes are readable even when the rows are not back to back.
+      const packed = i32x4.bitmask(i32x4.eq(ends, i32x4.add(i32x4.splat(start), step))) & rowsWant;
+      const bytes = inRanges(v128.load(data + <usize> start), lo, hi, rv, ranges) & bytesWant;
+      if ((packed == rowsWant) & (bytes == bytesWant)) continue;
       for (let k = i; k < i + rows; k++) {
         if (rangesRowFails(offsets, data, validity, k, rv, ranges, len)) marked += mark1(codes, n, k, code);
       }
