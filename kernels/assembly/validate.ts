@@ -758,7 +758,9 @@ export function validate_enum_hash(
     }
   }
   for (; i < n; i++) {
-    if (hashRowFails(offsets, data, validity, i, table, shift, mult, valueData)) marked += mark1(codes, n, i, code);
+    if (hashRowFails(offsets, data, validity, i, table, shift, mult, valueData)) {
+      marked += mark1(codes, n, i, code);
+    }
   }
   return marked;
 }
