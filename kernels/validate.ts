@@ -118,10 +118,11 @@ export function validateKernels(core: KernelCore): ValidateKernels {
   const length = core.fn("validate_length");
   const enumeration = core.fn("validate_enum");
   const enumHash = core.fn("validate_enum_hash") as unknown as (...a: (number | bigint)[]) => number;
+  const enumLength = core.fn("validate_enum_length");
   const pattern = core.fn("validate_pattern");
-  const unique = core.fn("validate_unique_i64");
   const uniqueScratch = core.fn("validate_unique_scratch_bytes");
   const collect = core.fn("validate_collect");
+  const marksBytes = core.fn("validate_marks_bytes");
   const used = core.fn("arena_used");
   const release = core.fn("arena_release");
 
@@ -144,12 +145,13 @@ export function validateKernels(core: KernelCore): ValidateKernels {
   };
 
   function check(columns: readonly PlacedColumn[], rules: readonly KernelRules[], n: number): KernelVerdict {
-    const codes = core.alloc(n * 4);
+    // The marks: a code per row, then a bitmap of the rows with one, the only part that needs zeroing.
+    const codes = core.alloc(marksBytes(n) >>> 0);
     const out = core.alloc(n * 4);
     const needScratch = rules.some((r, i) => r.unique && columns[i].kind === "i64");
     const scratch = needScratch ? core.alloc(uniqueScratch(n) >>> 0) : 0;
     const tables = rules.map((r) => ruleTables(core, r));
-    core.view(codes, n * 4).fill(0);
+    core.view(codes + n * 4, (marksBytes(n) >>> 0) - n * 4).fill(0);
 
     // Each kernel returns how many rows it marked: a clean batch (the usual case) needs no collecting pass.
     let marked = 0;
@@ -158,11 +160,13 @@ export function validateKernels(core: KernelCore): ValidateKernels {
       const r = rules[ci];
       const t = tables[ci];
       if (r.required) marked += required(p.validity, n, codes, (ci << 8) | RULE.required);
-      if (r.min !== undefined || r.max !== undefined) {
+      const unique = r.unique === true && p.kind === "i64";
+      if (r.min !== undefined || r.max !== undefined || unique) {
         if (p.kind === "i64") {
           const lo = r.min === undefined ? I64_MIN : BigInt(r.min);
           const hi = r.max === undefined ? I64_MAX : BigInt(r.max);
-          marked += i64Range(p.values, p.validity, n, lo, hi, codes, ci);
+          // Uniqueness comes after the range in the same call, which reads the values once for both.
+          marked += i64Range(p.values, p.validity, n, lo, hi, codes, ci, unique ? scratch : 0);
         } else if (p.kind === "f64") {
           marked += f64Range(
             p.values,
@@ -186,13 +190,16 @@ export function validateKernels(core: KernelCore): ValidateKernels {
             p.data,
             p.validity,
             n,
-            r.minLength ?? 0,
-            r.maxLength ?? 0xffffffff,
+            // u32 parameters: a bound past 2^32 - 1 would wrap; no string is that long anyway.
+            Math.min(r.minLength ?? 0, 0xffffffff),
+            Math.min(r.maxLength ?? 0xffffffff, 0xffffffff),
             codes,
             ci,
           );
         }
-        if (t.enum?.hash) {
+        if (t.enum?.byLength) {
+          marked += enumLength(p.offsets, p.data, p.validity, n, t.enumTable, codes, ci);
+        } else if (t.enum?.hash) {
           const { bits, mult } = t.enum.hash;
           marked += enumHash(
             p.offsets,
@@ -220,7 +227,6 @@ export function validateKernels(core: KernelCore): ValidateKernels {
           );
         }
       }
-      if (r.unique && p.kind === "i64") marked += unique(p.values, p.validity, n, scratch, codes, ci);
     }
     for (let ci = 0; ci < columns.length; ci++) {
       const p = columns[ci];
@@ -304,11 +310,16 @@ function placeColumn(
   return p;
 }
 
-/** An enum's tables for the kernels: a perfect hash table when one exists, else the linear table. */
+/**
+ * An enum's tables for the kernels: a table by length when the values' lengths tell them apart, else a perfect
+ * hash table when one exists, else the linear table.
+ */
 interface EnumTables {
   table: Uint8Array;
   blob: Uint8Array;
   count: number;
+  /** `table` is `validate_enum_length`'s. */
+  byLength?: true;
   hash?: { bits: number; mult: bigint };
 }
 
@@ -316,6 +327,10 @@ interface EnumTables {
 const enumCache = new WeakMap<readonly string[], EnumTables>();
 
 const M64 = (1n << 64n) - 1n;
+/** Longest value `validate_enum_length` takes. */
+const ENUM_LENGTH_MAX = 16;
+/** Bytes of a slot of `validate_enum_length`'s table, mirrored (a test compares it with the module's). */
+export const ENUM_LENGTH_SLOT_BYTES = 32;
 const GOLDEN = 0x9e3779b97f4a7c15n;
 
 function enumTables(list: readonly string[]): EnumTables {
@@ -340,9 +355,24 @@ function enumTables(list: readonly string[]): EnumTables {
     dv.setUint32(slot * 16 + 4, offs[k], true);
     dv.setBigUint64(slot * 16 + 8, heads[k], true);
   };
-  const hash = perfectHash(values.map((v, k) => ((heads[k] ^ ((BigInt(v.length) * GOLDEN) & M64)) & M64)));
+  const byLength = values.every((v) => v.length <= ENUM_LENGTH_MAX) &&
+    new Set(values.map((v) => v.length)).size === values.length;
+  const hash = byLength
+    ? undefined
+    : perfectHash(values.map((v, k) => ((heads[k] ^ ((BigInt(v.length) * GOLDEN) & M64)) & M64)));
   let result: EnumTables;
-  if (hash) {
+  if (byLength) {
+    // Slot k: a mask keeping k bytes, then the value of length k; no value: mask 0, a byte no row has there.
+    const table = new Uint8Array(ENUM_LENGTH_SLOT_BYTES * (ENUM_LENGTH_MAX + 2));
+    for (let k = 0; k <= ENUM_LENGTH_MAX + 1; k++) table[k * ENUM_LENGTH_SLOT_BYTES + 16] = 1;
+    for (const v of values) {
+      const at = v.length * ENUM_LENGTH_SLOT_BYTES;
+      table.fill(0xff, at, at + v.length);
+      table[at + 16] = 0;
+      table.set(v, at + 16);
+    }
+    result = { table, blob, count: values.length, byLength: true };
+  } else if (hash) {
     // 32-byte slots: length, offset, bytes 0-7, bytes 8-15 (see validate_enum_hash).
     const table = new Uint8Array(32 << hash.bits);
     const dv = new DataView(table.buffer);
@@ -361,6 +391,12 @@ function enumTables(list: readonly string[]): EnumTables {
   }
   enumCache.set(list, result);
   return result;
+}
+
+/** Which kernel checks membership in `list`: by length, by perfect hash or the linear one (for tests). */
+export function enumKernel(list: readonly string[]): "length" | "hash" | "linear" {
+  const t = enumTables(list);
+  return t.byLength ? "length" : t.hash ? "hash" : "linear";
 }
 
 /**
@@ -560,7 +596,7 @@ export function compilePattern(pattern: string): Uint8Array | undefined {
   positions.forEach((set, k) => table.set(set, setsAt + 32 * k));
   for (let r = 0; r < rangeCount; r++) {
     for (let lane = 0; lane < 16; lane++) {
-      const range = lane >= minLen ? (r === 0 ? [0, 255] : [1, 0]) : perPosition[lane][r] ?? [1, 0];
+      const range = minLen === 0 ? (r === 0 ? [0, 255] : [1, 0]) : perPosition[lane % minLen][r] ?? [1, 0];
       table[rangesAt + 32 * r + lane] = range[0];
       table[rangesAt + 32 * r + 16 + lane] = range[1];
     }

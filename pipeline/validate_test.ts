@@ -3,6 +3,8 @@ import { compileKernels } from "../kernels/mod.ts";
 import { KernelCore } from "../kernels/core.ts";
 import {
   compilePattern,
+  ENUM_LENGTH_SLOT_BYTES,
+  enumKernel,
   PATTERN_HEADER_BYTES,
   PATTERN_ITEM_BYTES,
   PATTERN_MAX_FIXED,
@@ -51,7 +53,7 @@ Deno.test("RULE mirrors the kernel module's rule numbers", async () => {
   }
 });
 
-Deno.test("pattern table constants mirror the kernel module's", async () => {
+Deno.test("pattern and enum table constants mirror the kernel module's", async () => {
   const inst = new WebAssembly.Instance(await compileKernels());
   const read = (name: string) => {
     const g = inst.exports[name];
@@ -61,6 +63,7 @@ Deno.test("pattern table constants mirror the kernel module's", async () => {
   equal(read("PATTERN_ITEM_BYTES"), PATTERN_ITEM_BYTES);
   equal(read("PATTERN_MAX_FIXED"), PATTERN_MAX_FIXED);
   equal(read("PATTERN_MAX_RANGES"), PATTERN_MAX_RANGES);
+  equal(read("ENUM_LENGTH_SLOT_BYTES"), ENUM_LENGTH_SLOT_BYTES);
 });
 
 Deno.test("validateBatch rejects each broken rule with line, column, rule and value", async (t) => {
@@ -366,23 +369,31 @@ Deno.test("patterns run after every other rule, in column order, kernel or JS", 
   ]);
 });
 
-Deno.test("enum agrees with a Set on random strings, hashed or linear", async (t) => {
-  const lists: string[][] = [
-    ["new", "paid", "shipped", "cancelled", "refunded"],
-    ["", "a", "ab", "abcdefgh", "abcdefghi", "abcdefghj"],
-    ["a", "a", "b"],
+Deno.test("enum agrees with a Set on random strings, by length, hashed or linear", async (t) => {
+  const lists: [string[], ReturnType<typeof enumKernel>][] = [
+    [["new", "paid", "shipped", "cancelled", "refunded"], "length"],
+    // Empty, 16 bytes, non-ASCII (2 and 6 bytes) and a NUL byte, all of different byte lengths.
+    [["", "sixteen-bytes-ok", "é", "日本", "x\0y"], "length"],
+    // Lengths shared: hashed.
+    [["GET", "PUT", "POST", "HEAD", "DELETE", "PATCH"], "hash"],
+    [["a", "a", "b"], "hash"],
+    // Sharing length and first 8 bytes, as values 0-9 and 10-19 of the 20 below: no perfect hash, linear.
+    [["", "a", "ab", "abcdefgh", "abcdefghi", "abcdefghj"], "linear"],
     // Long values sharing length and first 8 bytes: no perfect hash, the linear kernel runs.
-    ["prefix__one", "prefix__two", "x"],
-    Array.from({ length: 40 }, (_, i) => `v${i}`),
-    Array.from({ length: 20 }, (_, i) => `value-number-${i}`),
-    // Longer than 16 bytes: the hashed kernel compares the rest bytewise.
-    Array.from({ length: 6 }, (_, i) => `${i}-a-rather-long-enum-value-${"x".repeat(i)}`),
+    [["prefix__one", "prefix__two", "x"], "linear"],
+    [Array.from({ length: 40 }, (_, i) => `v${i}`), "linear"],
+    [Array.from({ length: 20 }, (_, i) => `value-number-${i}`), "linear"],
+    // Longer than 16 bytes: the hashed kernel compares the rest bytewise, from the 17th byte on.
+    [["abcdefghijklmnop", "abcdefghijklmnopq", "abcdefghijklmnopqr", "x"], "hash"],
+    [Array.from({ length: 6 }, (_, i) => `${i}-a-rather-long-enum-value-${"x".repeat(i)}`), "hash"],
   ];
-  for (const [l, list] of lists.entries()) {
+  for (const [l, [list, kernel]] of lists.entries()) {
     await t.step(list.slice(0, 3).join(","), () => {
+      equal(enumKernel(list), kernel);
       let seed = 5 + l;
       const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-      const values: (string | null)[] = Array.from({ length: 2000 }, () => {
+      // Row counts not a multiple of the kernels' four rows a step.
+      const values: (string | null)[] = Array.from({ length: 2000 + l }, () => {
         const r = rnd();
         if (r < 0.05) return null;
         const v = list[Math.floor(rnd() * list.length)];
@@ -391,11 +402,197 @@ Deno.test("enum agrees with a Set on random strings, hashed or linear", async (t
         const at = Math.floor(rnd() * (v.length + 1));
         return r < 0.75 ? v.slice(0, at) + "#" + v.slice(at + 1) : r < 0.9 ? v.slice(0, at) : v + "e";
       });
+      // Misses a zero-padded compare could take for members: trailing NULs, NULs alone, 17+ bytes.
+      values.push(...list.flatMap((v) => [v + "\0", v + "x".repeat(17), v.slice(0, -1)]), "\0", "\0\0", "");
       const set = new Set(list);
       const b = batch({ col: strings(values) }, values.length);
       const { rejects } = validateBatch(kernels, b, compileRules({ col: { enum: list } }, b.columns));
       const expected = values.flatMap((v, i) => (v !== null && !set.has(v) ? [2 + i * 2] : []));
       deepStrictEqual(rejects.map((r) => r.line), expected);
     });
+  }
+});
+
+Deno.test("enum by length over batches of 0 to 9 rows, with nulls", () => {
+  const list = ["new", "paid", "shipped"];
+  equal(enumKernel(list), "length");
+  const pool = ["new", null, "paid", "nex", "shipped", "", "paid ", "shippedshippedshipped", "papaid"];
+  for (let n = 0; n <= 9; n++) {
+    const values = pool.slice(0, n);
+    const b = batch({ col: strings(values) }, n);
+    const { rejects } = validateBatch(kernels, b, compileRules({ col: { enum: list } }, b.columns));
+    const expected = values.flatMap((v, i) => (v !== null && !list.includes(v) ? [2 + i * 2] : []));
+    deepStrictEqual(rejects.map((r) => r.line), expected, `${n} rows`);
+  }
+});
+
+Deno.test("fixed-length patterns check rows packed back to back as RegExp does", async (t) => {
+  // Lengths 1 to 4 take several rows per load, 5 to 16 one; mostly valid rows, so whole groups pass.
+  const patterns = [
+    "^[A-Z]{2}$",
+    "^[A-Z]$",
+    "^\\d{3}$",
+    "^[A-Za-z0-9_]{4}$",
+    "^[a-f]{5}$",
+    "^\\d{4}-\\d{3}$",
+    "^[A-Z]{16}$",
+  ];
+  for (const [p, pattern] of patterns.entries()) {
+    await t.step(pattern, () => {
+      const body = pattern.replace(/^\^|\$$/g, "");
+      const table = compilePattern(body)!;
+      equal(new DataView(table.buffer).getUint32(16, true) > 0, true, "the SIMD path");
+      const re = new RegExp(`^(?:${body})$`, "u");
+      const sample = nearStrings(table, 400, 3 + p).filter((v) => re.test(v));
+      let seed = 17 + p;
+      const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+      const pick = () => sample[Math.floor(rnd() * sample.length)];
+      const len = pick().length;
+      // Misses: one byte off, a length off by one, non-ASCII, empty, longer than 16 bytes.
+      const misses = [
+        () => pick().slice(0, -1) + "~",
+        () => pick().slice(0, -1),
+        () => pick() + pick()[0],
+        () => "é".repeat(Math.max(1, len >> 1)),
+        () => "",
+        () => pick().repeat(17),
+      ];
+      for (const n of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 1001]) {
+        // Nulls over a value of the right length, valid or not, and over an empty one.
+        const values: (string | null)[] = [];
+        const shown: string[] = [];
+        for (let i = 0; i < n; i++) {
+          const r = rnd();
+          const v = r < 0.03 ? null : r < 0.1 ? misses[Math.floor(rnd() * misses.length)]() : pick();
+          values.push(v);
+          shown.push(v ?? (rnd() < 0.5 ? "" : rnd() < 0.5 ? pick() : "~".repeat(len)));
+        }
+        const col = strings(shown);
+        if (col.type !== "string") throw new Error("unreachable");
+        col.validity = bitmap(values.map((v) => v !== null));
+        const verdict = kernels.validateColumns(
+          [{ kind: "utf8", offsets: col.offsets, data: col.data, validity: col.validity }],
+          [{ pattern: table }],
+          n,
+        );
+        const expected = values.flatMap((v, i) => (v !== null && !re.test(v) ? [i] : []));
+        deepStrictEqual([...verdict.rows], expected, `${n} rows`);
+      }
+    });
+  }
+});
+
+Deno.test("range and uniqueness in one pass over nearly increasing int64 keys", () => {
+  let seed = 3;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const I64_MIN = -(2n ** 63n);
+  for (let round = 0; round < 300; round++) {
+    // Row counts around the kernel's four rows a step; keys rise, with a repeat or a step back at times
+    // (anywhere, the last rows included), from the int64 minimum at times.
+    const n = round < 40 ? round % 14 : 1 + Math.floor(rnd() * 40);
+    const values = new BigInt64Array(n);
+    let v = rnd() < 0.2 ? I64_MIN : BigInt(Math.floor(rnd() * 20));
+    for (let i = 0; i < n; i++) {
+      values[i] = v;
+      const r = rnd();
+      v += r < 0.05 ? 0n : r < 0.08 ? -3n : BigInt(1 + Math.floor(rnd() * 3));
+    }
+    const nulls = rnd() < 0.3;
+    const present = Array.from({ length: n }, () => !nulls || rnd() > 0.1);
+    const ranged = rnd() < 0.5;
+    const rules = { unique: true, ...(ranged ? { min: 4, max: 60 } : {}) };
+    const b = batch({ v: { type: "int64", values, validity: nulls ? bitmap(present) : undefined } }, n);
+    const { rejects } = validateBatch(kernels, b, compileRules({ v: rules }, b.columns));
+    const seen = new Set<bigint>();
+    const expected: [number, string][] = [];
+    values.forEach((x, i) => {
+      if (!present[i]) return;
+      const rule = ranged && x < 4n ? "min" : ranged && x > 60n ? "max" : seen.has(x) ? "unique" : undefined;
+      seen.add(x);
+      if (rule) expected.push([2 + i * 2, rule]);
+    });
+    deepStrictEqual(rejects.map((r) => [r.line, r.rule]), expected, `round ${round}`);
+  }
+});
+
+Deno.test("length bounds agree with a count of code points around the byte-length shortcut", () => {
+  let seed = 11;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  // Characters of 1 to 4 UTF-8 bytes, so a string's byte length is from 1 to 4 times its length.
+  const chars = ["a", "Z", "é", "ж", "€", "日", "😀"];
+  const bounds: [number | undefined, number | undefined][] = [
+    [1, 200],
+    [0, 3],
+    [3, undefined],
+    [undefined, 4],
+    [5, 5],
+    [2 ** 30, undefined],
+    [undefined, 2 ** 32 + 7],
+  ];
+  for (const [minLength, maxLength] of bounds) {
+    for (const n of [0, 1, 3, 4, 5, 7, 8, 9, 130]) {
+      const text = () => Array.from({ length: rnd() * 9 }, () => chars[Math.floor(rnd() * chars.length)]);
+      const values = Array.from({ length: n }, () => (rnd() < 0.05 ? null : text().join("")));
+      const b = batch({ col: strings(values) }, n);
+      const rules = compileRules({ col: { minLength, maxLength } }, b.columns);
+      const { rejects } = validateBatch(kernels, b, rules);
+      const expected = values.flatMap((v, i) => {
+        if (v === null) return [];
+        const count = [...v].length;
+        const rule = minLength !== undefined && count < minLength
+          ? "minLength"
+          : maxLength !== undefined && count > maxLength
+          ? "maxLength"
+          : undefined;
+        return rule ? [[2 + i * 2, rule]] : [];
+      });
+      deepStrictEqual(rejects.map((r) => [r.line, r.rule]), expected, `${minLength}-${maxLength}, ${n}`);
+    }
+  }
+});
+
+Deno.test("a row reports the first rule it broke across columns, whatever kernel marks it", () => {
+  let seed = 21;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  for (const n of [0, 1, 3, 4, 5, 63, 64, 65, 127, 128, 129, 1000]) {
+    const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
+    const a = Array.from({ length: n }, () => (rnd() < 0.1 ? null : Math.floor(rnd() * 30) - 5));
+    const s = Array.from({ length: n }, () => (rnd() < 0.05 ? null : pick(["new", "paid", "nope"])));
+    const f = Float64Array.from({ length: n }, () => (rnd() < 0.1 ? -1 : rnd()));
+    const d = Int32Array.from({ length: n }, () => (rnd() < 0.1 ? 99 : 5));
+    const b = batch({
+      a: int64(a),
+      s: strings(s),
+      f: { type: "float64", values: f },
+      d: { type: "date", values: d },
+    }, n);
+    const rules = compileRules({
+      a: { required: true, min: 0, max: 20 },
+      s: { required: true, enum: ["new", "paid"] },
+      f: { min: 0 },
+      d: { max: 10 },
+    }, b.columns);
+    const { rejects } = validateBatch(kernels, b, rules);
+    const expected: [number, string, string][] = [];
+    for (let i = 0; i < n; i++) {
+      const v = a[i];
+      const broke: [string, string] | undefined = v === null
+        ? ["a", "required"]
+        : v < 0
+        ? ["a", "min"]
+        : v > 20
+        ? ["a", "max"]
+        : s[i] === null
+        ? ["s", "required"]
+        : s[i] === "nope"
+        ? ["s", "enum"]
+        : f[i] < 0
+        ? ["f", "min"]
+        : d[i] > 10
+        ? ["d", "max"]
+        : undefined;
+      if (broke) expected.push([2 + i * 2, ...broke]);
+    }
+    deepStrictEqual(rejects.map((r) => [r.line, r.column, r.rule]), expected, `${n} rows`);
   }
 });
