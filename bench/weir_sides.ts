@@ -62,9 +62,10 @@ const CSV_IN_FLIGHT_PER_WORKER = 3;
 
 /**
  * weir's typed CSV parse + validate of orders.csv as the ingest path does it: the chunker cuts ~4 MiB chunks at
- * record boundaries on the main thread (record-scanner kernel), and `parse.chunk` jobs parse and validate them
- * in a `KernelPool` of `workers` workers, several in flight, results taken in order. The pool is started
- * outside the timed region, like a server's.
+ * record boundaries on the main thread (record-scanner kernel) into buffers of a free-list, and `parse.chunk`
+ * jobs parse and validate them in a `KernelPool` of `workers` workers, several in flight, results taken in order
+ * and each chunk's buffer (back with its result) given back for a later chunk. The pool is started outside the
+ * timed region, like a server's.
  */
 export async function weirCsvContender(
   bytes: Uint8Array,
@@ -94,27 +95,34 @@ export async function weirCsvContender(
       let rejects = 0;
       let header: { bytes: Uint8Array; lines: number } | null = null;
       const inFlight: Promise<JobResult<"parse.chunk">>[] = [];
+      // As the ingest runner does: the pool's, reused across runs as a server's ingests reuse them.
+      const buffers = pool.buffers;
       const take = async () => {
-        const { value } = await inFlight.shift()!;
+        const { value, output } = await inFlight.shift()!;
         rows += value.batch.length;
         rejects += value.rejects.length;
+        buffers.give(output!);
       };
       const input = (async function* () {
         yield bytes;
       })();
-      for await (
-        const chunk of chunkRecords(input, { format: "csv", kernels: local, targetBytes: CSV_CHUNK_BYTES })
-      ) {
+      const chunks = chunkRecords(input, {
+        format: "csv",
+        kernels: local,
+        targetBytes: CSV_CHUNK_BYTES,
+        buffers,
+      });
+      for await (const chunk of chunks) {
         if (chunk.sequence === 0) header = csvHeader(chunk.bytes, dialect.quote);
-        const own = chunk.bytes.byteOffset === 0 && chunk.bytes.byteLength === chunk.bytes.buffer.byteLength;
         // The chunker hands out chunks in their own buffers: moved to the worker, not copied.
         const job = await pool.submit("parse.chunk", {
-          input: (own ? chunk.bytes : chunk.bytes.slice()).buffer as ArrayBuffer,
+          input: chunk.bytes.buffer,
           params: {
             format: "csv",
             columns,
             rules,
             firstLine: chunk.firstLine,
+            length: chunk.bytes.length,
             lines: chunk.lines,
             dialect,
             header: chunk.sequence === 0 ? null : header,

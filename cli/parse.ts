@@ -220,7 +220,9 @@ async function parseStream(
     let lines: Uint8Array | null = null;
     let rejects: Reject[];
     try {
-      const { value } = await result;
+      const { value, output } = await result;
+      // The chunk's buffer, back with the result, takes a later chunk.
+      pool.buffers.give(output!);
       if (!stdoutGone) lines = encodeJsonLines(value.batch);
       rejects = value.rejects;
     } catch (error) {
@@ -245,6 +247,7 @@ async function parseStream(
     delimiter,
     quote,
     targetBytes: options.chunkBytes ?? CHUNK_BYTES,
+    buffers: pool.buffers,
   });
   for await (const chunk of chunks) {
     if (stdoutGone) break;
@@ -264,11 +267,14 @@ async function parseStream(
       }
       if (bytes.length === 0) continue;
     }
+    // A chunk starts its buffer, which moves to the worker as it is; the first one, past the header, is copied.
+    if (bytes.byteOffset !== 0) bytes = bytes.slice();
     const params: ParseChunkParams = {
       format: "csv",
       columns: fields,
       rules: {},
       firstLine,
+      length: bytes.length,
       dialect: {
         delimiter,
         quote,
@@ -277,7 +283,7 @@ async function parseStream(
       },
       header: null,
     };
-    const job = await pool.submit("parse.chunk", { input: ownBuffer(bytes), params });
+    const job = await pool.submit("parse.chunk", { input: bytes.buffer, params });
     inFlight.push({ firstLine, result: job.result });
     if (inFlight.length > workers * AHEAD_PER_WORKER) await finishOne(inFlight.shift()!);
   }
@@ -386,15 +392,6 @@ function chunkFailure(error: unknown, firstLine: number): Record<string, unknown
     };
   }
   return { line: firstLine, reason: "chunk", message };
-}
-
-/** A buffer the pool can take over: the view's own buffer when it spans all of it, else a copy. */
-function ownBuffer(bytes: Uint8Array): ArrayBuffer {
-  const buffer = bytes.buffer;
-  if (buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength) {
-    return buffer;
-  }
-  return bytes.slice().buffer;
 }
 
 function concat(parts: readonly Uint8Array[], max: number): Uint8Array {

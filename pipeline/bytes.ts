@@ -22,3 +22,59 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffe
   }
   return out;
 }
+
+/**
+ * A free-list of byte buffers for data that moves to a kernel worker and back (the chunks of an input): each
+ * chunk is copied into a buffer taken here, the buffer is moved to a worker and comes back with the result, and
+ * is given back once the chunk is done with. Reused memory is already mapped, so the copy into it costs a
+ * fraction of a fresh buffer's (whose page faults cost more than the copy itself), and nothing is left for the
+ * collector to free.
+ *
+ * @example
+ * ```ts
+ * import { BufferFreeList } from "./bytes.ts";
+ * const buffers = new BufferFreeList(2);
+ * const first = buffers.take(1000);
+ * buffers.give(first);
+ * if (buffers.take(900) !== first) throw new Error("expected the given-back buffer");
+ * ```
+ */
+export class BufferFreeList {
+  readonly #free: ArrayBuffer[] = [];
+  readonly #keep: number;
+
+  /** Keeps up to `keep` given-back buffers: about the chunks in flight, plus the one being filled. */
+  constructor(keep: number) {
+    this.#keep = keep;
+  }
+
+  /**
+   * A buffer of at least `bytes` bytes: a given-back one when one is large enough, else a new one with 1/16
+   * headroom, as chunks vary by a record or so around their target size.
+   */
+  take(bytes: number): ArrayBuffer {
+    const free = this.#free;
+    for (let i = free.length - 1; i >= 0; i--) {
+      const buffer = free[i];
+      if (buffer.byteLength < bytes) continue;
+      free[i] = free[free.length - 1];
+      free.pop();
+      return buffer;
+    }
+    return new ArrayBuffer(bytes + (bytes >> 4));
+  }
+
+  /**
+   * Gives `buffer` back: its bytes may be overwritten from now on. One that was moved away (detached), one
+   * already given back and one past `keep` are dropped.
+   */
+  give(buffer: ArrayBuffer): void {
+    if (buffer.detached || this.#free.length >= this.#keep || this.#free.includes(buffer)) return;
+    this.#free.push(buffer);
+  }
+
+  /** Buffers kept for reuse. */
+  get size(): number {
+    return this.#free.length;
+  }
+}

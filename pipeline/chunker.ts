@@ -11,17 +11,18 @@
  * @module
  */
 import { type RecordKernels, RecordScanState } from "../kernels/mod.ts";
+import { BufferFreeList } from "./bytes.ts";
 
 /** One chunk of records. */
 export interface Chunk {
   /** 0-based position of the chunk in its input. */
   sequence: number;
   /**
-   * Whole records (the first chunk of a CSV input also holds its header). Possibly a view of an input piece
-   * (never the whole of its buffer, so moving it to a worker cannot detach the caller's) or of a buffer the
-   * chunker no longer touches: copy it before the next chunk is asked for if the producer reuses its buffers.
+   * Whole records (the first chunk of a CSV input also holds its header), at the start of a buffer of their own
+   * (taken from {@linkcode ChunkOptions.buffers}, and possibly longer than the chunk) that the chunker never
+   * touches again: the consumer may move it to a worker as it is, and give it back once done with the chunk.
    */
-  bytes: Uint8Array;
+  bytes: Uint8Array<ArrayBuffer>;
   /** 1-based line in the input where the chunk starts. */
   firstLine: number;
   /**
@@ -48,6 +49,11 @@ export interface ChunkOptions {
    * cannot read. Default 64 MiB.
    */
   maxRecordBytes?: number;
+  /**
+   * Where the chunks' buffers come from; the consumer gives each back once done with its chunk, so that the
+   * next chunks are copied into memory already mapped. Default: new buffers every time.
+   */
+  buffers?: BufferFreeList;
 }
 
 const LF = 0x0a;
@@ -61,6 +67,7 @@ export async function* chunkRecords(
   const targetBytes = options.targetBytes ?? 4 << 20;
   const maxRecordBytes = options.maxRecordBytes ?? 64 << 20;
   const kernels = options.kernels;
+  const buffers = options.buffers ?? new BufferFreeList(0);
   // The scanner never sees a quote byte when quoting is off: NUL stands in, as it cannot start a field here.
   const scan = options.format === "csv"
     ? new RecordScanState({
@@ -69,16 +76,11 @@ export async function* chunkRecords(
     })
     : undefined;
 
-  // The bytes not handed out yet, from stream offset `start`: `held[0, heldLength)` (a buffer of ours), then
-  // `piece[from, at)` (the input piece being read). Nothing of a piece is kept past it: what is pending is
-  // copied into `held` before the next piece is pulled, so a producer may reuse its buffers. Input bytes are
-  // so copied at most once (not at all while chunks lie within one piece), and each block is scanned in place.
+  // The bytes not handed out yet, stream offsets [start, pos), are `held[0, pos - start)`: a buffer of ours, the
+  // next chunk's. Each piece of input is scanned, a block at a time, and copied in right away, so a producer may
+  // reuse its buffers and input bytes are copied once (besides the scanner's own copy): into their chunk's buffer.
   let start = 0;
-  let held: Uint8Array = new Uint8Array(0);
-  let heldLength = 0;
-  let piece: Uint8Array = new Uint8Array(0);
-  let from = 0;
-  let at = 0;
+  let held: Uint8Array<ArrayBuffer> = new Uint8Array(0);
   let pos = 0; // stream offset read so far
   let blockEnd = targetBytes;
   // The last record boundary in the current block (stream offset, -1 for none) and the scanner's lines there.
@@ -90,44 +92,33 @@ export async function* chunkRecords(
   let sequence = 0;
   let line = 1;
 
-  /** Copies `bytes` after the held ones. */
+  /** Copies `bytes`, the input from `pos`, after the held ones. */
   const hold = (bytes: Uint8Array) => {
+    const heldLength = pos - start;
     if (heldLength + bytes.length > held.length) {
       // Room to the end of the block, where a chunk is cut; twice that once a record spans blocks.
-      const grown = new Uint8Array(Math.max(heldLength + bytes.length, blockEnd - start, held.length * 2));
+      const grown = new Uint8Array(
+        buffers.take(Math.max(heldLength + bytes.length, blockEnd - start, held.length * 2)),
+      );
       grown.set(held.subarray(0, heldLength));
+      if (held.length > 0) buffers.give(held.buffer);
       held = grown;
     }
     held.set(bytes, heldLength);
-    heldLength += bytes.length;
   };
 
-  /** Hands out the next `n` pending bytes. */
-  const take = (n: number): Uint8Array => {
-    let bytes: Uint8Array;
-    if (heldLength === 0) {
-      bytes = piece.subarray(from, from + n);
-      from += n;
-      // A consumer may move a chunk that spans its buffer to a worker, detaching it: never the caller's.
-      if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) bytes = bytes.slice();
-    } else {
-      if (n > heldLength) {
-        const more = n - heldLength;
-        hold(piece.subarray(from, from + more));
-        from += more;
-      }
-      bytes = held.subarray(0, n);
-      // The chunk keeps the buffer; the rest (usually part of one record) moves to a new one.
-      const rest = held.subarray(n, heldLength);
-      held = rest.length === 0 ? new Uint8Array(0) : new Uint8Array(rest.length + targetBytes);
-      held.set(rest);
-      heldLength = rest.length;
-    }
+  /** Hands out the next `n` held bytes. */
+  const take = (n: number): Uint8Array<ArrayBuffer> => {
+    const bytes = held.subarray(0, n);
+    // The chunk keeps the buffer; the rest (usually part of one record) moves to the next one.
+    const rest = held.subarray(n, pos - start);
+    held = rest.length === 0 ? new Uint8Array(0) : new Uint8Array(buffers.take(rest.length + targetBytes));
+    held.set(rest);
     start += n;
     return bytes;
   };
 
-  const chunk = (bytes: Uint8Array, lines: number): Chunk => {
+  const chunk = (bytes: Uint8Array<ArrayBuffer>, lines: number): Chunk => {
     const out = { sequence: sequence++, bytes, firstLine: line, lines, offset: start - bytes.length };
     line += lines;
     return out;
@@ -171,22 +162,19 @@ export async function* chunkRecords(
     return out;
   };
 
-  for await (const next of input) {
-    piece = next;
-    from = 0;
-    at = 0;
-    while (at < piece.length) {
-      const n = Math.min(blockEnd - pos, piece.length - at);
-      scanSegment(piece.subarray(at, at + n));
-      pos += n;
-      at += n;
+  for await (const piece of input) {
+    for (let at = 0; at < piece.length;) {
+      // Smaller segments, to copy them while they are in cache from the scan, measured slower.
+      const segment = piece.subarray(at, at + blockEnd - pos);
+      scanSegment(segment);
+      hold(segment);
+      pos += segment.length;
+      at += segment.length;
       if (pos === blockEnd) {
         const out = endBlock();
         if (out !== null) yield out;
       }
     }
-    if (from < piece.length) hold(piece.subarray(from));
-    piece = new Uint8Array(0);
   }
   if (pos > blockEnd - targetBytes) {
     // The last, short block.

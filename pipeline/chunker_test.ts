@@ -3,6 +3,7 @@ import { compileKernels, instantiateKernels } from "../kernels/mod.ts";
 import { KernelPool } from "../workers/pool.ts";
 import { chunkRecords, countLines, csvHeader } from "./chunker.ts";
 import { rowObject } from "./batch.ts";
+import { BufferFreeList } from "./bytes.ts";
 
 const module = await compileKernels();
 const kernels = instantiateKernels(module);
@@ -197,4 +198,26 @@ Deno.test("chunkRecords never hands out the whole of a caller's buffer", async (
   assert.equal(chunks.length, 1);
   assert.notEqual(chunks[0].bytes.buffer, bytes.buffer);
   assert.deepEqual(chunks[0].bytes, bytes);
+});
+
+Deno.test("chunkRecords hands out each chunk at the start of a buffer of its own, reusing given-back ones", async () => {
+  const bytes = encoder.encode(sampleCsv(2000));
+  const expected = await collect(bytes, 5);
+  const buffers = new BufferFreeList(2);
+  const seen = new Set<ArrayBuffer>();
+  const joined = new Uint8Array(bytes.length);
+  const got = [];
+  for await (
+    const chunk of chunkRecords(pieces(bytes, 5), { format: "csv", kernels, targetBytes: 4096, buffers })
+  ) {
+    assert.equal(chunk.bytes.byteOffset, 0);
+    seen.add(chunk.bytes.buffer);
+    joined.set(chunk.bytes, chunk.offset);
+    got.push([chunk.offset, chunk.bytes.length, chunk.firstLine, chunk.lines]);
+    // Done with the chunk: its buffer may take a later one.
+    buffers.give(chunk.bytes.buffer);
+  }
+  assert.deepEqual(got, expected.map((c) => [c.offset, c.bytes.length, c.firstLine, c.lines]));
+  assert.deepEqual(joined, bytes);
+  assert.ok(seen.size <= 3, `${expected.length} chunks in ${seen.size} buffers`);
 });

@@ -36,7 +36,7 @@ import { errorChain, type FinishedRun, type NewDeadLetter } from "../storage/sto
 import { parseChunk, type ParseChunkParams } from "../workers/parse.ts";
 import type { Batch } from "./batch.ts";
 import { concatBatches } from "./batch_concat.ts";
-import { type Chunk, csvHeader } from "./chunker.ts";
+import { csvHeader } from "./chunker.ts";
 import { PipelineError } from "./errors.ts";
 import type { PipelinePlan, PlannedSink } from "./plan.ts";
 import { newRunId } from "./run_ids.ts";
@@ -458,8 +458,8 @@ export class GroupCommitter {
     const parsed = w.parsed!;
     const letters: NewDeadLetter[] = [];
     if (parsed.rejects.length > 0) {
-      const chunk: Chunk = { sequence: 0, bytes: w.bytes, firstLine: 1, lines: w.lines, offset: 0 };
-      const rowOf = recordSlicer(w.bytes, chunk, parsed.lines, parsed.rejects, parsed.header);
+      // A small request is one chunk, the first of its input.
+      const rowOf = recordSlicer(w.bytes, { firstLine: 1 }, parsed.lines, parsed.rejects, parsed.header);
       for (const reject of parsed.rejects) {
         letters.push({
           pipeline,

@@ -158,21 +158,26 @@ export async function runIngest(
     context.onProgress?.({ ...totals });
   };
 
+  // A chunk's buffer moves to a worker, comes back with its result and is reused once the chunk is finished.
+  const buffers = pool.buffers;
   const chunks = chunkRecords(input.body, {
     format: input.format,
     kernels: context.kernels,
     delimiter: csv.delimiter,
     quote: csv.quote,
     targetBytes: plan.spec.limits.chunkSize,
+    buffers,
   });
 
   type Pending = {
+    /** The chunk; its bytes are moved to the worker, so `length` keeps their length. */
     chunk: Chunk;
-    parsed: Promise<{ batch: Batch; rejects: Reject[]; bytes: Uint8Array }> | null;
+    length: number;
+    parsed: Promise<{ batch: Batch; rejects: Reject[]; bytes: Uint8Array<ArrayBuffer> }> | null;
   };
   const queue: Pending[] = [];
 
-  const finishChunk = async ({ chunk, parsed }: Pending) => {
+  const finishChunk = async ({ chunk, length, parsed }: Pending) => {
     const previous = done.get(chunk.sequence);
     if (previous || parsed === null) {
       add(previous!);
@@ -197,7 +202,7 @@ export async function runIngest(
       received: batch.length + chunkRejects.length,
       accepted: failures.length === 0 ? batch.length : 0,
       rejected: chunkRejects.length,
-      bytes: chunk.bytes.length,
+      bytes: length,
       rejects: chunkRejects.slice(0, responseRejects),
       failed: failures.length > 0,
       // Quality describes the rows the sinks took: none of a chunk that dead-lettered whole.
@@ -237,11 +242,13 @@ export async function runIngest(
         if (letters.length > 0) await tx.deadLetters.add(letters);
         await tx.checkpoints.save(consumer, [{
           partition: chunk.sequence,
-          offset: String(chunk.offset + chunk.bytes.length),
+          offset: String(chunk.offset + length),
           state: encoder.encode(JSON.stringify(checkpoint)),
         }]);
       }, { flush: false }));
     add(checkpoint);
+    // Nothing refers to the chunk's bytes any more: dead letters hold copies.
+    buffers.give(bytes.buffer);
   };
 
   let failure: unknown;
@@ -251,13 +258,19 @@ export async function runIngest(
       if (input.format === "csv" && chunk.sequence === 0 && csv.header) {
         header = csvHeader(chunk.bytes, csv.quote);
       }
-      const parsed = done.has(chunk.sequence) ? null : pool.run("parse.chunk", {
-        input: chunk.bytes.slice().buffer,
-        params: parseParams(plan, input.format, chunk, header),
-        signal,
-      }).then(({ value, output }) => ({ ...value, bytes: new Uint8Array(output!) }));
-      parsed?.catch(() => {}); // awaited in order below; a failure is raised there
-      queue.push({ chunk, parsed });
+      const length = chunk.bytes.length;
+      let parsed: Pending["parsed"] = null;
+      if (done.has(chunk.sequence)) {
+        buffers.give(chunk.bytes.buffer);
+      } else {
+        parsed = pool.run("parse.chunk", {
+          input: chunk.bytes.buffer,
+          params: parseParams(plan, input.format, chunk, header),
+          signal,
+        }).then(({ value, output }) => ({ ...value, bytes: new Uint8Array(output!, 0, length) }));
+        parsed.catch(() => {}); // awaited in order below; a failure is raised there
+      }
+      queue.push({ chunk, length, parsed });
       if (queue.length >= maxInFlight) await finishChunk(queue.shift()!);
     }
     while (queue.length > 0) await finishChunk(queue.shift()!);
@@ -319,11 +332,13 @@ export async function runIngest(
 export function parseParams(
   plan: PipelinePlan,
   format: "csv" | "ndjson",
-  chunk: Pick<Chunk, "sequence" | "firstLine"> & Partial<Pick<Chunk, "lines">>,
+  chunk: Pick<Chunk, "sequence" | "firstLine"> & Partial<Pick<Chunk, "lines" | "bytes">>,
   header: { bytes: Uint8Array; lines: number } | null,
 ): ParseChunkParams {
+  // A chunk's buffer may be longer than the chunk (the chunker reuses buffers).
+  const length = chunk.bytes?.length;
   if (format === "ndjson") {
-    return { format, columns: plan.columns, rules: plan.rules, firstLine: chunk.firstLine };
+    return { format, columns: plan.columns, rules: plan.rules, firstLine: chunk.firstLine, length };
   }
   const csv = plan.csv;
   if (csv.header && header === null) {
@@ -334,6 +349,7 @@ export function parseParams(
     columns: plan.columns,
     rules: plan.rules,
     firstLine: chunk.firstLine,
+    length,
     lines: chunk.lines,
     dialect: csv,
     header: chunk.sequence === 0 || !csv.header ? null : header,
@@ -403,9 +419,12 @@ export async function writeWithRetry(
   }
 }
 
-/** A CSV dead letter carries its header, so that a replay parses it like the original. */
+/**
+ * A CSV dead letter carries its header, so that a replay parses it like the original. Always a copy: the chunk's
+ * buffer is reused.
+ */
 function withHeader(bytes: Uint8Array, chunk: Chunk, header: { bytes: Uint8Array } | null): Uint8Array {
-  if (header === null || chunk.sequence === 0) return bytes;
+  if (header === null || chunk.sequence === 0) return bytes.slice();
   const out = new Uint8Array(header.bytes.length + bytes.length);
   out.set(header.bytes);
   out.set(bytes, header.bytes.length);
@@ -419,7 +438,7 @@ function withHeader(bytes: Uint8Array, chunk: Chunk, header: { bytes: Uint8Array
  */
 export function recordSlicer(
   bytes: Uint8Array,
-  chunk: Chunk,
+  chunk: Pick<Chunk, "firstLine">,
   acceptedLines: Int32Array,
   rejects: readonly Reject[],
   header: { bytes: Uint8Array } | null,

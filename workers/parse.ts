@@ -39,6 +39,11 @@ export interface ParseChunkParams {
   rules: Record<string, ColumnRules>;
   /** 1-based line in the original input where this chunk starts. */
   firstLine: number;
+  /**
+   * Bytes at the start of the input buffer that are the chunk; the rest of the buffer is unused (a reused
+   * buffer is larger than its chunk, see `BufferFreeList`). Default: all of it.
+   */
+  length?: number;
   /** CSV only: the lines the chunk ends (the chunker's `Chunk.lines`), to size the parser's buffers at once. */
   lines?: number;
   /** CSV only: the dialect. */
@@ -62,7 +67,7 @@ export function parseChunk(
   input: ArrayBuffer,
   params: ParseChunkParams,
 ): OpOutput<ParsedChunk> {
-  const chunk = new Uint8Array(input);
+  const chunk = new Uint8Array(input, 0, params.length ?? input.byteLength);
   const fields = params.columns.map(({ required: _, ...field }) => field);
   const rules = compileRules(params.rules, columnTypes(fields));
   const { parsed, parseRejects, lineShift, ruled } = params.format === "csv"
@@ -81,7 +86,8 @@ export function parseChunk(
     recordLines: [...kept.lines, ...parseRejects.map((r) => r.line), ...found.map((r) => r.line)],
   }, found);
   const rejects = [...parseRejects, ...ruleRejects].sort((a, b) => a.line - b.line);
-  // The input goes back too: the coordinator keeps the original bytes of rejected rows and failed chunks.
+  // The input goes back too: the coordinator keeps the original bytes of rejected rows and failed chunks, and
+  // then reuses the buffer for a later chunk.
   return {
     value: { batch: kept, rejects },
     output: input,

@@ -16,6 +16,7 @@
 
 import { compileKernels } from "../kernels/mod.ts";
 import { createLogger, type Logger } from "../observability/logger.ts";
+import { BufferFreeList } from "../pipeline/bytes.ts";
 import { CsvSyntaxError, KernelError } from "../pipeline/errors.ts";
 import type { OpName, OpParams, OpValue } from "./ops.ts";
 import type { JobMessage, PoolMessage, WorkerMessage } from "./protocol.ts";
@@ -124,6 +125,13 @@ interface Waiter {
 
 /** A pool of kernel workers. */
 export class KernelPool {
+  /**
+   * Buffers for job inputs, kept across jobs and across the pool's users (a server's ingests reuse each
+   * other's): a chunk copied into one, moved to a worker and handed back with its result, is given back here
+   * once done with, so that steady work copies into memory already mapped. It keeps three per worker (one
+   * running, one queued, one whose result is being merged) and one being filled.
+   */
+  readonly buffers: BufferFreeList;
   #module: WebAssembly.Module;
   #queueSize: number;
   #timeoutMs: number;
@@ -151,6 +159,7 @@ export class KernelPool {
       throw new RangeError(`Kernel pool needs at least one worker: got ${workers}`);
     }
     this.#module = options.module;
+    this.buffers = new BufferFreeList(3 * workers + 1);
     this.#queueSize = Math.max(1, options.queueSize ?? workers);
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 3);

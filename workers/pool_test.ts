@@ -263,3 +263,31 @@ Deno.test("KernelPool fails only the trapped job between parse jobs and parses o
     );
   });
 });
+
+Deno.test("parse.chunk reads only the chunk at the start of a longer, reused buffer and hands the buffer back", async () => {
+  const csv = new TextEncoder().encode("id,name\n1,a\n2,b\n");
+  const params = {
+    format: "csv" as const,
+    columns: [{ name: "id", type: "int64" as const }, { name: "name", type: "string" as const }],
+    rules: {},
+    firstLine: 1,
+    dialect: { delimiter: ",", quote: '"', header: true, nullTokens: [""] },
+    header: null,
+  };
+  await withPool({ workers: 1 }, async (pool) => {
+    // What an earlier, longer chunk left behind the new one must not be read.
+    const buffer = new ArrayBuffer(csv.length + 64);
+    new Uint8Array(buffer).fill(0x39);
+    new Uint8Array(buffer).set(csv);
+    const { value, output } = await pool.run("parse.chunk", {
+      input: buffer,
+      params: { ...params, length: csv.length },
+    });
+    assert.deepStrictEqual([...value.batch.lines], [2, 3]);
+    assert.deepStrictEqual(value.rejects, []);
+    assert.equal(output!.byteLength, csv.length + 64);
+    assert.deepStrictEqual(new Uint8Array(output!, 0, csv.length), csv);
+    pool.buffers.give(output!);
+    assert.equal(pool.buffers.size, 1);
+  });
+});

@@ -107,15 +107,34 @@ let cut: i32 = -1;
   store<i32>(state, cut, SCAN_STATE_CUT);
 }
 
-/** Bit `k` set when byte `at + k` is a quote, CR or LF, for the fewer than 32 bytes left at `at`. */
+/** Bit `k` set when byte `at + k` is a quote, CR or LF, for the fewer than 64 bytes left at `at`. */
 // @ts-ignore: decorator
-@inline function tailSpecials(ptr: usize, at: u32, len: u32, quote: u32): u32 {
-  let mask: u32 = 0;
+@inline function tailSpecials(ptr: usize, at: u32, len: u32, quote: u32): u64 {
+  let mask: u64 = 0;
   for (let k: u32 = 0; at + k < len; k++) {
     const c = <u32>load<u8>(ptr + at + k);
-    if (c == quote || c == CR || c == LF) mask |= 1 << k;
+    if (c == quote || c == CR || c == LF) mask |= (<u64>1) << k;
   }
   return mask;
+}
+
+/** Bit `k` set when byte `k` of the 64 in `a`, `b`, `c`, `d` equals the byte splatted in `v`. */
+// @ts-ignore: decorator
+@inline function eq64(a: v128, b: v128, c: v128, d: v128, v: v128): u64 {
+  return <u64>(<u32>i8x16.bitmask(i8x16.eq(a, v)) | (<u32>i8x16.bitmask(i8x16.eq(b, v)) << 16)) |
+    (<u64>(<u32>i8x16.bitmask(i8x16.eq(c, v)) | (<u32>i8x16.bitmask(i8x16.eq(d, v)) << 16)) << 32);
+}
+
+/** Bit `k` set when an odd number of bits at `0..k` of `x` are set. */
+// @ts-ignore: decorator
+@inline function prefixXor(x: u64): u64 {
+  x ^= x << 1;
+  x ^= x << 2;
+  x ^= x << 4;
+  x ^= x << 8;
+  x ^= x << 16;
+  x ^= x << 32;
+  return x;
 }
 
 /**
@@ -158,25 +177,65 @@ export function scan_records(state: usize, ptr: usize, len: u32, delimiter: u32,
   let at = i;
   const crs = i8x16.splat(<i8>CR);
   const lfs = i8x16.splat(<i8>LF);
+  const delimiters = i8x16.splat(<i8>delimiter);
+  const origin = base; // stream offset of `ptr`, in a local
   while (at < len) {
-    // Skip runs without a special byte in a tight loop, 32 bytes per test; the test that stops it gives the
-    // window's mask (most windows of typical rows hold one, so computing it again would double the work).
-    let mask: u32 = 0;
-    while (at + 32 <= len) {
-      const a = v128.load(ptr + at);
-      const b = v128.load(ptr + at + 16);
-      const hitsA = v128.or(v128.or(i8x16.eq(a, quotes), i8x16.eq(a, crs)), i8x16.eq(a, lfs));
-      const hitsB = v128.or(v128.or(i8x16.eq(b, quotes), i8x16.eq(b, crs)), i8x16.eq(b, lfs));
-      if (v128.any_true(v128.or(hitsA, hitsB))) {
-        mask = <u32>i8x16.bitmask(hitsA) | (<u32>i8x16.bitmask(hitsB) << 16);
-        break;
+    let mask: u64;
+    if (at + 64 <= len) {
+      // One 64-byte window at a time, as bit masks (bit k for byte at + k).
+      const p = ptr + at;
+      const a = v128.load(p);
+      const b = v128.load(p, 16);
+      const c = v128.load(p, 32);
+      const d = v128.load(p, 48);
+      const q = eq64(a, b, c, d, quotes);
+      const lf = eq64(a, b, c, d, lfs);
+      const anyCr = v128.any_true(
+        v128.or(v128.or(i8x16.eq(a, crs), i8x16.eq(b, crs)), v128.or(i8x16.eq(c, crs), i8x16.eq(d, crs))),
+      );
+      if ((q | lf) == 0 && !anyCr) {
+        at += 64;
+        continue;
       }
-      at += 32;
+      const prev = at > 0 ? <u32>load<u8>(p - 1) : lastByte;
+      if (!anyCr && prev != CR) {
+        // Without CRs, a window whose quotes all pair up as RFC 4180 has them is read at once: every quote
+        // toggles the quoted state (a doubled quote toggles twice), so the state after byte k is the parity of
+        // the quotes up to k. That holds when each quote that opens a field stands at a field start (or right
+        // after a closing quote: a doubled one). Otherwise, and when a closing quote ends the window (the next
+        // byte decides whether it is doubled), the window goes byte by byte below.
+        const quoted = <u64>(mode == SCAN_MODE_QUOTED);
+        const inside = prefixXor(q) ^ (0 - quoted);
+        const before = (inside << 1) | quoted;
+        const opens = q & ~before;
+        const closes = q & before;
+        const ends = lf & ~inside;
+        const atStart = origin + at == start;
+        const fieldStarts = ((eq64(a, b, c, d, delimiters) | ends | closes) << 1) |
+          <u64>(atStart || prev == delimiter);
+        if ((opens & ~fieldStarts) == 0 && (closes >> 63) == 0) {
+          nLines += popcnt(lf);
+          if (ends != 0) {
+            // A terminator right after another one (or at the record start) is an empty line, not a record.
+            const found = <u32>popcnt(ends & ~((ends << 1) | <u64>atStart));
+            nRecords += found;
+            nChunk += found;
+            const last = at + 64 - <u32>clz(ends);
+            start = origin + last;
+            lastCut = <i32>last;
+          }
+          mode = (inside >> 63) != 0 ? SCAN_MODE_QUOTED : SCAN_MODE_UNQUOTED;
+          at += 64;
+          continue;
+        }
+      }
+      mask = q | lf | eq64(a, b, c, d, crs);
+    } else {
+      // Fewer than 64 bytes left: byte by byte.
+      mask = tailSpecials(ptr, at, len, quote);
+      if (mask == 0) break;
     }
-    if (at >= len) break;
-    // Fewer than 32 bytes left: byte by byte.
-    if (mask == 0) mask = tailSpecials(ptr, at, len, quote);
-    let next = at + 32;
+    let next = at + 64;
     // Each set bit is one special byte, handled in order; a doubled quote clears its second bit.
     while (mask != 0) {
       i = at + <u32>ctz(mask);
@@ -188,7 +247,7 @@ export function scan_records(state: usize, ptr: usize, len: u32, delimiter: u32,
           if (i + 1 == len) {
             mode = SCAN_MODE_QUOTE_IN_QUOTED;
           } else if (<u32>load<u8>(ptr + i + 1) == quote) {
-            if (i + 1 < at + 32) mask &= mask - 1;
+            if (i + 1 < at + 64) mask &= mask - 1;
             else next = i + 2;
           } else {
             mode = SCAN_MODE_UNQUOTED;
@@ -199,19 +258,19 @@ export function scan_records(state: usize, ptr: usize, len: u32, delimiter: u32,
         continue;
       }
       if (c == quote) {
-        if (base + i == start || prev == delimiter) mode = SCAN_MODE_QUOTED;
+        if (origin + i == start || prev == delimiter) mode = SCAN_MODE_QUOTED;
         continue;
       }
       let termStart: u64;
       if (c == LF) {
-        termStart = prev == CR ? base + i - 1 : base + i;
+        termStart = prev == CR ? origin + i - 1 : origin + i;
       } else if (i + 1 == len) {
         flags |= SCAN_FLAG_PENDING_CR;
         continue;
       } else if (<u32>load<u8>(ptr + i + 1) == LF) {
         continue; // the LF closes this CRLF
       } else {
-        termStart = base + i;
+        termStart = origin + i;
       }
       // Same as endRecord, on the locals.
       if (start < termStart) {
@@ -219,7 +278,7 @@ export function scan_records(state: usize, ptr: usize, len: u32, delimiter: u32,
         nChunk++;
       }
       nLines++;
-      start = base + i + 1;
+      start = origin + i + 1;
       lastCut = <i32>(i + 1);
     }
     at = next;
