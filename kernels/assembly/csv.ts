@@ -955,20 +955,37 @@ function undoFastRow(): void {
   }
 }
 
-/** The special bytes (delimiter, quote, LF, CR) among the 64 bytes at `input + at`, as bits. */
+/**
+ * The special bytes (delimiter, quote, LF, CR) among the 64 bytes at `input + at`, as bits. When the four
+ * have distinct low nibbles (`byNibble`; the usual delimiters and quotes do), one table lookup per 16 bytes
+ * tells them: a byte is special when it equals the `table` entry of its low nibble (the other entries
+ * cannot equal a byte with that nibble). Else each is compared for.
+ */
 // @ts-ignore: decorator
-@inline function specialsAt(at: u32, vDelim: v128, vQuote: v128, vLf: v128, vCr: v128): u64 {
+@inline function specialsAt(at: u32, byNibble: bool, table: v128, vDelim: v128, vQuote: v128, vLf: v128, vCr: v128): u64 {
   const p = input + at;
   const v0 = v128.load(p);
   const v1 = v128.load(p, 16);
   const v2 = v128.load(p, 32);
   const v3 = v128.load(p, 48);
-  const m0 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v0, vDelim), i8x16.eq(v0, vQuote)), v128.or(i8x16.eq(v0, vLf), i8x16.eq(v0, vCr))));
-  const m1 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v1, vDelim), i8x16.eq(v1, vQuote)), v128.or(i8x16.eq(v1, vLf), i8x16.eq(v1, vCr))));
-  const m2 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v2, vDelim), i8x16.eq(v2, vQuote)), v128.or(i8x16.eq(v2, vLf), i8x16.eq(v2, vCr))));
-  const m3 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v3, vDelim), i8x16.eq(v3, vQuote)), v128.or(i8x16.eq(v3, vLf), i8x16.eq(v3, vCr))));
+  let m0: i32, m1: i32, m2: i32, m3: i32;
+  if (byNibble) {
+    const low = i8x16.splat(0x0f);
+    m0 = i8x16.bitmask(i8x16.eq(i8x16.swizzle(table, v128.and(v0, low)), v0));
+    m1 = i8x16.bitmask(i8x16.eq(i8x16.swizzle(table, v128.and(v1, low)), v1));
+    m2 = i8x16.bitmask(i8x16.eq(i8x16.swizzle(table, v128.and(v2, low)), v2));
+    m3 = i8x16.bitmask(i8x16.eq(i8x16.swizzle(table, v128.and(v3, low)), v3));
+  } else {
+    m0 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v0, vDelim), i8x16.eq(v0, vQuote)), v128.or(i8x16.eq(v0, vLf), i8x16.eq(v0, vCr))));
+    m1 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v1, vDelim), i8x16.eq(v1, vQuote)), v128.or(i8x16.eq(v1, vLf), i8x16.eq(v1, vCr))));
+    m2 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v2, vDelim), i8x16.eq(v2, vQuote)), v128.or(i8x16.eq(v2, vLf), i8x16.eq(v2, vCr))));
+    m3 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v3, vDelim), i8x16.eq(v3, vQuote)), v128.or(i8x16.eq(v3, vLf), i8x16.eq(v3, vCr))));
+  }
   return <u64> <u32> m0 | (<u64> <u32> m1 << 16) | (<u64> <u32> m2 << 32) | (<u64> <u32> m3 << 48);
 }
+
+/** {@link specialsAt}'s table: entry i is the special byte whose low nibble is i, else one whose is not. */
+const NIBBLE_TABLE: usize = memory.data(16, 16);
 
 /** Whether one of the 64 bytes at `input + at` is >= 0x80. */
 // @ts-ignore: decorator
@@ -991,12 +1008,21 @@ function fastRows(pos: u32, len: u32): u32 {
   const vQuote = i8x16.splat(<i8> quoteByte);
   const vLf = i8x16.splat(<i8> LF);
   const vCr = i8x16.splat(<i8> CR);
+  for (let i: u32 = 0; i < 16; i++) store<u8>(NIBBLE_TABLE + i, <u8> (i ^ 1));
+  store<u8>(NIBBLE_TABLE + (LF & 15), <u8> LF);
+  store<u8>(NIBBLE_TABLE + (CR & 15), <u8> CR);
+  store<u8>(NIBBLE_TABLE + (delimiter & 15), <u8> delimiter);
+  store<u8>(NIBBLE_TABLE + (quoteByte & 15), <u8> quoteByte);
+  // Distinct nibbles: each special is still its entry (the quote byte is the delimiter without quoting).
+  const byNibble = <u32> load<u8>(NIBBLE_TABLE + (LF & 15)) == LF && <u32> load<u8>(NIBBLE_TABLE + (CR & 15)) == CR &&
+    <u32> load<u8>(NIBBLE_TABLE + (delimiter & 15)) == delimiter;
+  const table = v128.load(NIBBLE_TABLE);
   const first = rows;
   const last = fieldCount - 1;
   let p = pos;
   // The window: special bytes after the read position among the 64 bytes at `base`.
   let base = pos;
-  let specials = specialsAt(base, vDelim, vQuote, vLf, vCr);
+  let specials = specialsAt(base, byNibble, table, vDelim, vQuote, vLf, vCr);
   let high = highAt(base);
   while (p < len) {
     if (rows >= rowCapacity) {
@@ -1050,14 +1076,14 @@ function fastRows(pos: u32, len: u32): u32 {
         c = <u32> load<u8>(input + q);
         // The window starts over at the byte after the closing quote, which ends the field.
         base = q;
-        specials = specialsAt(base, vDelim, vQuote, vLf, vCr) & ~(<u64> 1);
+        specials = specialsAt(base, byNibble, table, vDelim, vQuote, vLf, vCr) & ~(<u64> 1);
         high = highAt(base);
         rowHigh = rowHigh || high;
       } else {
         while (specials == 0) {
           base += 64;
           if (base >= len) break;
-          specials = specialsAt(base, vDelim, vQuote, vLf, vCr);
+          specials = specialsAt(base, byNibble, table, vDelim, vQuote, vLf, vCr);
           high = highAt(base);
           rowHigh = rowHigh || high;
         }
@@ -1123,7 +1149,7 @@ function fastRows(pos: u32, len: u32): u32 {
             specials &= specials - 1;
           } else {
             base = next;
-            specials = specialsAt(base, vDelim, vQuote, vLf, vCr);
+            specials = specialsAt(base, byNibble, table, vDelim, vQuote, vLf, vCr);
             high = highAt(base);
           }
         }
