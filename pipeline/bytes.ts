@@ -42,10 +42,16 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffe
 export class BufferFreeList {
   readonly #free: ArrayBuffer[] = [];
   readonly #keep: number;
+  readonly #maxBytes: number;
+  #bytes = 0;
 
-  /** Keeps up to `keep` given-back buffers: about the chunks in flight, plus the one being filled. */
-  constructor(keep: number) {
+  /**
+   * Keeps up to `keep` given-back buffers (about the chunks in flight, plus the one being filled) and no more
+   * than `maxBytes` in all, so that a few huge chunks (a record over the chunk size) do not stay mapped.
+   */
+  constructor(keep: number, maxBytes = Infinity) {
     this.#keep = keep;
+    this.#maxBytes = maxBytes;
   }
 
   /**
@@ -59,6 +65,7 @@ export class BufferFreeList {
       if (buffer.byteLength < bytes) continue;
       free[i] = free[free.length - 1];
       free.pop();
+      this.#bytes -= buffer.byteLength;
       return buffer;
     }
     return new ArrayBuffer(bytes + (bytes >> 4));
@@ -66,10 +73,12 @@ export class BufferFreeList {
 
   /**
    * Gives `buffer` back: its bytes may be overwritten from now on. One that was moved away (detached), one
-   * already given back and one past `keep` are dropped.
+   * already given back and one past `keep` or `maxBytes` are dropped.
    */
   give(buffer: ArrayBuffer): void {
     if (buffer.detached || this.#free.length >= this.#keep || this.#free.includes(buffer)) return;
+    if (this.#bytes + buffer.byteLength > this.#maxBytes) return;
+    this.#bytes += buffer.byteLength;
     this.#free.push(buffer);
   }
 

@@ -43,3 +43,13 @@ Deno.test("BufferFreeList drops detached buffers, repeats and buffers past its s
   for (let i = 0; i < 3; i++) buffers.give(new ArrayBuffer(16));
   assert.equal(buffers.size, 2, "no more than `keep`");
 });
+
+Deno.test("BufferFreeList keeps no more than its byte limit", () => {
+  const buffers = new BufferFreeList(4, 100);
+  buffers.give(new ArrayBuffer(60));
+  buffers.give(new ArrayBuffer(60));
+  assert.equal(buffers.size, 1, "the second would pass the limit");
+  buffers.take(10);
+  buffers.give(new ArrayBuffer(100));
+  assert.equal(buffers.size, 1, "room again once one is taken");
+});

@@ -129,7 +129,8 @@ export class KernelPool {
    * Buffers for job inputs, kept across jobs and across the pool's users (a server's ingests reuse each
    * other's): a chunk copied into one, moved to a worker and handed back with its result, is given back here
    * once done with, so that steady work copies into memory already mapped. It keeps three per worker (one
-   * running, one queued, one whose result is being merged) and one being filled.
+   * running, one queued, one whose result is being merged) and one being filled, of 8 MiB each at most on
+   * average (default chunks are 4 MiB).
    */
   readonly buffers: BufferFreeList;
   #module: WebAssembly.Module;
@@ -159,7 +160,7 @@ export class KernelPool {
       throw new RangeError(`Kernel pool needs at least one worker: got ${workers}`);
     }
     this.#module = options.module;
-    this.buffers = new BufferFreeList(3 * workers + 1);
+    this.buffers = new BufferFreeList(3 * workers + 1, (3 * workers + 1) * (8 << 20));
     this.#queueSize = Math.max(1, options.queueSize ?? workers);
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 3);
