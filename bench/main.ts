@@ -2,7 +2,8 @@
  * `deno task bench [NAME…]`: runs the named benchmarks (all when none are named) against their peers, each
  * comparison in this one process, and prints absolute MB/s and rows/s for each side plus one
  * `ratio <benchmark> vs <peer>: <weir / peer>` line per peer. `BENCH_MB` scales the data (default 200),
- * `BENCH_SEED` picks it, `BENCH_RUNS` sets timed runs per side (default 3, best kept).
+ * `BENCH_SEED` picks it, `BENCH_RUNS` sets timed runs per side (default 3, best kept), each side
+ * running once untimed first.
  *
  * @module
  */
@@ -59,7 +60,7 @@ if (import.meta.main) {
   const options = benchOptions();
   const chosen = selectBenchmarks(Deno.args);
   console.log(
-    `bench: BENCH_MB=${options.mb} BENCH_SEED=${options.seed} BENCH_RUNS=${options.runs} (best run kept)`,
+    `bench: BENCH_MB=${options.mb} BENCH_SEED=${options.seed} BENCH_RUNS=${options.runs} (after one untimed run, best run kept)`,
   );
   try {
     for (const b of chosen) {
