@@ -897,10 +897,11 @@ function flushFields(count: i32): void {
 //
 // Most rows of most files are plain: every field ends at the next delimiter, a quoted field closes before
 // its delimiter, no CR inside quotes, ASCII or valid UTF-8, the right field count. The fast path reads such a
-// row field after field: a 16-byte vector compare finds the field's end, and the value is decoded and stored
-// right away, while its bytes are in registers and L1. Nothing goes through the field index. Any row it does
-// not take whole (a type error, a ragged row, a blank line, a bare CR, a field over the size limit, no room
-// left, the end of the input) it undoes and leaves to the two stages, which judge it by the full rules and
+// row field after field: the field's end is the next bit of a 64-byte window's mask of special bytes (a quoted
+// field's closing quote is found with 16-byte compares), and the value is decoded and stored right away, while
+// its bytes are in L1. Nothing goes through the field index. Any row it does not take whole (a type error, a
+// ragged row, a blank line, a bare CR, a row over the field size limit, invalid UTF-8, no room left, the end
+// of the input) it undoes and leaves to the two stages, which judge it by the full rules and
 // reject it if it must be; the fast path then resumes after it. Both paths decode values with the same
 // `put*` functions, so the output does not depend on which path read a row. A file the fast path keeps
 // giving up on (every field quoted with escapes, say) switches it off for the rest of the call.
