@@ -146,12 +146,13 @@ export function validateKernels(core: KernelCore): ValidateKernels {
 
   function check(columns: readonly PlacedColumn[], rules: readonly KernelRules[], n: number): KernelVerdict {
     // The marks: a code per row, then a bitmap of the rows with one, the only part that needs zeroing.
-    const codes = core.alloc(marksBytes(n) >>> 0);
+    const markBytes = marksBytes(n) >>> 0;
+    const codes = core.alloc(markBytes);
     const out = core.alloc(n * 4);
     const needScratch = rules.some((r, i) => r.unique && columns[i].kind === "i64");
     const scratch = needScratch ? core.alloc(uniqueScratch(n) >>> 0) : 0;
     const tables = rules.map((r) => ruleTables(core, r));
-    core.view(codes + n * 4, (marksBytes(n) >>> 0) - n * 4).fill(0);
+    core.view(codes + n * 4, markBytes - n * 4).fill(0);
 
     // Each kernel returns how many rows it marked: a clean batch (the usual case) needs no collecting pass.
     let marked = 0;

@@ -272,10 +272,21 @@ let pendingCr: bool = false;
   }
 }
 
+/** Whether some null token is `n` bytes long. Most values' lengths are not: they are told without a call. */
+// @ts-ignore: decorator
+@inline function tokenOfLength(n: u32): bool {
+  return n < 32 && ((nullLengths >> n) & 1) != 0;
+}
+
 /** Whether [s, e) equals one of the configured null tokens. */
-function isNullToken(s: u32, e: u32): bool {
+// @ts-ignore: decorator
+@inline function isNullToken(s: u32, e: u32): bool {
+  return tokenOfLength(e - s) && matchesNullToken(s, e);
+}
+
+/** {@link isNullToken} once a token has the length of [s, e). */
+function matchesNullToken(s: u32, e: u32): bool {
   const n = e - s;
-  if (n >= 32 || ((nullLengths >> n) & 1) == 0) return false;
   let t = nullTokens;
   const end = nullTokens + nullTokensLen;
   while (t < end) {
@@ -293,9 +304,7 @@ function isNullToken(s: u32, e: u32): bool {
 /** Whether [s, e) is null: empty (when empty means null) or a null token. */
 // @ts-ignore: decorator
 @inline function isNull(s: u32, e: u32): bool {
-  const n = e - s;
-  // Most values have a length no token has: told here, without the call.
-  return (n == 0 && nullEmpty) || (n < 32 && ((nullLengths >> n) & 1) != 0 && isNullToken(s, e));
+  return (s == e && nullEmpty) || isNullToken(s, e);
 }
 
 // @ts-ignore: decorator
@@ -575,7 +584,7 @@ let trimEnd: u32 = 0;
 @inline function putString(validity: usize, row: u32, end: usize, data: usize, off: i32, s: u32, e: u32, unquoted: u32, escapes: bool): i32 {
   // Columns mix empty (null) values and text at random: an empty unquoted value is told without a branch.
   let nul = <u32> (s == e) & unquoted & <u32> nullEmpty;
-  if (unquoted != 0 && e - s < 32 && ((nullLengths >> (e - s)) & 1) != 0 && isNullToken(s, e)) nul = 1;
+  if (unquoted != 0 && isNullToken(s, e)) nul = 1;
   const bits = validity + (row >> 3);
   store<u8>(bits, load<u8>(bits) & ~(<u8> nul << <u8> (row & 7)));
   if (!escapes) {
@@ -596,8 +605,7 @@ let trimEnd: u32 = 0;
 // @ts-ignore: decorator
 @inline function plainValue(s: u32, e: u32): bool {
   const n = e - s;
-  return n != 0 && <u32> load<u8>(input + s) > 0x20 && <u32> load<u8>(input + e - 1) > 0x20 &&
-    (n >= 32 || ((nullLengths >> n) & 1) == 0);
+  return n != 0 && <u32> load<u8>(input + s) > 0x20 && <u32> load<u8>(input + e - 1) > 0x20 && !tokenOfLength(n);
 }
 
 /**
