@@ -117,6 +117,28 @@ Deno.test("CSV timestamps with random digits and separators equal the general pa
   assert.deepEqual(csvTimestamps(texts), generalTimestamps(texts));
 });
 
+Deno.test("CSV timestamps with any byte at any place after the date equal the general parser's", () => {
+  // Every fraction length the fast path takes (0..6) and some it leaves (7..9), with and without a zone;
+  // each byte after the date replaced by every byte value but the CSV specials, which would split the row.
+  const texts: string[] = [];
+  for (let digits = 0; digits <= 9; digits++) {
+    const fraction = digits == 0 ? "" : "." + "987654321".slice(0, digits);
+    for (const zone of ["", "Z"]) {
+      const base = `2024-02-29T23:59:58${fraction}${zone}`;
+      for (let at = 10; at < base.length; at++) {
+        for (let byte = 1; byte < 128; byte++) {
+          const c = String.fromCharCode(byte);
+          if (`",\r\n \t`.includes(c)) continue;
+          texts.push(base.slice(0, at) + c + base.slice(at + 1));
+        }
+      }
+    }
+  }
+  const fast = csvTimestamps(texts);
+  assert.deepEqual(fast, generalTimestamps(texts));
+  assert.ok(fast.filter((v) => v !== null).length > 1000);
+});
+
 /** Texts near `spellings`: each as is, in random letter case, and with one byte changed, cut or added. */
 function nearTexts(spellings: readonly string[], bytes: string, count: number, seed: number): string[] {
   const random = seededRandom(seed);
