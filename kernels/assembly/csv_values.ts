@@ -36,13 +36,16 @@ const SECONDS_PER_DAY: i64 = 86_400;
 @inline function digitsOf(word: u64, n: u32): i64 {
   const keep = (<u64> 8 - <u64> n) << 3;
   // The n digits move to the top bytes; '0's fill the bytes below, which then count as leading zeros.
-  let x = (word << keep) | (keep == 0 ? 0 : (<u64> 0x3030303030303030 >> (<u64> 64 - keep)));
-  const ok = ((x & 0xf0f0f0f0f0f0f0f0) | (((x + 0x0606060606060606) & 0xf0f0f0f0f0f0f0f0) >> 4)) == 0x3333333333333333;
+  let x = (word << keep) | (<u64> 0x3030303030303030 & ((<u64> 1 << keep) - 1));
   x -= 0x3030303030303030;
+  // A byte is a digit when neither byte - '0' nor byte + 0x46 has its top bit set. Only a non-digit can
+  // borrow or carry into the next byte, and by at most one, which never clears both top bits (checked for
+  // every byte value), so all eight are checked at once.
+  const bad = (x | (x + 0x7676767676767676)) & 0x8080808080808080;
   x = x * 10 + (x >> 8);
   x = (((x & 0x000000ff000000ff) * (100 + (<u64> 1000000 << 32))) +
     (((x >> 16) & 0x000000ff000000ff) * (1 + (<u64> 10000 << 32)))) >> 32;
-  return ok ? <i64> x : -1;
+  return bad == 0 ? <i64> x : -1;
 }
 
 /**
