@@ -139,6 +139,33 @@ Deno.test("CSV timestamps with any byte at any place after the date equal the ge
   assert.ok(fast.filter((v) => v !== null).length > 1000);
 });
 
+Deno.test("CSV int64s with any byte at any place equal their exact values", () => {
+  // Every length the one-word path takes (1..8 digits) and the longer ones, near both bounds; each byte
+  // replaced by every byte value but the CSV specials and blanks (trimmed, or splitting the row).
+  const bases = ["-9223372036854775808", "9223372036854775807", "+000000000000000000000123"];
+  for (let n = 1; n <= 20; n++) {
+    bases.push("98765432109876543210".slice(0, n), "-" + "1234567890".repeat(2).slice(0, n));
+  }
+  const texts: string[] = [];
+  for (const base of bases) {
+    texts.push(base);
+    for (let at = 0; at < base.length; at++) {
+      for (let byte = 1; byte < 128; byte++) {
+        const c = String.fromCharCode(byte);
+        if (!`",\r\n \t`.includes(c)) texts.push(base.slice(0, at) + c + base.slice(at + 1));
+      }
+    }
+  }
+  texts.push("9223372036854775808", "-9223372036854775809", "99999999999999999999", "-", "+", "+-1", "--1");
+  const want = texts.map((t) => {
+    if (!/^[+-]?[0-9]+$/.test(t)) return null;
+    const v = BigInt(t);
+    return v >= -(1n << 63n) && v < 1n << 63n ? v : null;
+  });
+  assert.deepEqual(csvValues({ name: "i", type: "int64" }, texts), want);
+  assert.ok(want.filter((v) => v !== null).length > 1000);
+});
+
 /** Texts near `spellings`: each as is, in random letter case, and with one byte changed, cut or added. */
 function nearTexts(spellings: readonly string[], bytes: string, count: number, seed: number): string[] {
   const random = seededRandom(seed);
