@@ -230,6 +230,36 @@ Deno.test("CSV decimals of every length around the usual shape equal their exact
   }
 });
 
+Deno.test("CSV decimals with any byte at any place equal their exact values", () => {
+  // The one-word shapes (up to 8 bytes, the point where the scale puts it) and longer ones, at the bounds
+  // of decimal(12, 2); each byte replaced by every byte value but the CSV specials and blanks.
+  const bases = [
+    "1.5",
+    "0.05",
+    "12.34",
+    "62474.46",
+    "9999999999.99",
+    "-9999999999.99",
+    "+.25",
+    "123.",
+    "00000000001.10",
+  ];
+  const texts: string[] = [];
+  for (const base of bases) {
+    texts.push(base);
+    for (let at = 0; at < base.length; at++) {
+      for (let byte = 1; byte < 128; byte++) {
+        const c = String.fromCharCode(byte);
+        if (!`",\r\n \t`.includes(c)) texts.push(base.slice(0, at) + c + base.slice(at + 1));
+      }
+    }
+  }
+  texts.push("10000000000.00", "-10000000000", "99999999999", "1.001", "1.000");
+  const want = texts.map((t) => expectedDecimal(t, 12, 2));
+  assert.deepEqual(csvValues({ name: "d", type: "decimal", precision: 12, scale: 2 }, texts), want);
+  assert.ok(want.filter((v) => v !== null).length > 300);
+});
+
 Deno.test("csv_count_breaks counts every CR and LF at any length and density", () => {
   const countBreaks = core.fn("csv_count_breaks");
   const random = seededRandom(3);
