@@ -117,6 +117,55 @@ Deno.test("CSV timestamps with random digits and separators equal the general pa
   assert.deepEqual(csvTimestamps(texts), generalTimestamps(texts));
 });
 
+Deno.test("CSV timestamps with any byte at any place after the date equal the general parser's", () => {
+  // Every fraction length the fast path takes (0..6) and some it leaves (7..9), with and without a zone;
+  // each byte after the date replaced by every byte value but the CSV specials, which would split the row.
+  const texts: string[] = [];
+  for (let digits = 0; digits <= 9; digits++) {
+    const fraction = digits == 0 ? "" : "." + "987654321".slice(0, digits);
+    for (const zone of ["", "Z"]) {
+      const base = `2024-02-29T23:59:58${fraction}${zone}`;
+      for (let at = 10; at < base.length; at++) {
+        for (let byte = 1; byte < 128; byte++) {
+          const c = String.fromCharCode(byte);
+          if (`",\r\n \t`.includes(c)) continue;
+          texts.push(base.slice(0, at) + c + base.slice(at + 1));
+        }
+      }
+    }
+  }
+  const fast = csvTimestamps(texts);
+  assert.deepEqual(fast, generalTimestamps(texts));
+  assert.ok(fast.filter((v) => v !== null).length > 1000);
+});
+
+Deno.test("CSV int64s with any byte at any place equal their exact values", () => {
+  // Every length the one-word path takes (1..8 digits) and the longer ones, near both bounds; each byte
+  // replaced by every byte value but the CSV specials and blanks (trimmed, or splitting the row).
+  const bases = ["-9223372036854775808", "9223372036854775807", "+000000000000000000000123"];
+  for (let n = 1; n <= 20; n++) {
+    bases.push("98765432109876543210".slice(0, n), "-" + "1234567890".repeat(2).slice(0, n));
+  }
+  const texts: string[] = [];
+  for (const base of bases) {
+    texts.push(base);
+    for (let at = 0; at < base.length; at++) {
+      for (let byte = 1; byte < 128; byte++) {
+        const c = String.fromCharCode(byte);
+        if (!`",\r\n \t`.includes(c)) texts.push(base.slice(0, at) + c + base.slice(at + 1));
+      }
+    }
+  }
+  texts.push("9223372036854775808", "-9223372036854775809", "99999999999999999999", "-", "+", "+-1", "--1");
+  const want = texts.map((t) => {
+    if (!/^[+-]?[0-9]+$/.test(t)) return null;
+    const v = BigInt(t);
+    return v >= -(1n << 63n) && v < 1n << 63n ? v : null;
+  });
+  assert.deepEqual(csvValues({ name: "i", type: "int64" }, texts), want);
+  assert.ok(want.filter((v) => v !== null).length > 1000);
+});
+
 /** Texts near `spellings`: each as is, in random letter case, and with one byte changed, cut or added. */
 function nearTexts(spellings: readonly string[], bytes: string, count: number, seed: number): string[] {
   const random = seededRandom(seed);
@@ -179,6 +228,36 @@ Deno.test("CSV decimals of every length around the usual shape equal their exact
       `${precision},${scale}`,
     );
   }
+});
+
+Deno.test("CSV decimals with any byte at any place equal their exact values", () => {
+  // The one-word shapes (up to 8 bytes, the point where the scale puts it) and longer ones, at the bounds
+  // of decimal(12, 2); each byte replaced by every byte value but the CSV specials and blanks.
+  const bases = [
+    "1.5",
+    "0.05",
+    "12.34",
+    "62474.46",
+    "9999999999.99",
+    "-9999999999.99",
+    "+.25",
+    "123.",
+    "00000000001.10",
+  ];
+  const texts: string[] = [];
+  for (const base of bases) {
+    texts.push(base);
+    for (let at = 0; at < base.length; at++) {
+      for (let byte = 1; byte < 128; byte++) {
+        const c = String.fromCharCode(byte);
+        if (!`",\r\n \t`.includes(c)) texts.push(base.slice(0, at) + c + base.slice(at + 1));
+      }
+    }
+  }
+  texts.push("10000000000.00", "-10000000000", "99999999999", "1.001", "1.000");
+  const want = texts.map((t) => expectedDecimal(t, 12, 2));
+  assert.deepEqual(csvValues({ name: "d", type: "decimal", precision: 12, scale: 2 }, texts), want);
+  assert.ok(want.filter((v) => v !== null).length > 300);
 });
 
 Deno.test("csv_count_breaks counts every CR and LF at any length and density", () => {

@@ -36,13 +36,16 @@ const SECONDS_PER_DAY: i64 = 86_400;
 @inline function digitsOf(word: u64, n: u32): i64 {
   const keep = (<u64> 8 - <u64> n) << 3;
   // The n digits move to the top bytes; '0's fill the bytes below, which then count as leading zeros.
-  let x = (word << keep) | (keep == 0 ? 0 : (<u64> 0x3030303030303030 >> (<u64> 64 - keep)));
-  const ok = ((x & 0xf0f0f0f0f0f0f0f0) | (((x + 0x0606060606060606) & 0xf0f0f0f0f0f0f0f0) >> 4)) == 0x3333333333333333;
+  let x = (word << keep) | (<u64> 0x3030303030303030 & ((<u64> 1 << keep) - 1));
   x -= 0x3030303030303030;
+  // A byte is a digit when neither byte - '0' nor byte + 0x46 has its top bit set. Only a non-digit can
+  // borrow or carry into the next byte, and by at most one, which never clears both top bits (checked for
+  // every byte value), so all eight are checked at once.
+  const bad = (x | (x + 0x7676767676767676)) & 0x8080808080808080;
   x = x * 10 + (x >> 8);
   x = (((x & 0x000000ff000000ff) * (100 + (<u64> 1000000 << 32))) +
     (((x >> 16) & 0x000000ff000000ff) * (1 + (<u64> 10000 << 32)))) >> 32;
-  return ok ? <i64> x : -1;
+  return bad == 0 ? <i64> x : -1;
 }
 
 /**
@@ -266,50 +269,80 @@ export function parseTimestamp(s: usize, e: usize, dst: usize): bool {
   return parseTimestampAfterDate(s, e, days, dst);
 }
 
-const POW10_U32: usize = memory.data<u32>([1, 10, 100, 1000, 10000, 100000, 1000000]);
+/**
+ * {@link parseTimestampFast}'s shapes, by the length of the text after the seconds (0, or a point and 1..6
+ * fraction digits): 48 bytes each. The 16 bytes after the date separator, less '0', must lie between the
+ * first two vectors lane by lane (digits 0..9, ':' 10, '.' 254; 0..255 where anything goes); the third
+ * picks the digits as `hhmmss..` and `ffffff..` (255 gives 0: missing fraction digits count as zeros).
+ */
+const TIME_SHAPES: usize = memory.data<u8>([
+  // 0: no fraction
+  0, 0, 10, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  9, 9, 10, 9, 9, 10, 9, 9, 255, 255, 255, 255, 255, 255, 255, 255,
+  0, 1, 3, 4, 6, 7, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+  // 1: unused (a point without digits)
+  0, 0, 10, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  9, 9, 10, 9, 9, 10, 9, 9, 255, 255, 255, 255, 255, 255, 255, 255,
+  0, 1, 3, 4, 6, 7, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+  // 2: 1 fraction digit
+  0, 0, 10, 0, 0, 10, 0, 0, 254, 0, 0, 0, 0, 0, 0, 0,
+  9, 9, 10, 9, 9, 10, 9, 9, 254, 9, 255, 255, 255, 255, 255, 255,
+  0, 1, 3, 4, 6, 7, 255, 255, 9, 255, 255, 255, 255, 255, 255, 255,
+  // 3: 2 fraction digits
+  0, 0, 10, 0, 0, 10, 0, 0, 254, 0, 0, 0, 0, 0, 0, 0,
+  9, 9, 10, 9, 9, 10, 9, 9, 254, 9, 9, 255, 255, 255, 255, 255,
+  0, 1, 3, 4, 6, 7, 255, 255, 9, 10, 255, 255, 255, 255, 255, 255,
+  // 4: 3 fraction digits
+  0, 0, 10, 0, 0, 10, 0, 0, 254, 0, 0, 0, 0, 0, 0, 0,
+  9, 9, 10, 9, 9, 10, 9, 9, 254, 9, 9, 9, 255, 255, 255, 255,
+  0, 1, 3, 4, 6, 7, 255, 255, 9, 10, 11, 255, 255, 255, 255, 255,
+  // 5: 4 fraction digits
+  0, 0, 10, 0, 0, 10, 0, 0, 254, 0, 0, 0, 0, 0, 0, 0,
+  9, 9, 10, 9, 9, 10, 9, 9, 254, 9, 9, 9, 9, 255, 255, 255,
+  0, 1, 3, 4, 6, 7, 255, 255, 9, 10, 11, 12, 255, 255, 255, 255,
+  // 6: 5 fraction digits
+  0, 0, 10, 0, 0, 10, 0, 0, 254, 0, 0, 0, 0, 0, 0, 0,
+  9, 9, 10, 9, 9, 10, 9, 9, 254, 9, 9, 9, 9, 9, 255, 255,
+  0, 1, 3, 4, 6, 7, 255, 255, 9, 10, 11, 12, 13, 255, 255, 255,
+  // 7: 6 fraction digits
+  0, 0, 10, 0, 0, 10, 0, 0, 254, 0, 0, 0, 0, 0, 0, 0,
+  9, 9, 10, 9, 9, 10, 9, 9, 254, 9, 9, 9, 9, 9, 9, 255,
+  0, 1, 3, 4, 6, 7, 255, 255, 9, 10, 11, 12, 13, 14, 255, 255,
+]);
 
 /**
- * The common shape of {@link parseTimestampAfterDate}, decoded without branches on its digits:
- * `YYYY-MM-DD` + (`T`, `t` or a space) + `hh:mm:ss` + optionally `.f{1,9}` + optionally `Z` or `z`.
- * Returns false when the text is not of this shape (an offset, no seconds, a bad digit, an hour past 23…),
- * leaving the decision to the general parser, which accepts every text this one does with the same value.
- * Reads 8 bytes past each place it looks at (the input always has spare bytes after it).
+ * The common shape of {@link parseTimestampAfterDate}, decoded in a few vector steps without branches on
+ * its digits: `YYYY-MM-DD` + (`T`, `t` or a space) + `hh:mm:ss` + optionally `.f{1,6}` + optionally `Z` or
+ * `z`. Returns false when the text is not of this shape (an offset, no seconds, a bad digit, an hour past
+ * 23, more than six fraction digits…), leaving the decision to the general parser, which accepts every text
+ * this one does with the same value. Reads the 16 bytes after the date separator (the input always has
+ * spare bytes after it).
  */
 // @ts-ignore: decorator
 @inline export function parseTimestampFast(s: usize, e: usize, days: i32, dst: usize): bool {
-  const n = e - s;
-  if (n < 19 || n > 29) return false;
+  const end = (<u32>load<u8>(e - 1) | 0x20) == 0x7a ? e - 1 : e;
+  // The bytes after the seconds: none, or a point and the fraction digits.
+  const m = end - s - 19;
+  if (m > 7 || m == 1) return false;
   const sep = <u32>load<u8>(s, 10);
   if ((sep | 0x20) != 0x74 && sep != 0x20) return false;
-  // "hh:mm:ss" as one word; the colons become '0' so one digit check covers all eight bytes.
-  const w = load<u64>(s + 11);
-  if ((w & 0x0000ff0000ff0000) != 0x00003a00003a0000) return false;
-  let x = (w & 0xffff00ffff00ffff) | 0x0000300000300000;
-  if (((x & 0xf0f0f0f0f0f0f0f0) | (((x + 0x0606060606060606) & 0xf0f0f0f0f0f0f0f0) >> 4)) != 0x3333333333333333) {
-    return false;
-  }
-  x -= 0x3030303030303030;
-  // Byte k becomes 10 × digit k + digit k+1: hours in byte 0, minutes in byte 3, seconds in byte 6.
-  x = x * 10 + (x >> 8);
-  const hh = <u32>x & 0xff;
-  const mm = <u32>(x >> 24) & 0xff;
-  const ss = <u32>(x >> 48) & 0xff;
-  if (hh > 23 || mm > 59 || ss > 59) return false;
-  const end = (<u32>load<u8>(e - 1) | 0x20) == 0x7a ? e - 1 : e;
-  let micros: i64 = 0;
-  const i = s + 19;
-  if (i < end) {
-    if (load<u8>(i) != 0x2e) return false;
-    const fd = <u32>(end - i - 1);
-    if (fd == 0 || fd > 9) return false;
-    const kept = min(fd, 6);
-    const f = eightDigits(i + 1, kept);
-    // Digits past the sixth are truncated, but must still be digits.
-    if (f < 0 || (fd > 6 && eightDigits(i + 7, fd - 6) < 0)) return false;
-    micros = f * <i64>load<u32>(POW10_U32 + (<usize>(6 - kept) << 2));
-  }
-  const seconds = <i64>days * SECONDS_PER_DAY + <i64>(hh * 3600 + mm * 60 + ss);
-  store<i64>(dst, seconds * MICROS_PER_SECOND + micros);
+  const shape = TIME_SHAPES + m * 48;
+  // Lanes: hh ':' mm ':' ss '.' ffffff, less '0'.
+  const d = i8x16.sub(v128.load(s, 11), i8x16.splat(0x30));
+  const conforms = i8x16.eq(i8x16.max_u(i8x16.min_u(d, v128.load(shape, 16)), v128.load(shape)), d);
+  // Digit pairs as numbers: hh, mm, ss, 0, then the fraction's pairs (the low byte of a lane is the tens).
+  const digits = i8x16.swizzle(d, v128.load(shape, 32));
+  const pairs = i16x8.add(
+    i16x8.mul(v128.and(digits, i16x8.splat(0xff)), i16x8.splat(10)),
+    i16x8.shr_u(digits, 8),
+  );
+  const inRange = i16x8.eq(i16x8.min_u(pairs, i16x8(23, 59, 59, 0, 99, 99, 99, 0)), pairs);
+  if (i8x16.bitmask(v128.and(conforms, inRange)) != 0xffff) return false;
+  // [hh × 60 + mm, ss, the first four fraction digits, the last two].
+  const parts = i32x4.dot_i16x8_s(pairs, i16x8(60, 1, 1, 0, 100, 1, 1, 0));
+  const seconds = i32x4.extract_lane(parts, 0) * 60 + i32x4.extract_lane(parts, 1);
+  const micros = i32x4.extract_lane(parts, 2) * 100 + i32x4.extract_lane(parts, 3);
+  store<i64>(dst, (<i64>days * SECONDS_PER_DAY + <i64>seconds) * MICROS_PER_SECOND + <i64>micros);
   return true;
 }
 
