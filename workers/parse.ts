@@ -95,7 +95,9 @@ export function parseChunk(
   }, found);
   const rejects = [...parseRejects, ...ruleRejects].sort((a, b) => a.line - b.line);
   // Rows were taken out of the parsed batch into new arrays: nothing holds its buffer any more.
-  if (kept !== parsed && options.buffers) { for (const b of batchBuffers(parsed)) options.buffers.give(b); }
+  if (kept !== parsed && options.buffers) {
+    for (const buffer of batchBuffers(parsed)) options.buffers.give(buffer);
+  }
   // The input goes back too: the coordinator keeps the original bytes of rejected rows and failed chunks, and
   // then reuses the buffer for a later chunk.
   return {
