@@ -23,9 +23,9 @@ let kernels: Kernels | null = null;
 let trapped = false;
 /**
  * Output buffers given back by consumers, for ops to copy results into: a few per job in flight (a batch of a
- * default 4 MiB chunk takes about one 4 MiB buffer), and no more than 64 MiB in all.
+ * default 4 MiB chunk takes about one 4 MiB buffer), of 8 MiB each at most on average.
  */
-const outputs = new BufferFreeList(4, 64 << 20);
+const outputs = new BufferFreeList(4, 4 * (8 << 20));
 
 scope.onmessage = (event) => {
   const message = event.data;

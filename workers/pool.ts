@@ -138,9 +138,11 @@ export class KernelPool {
    * average (default chunks are 4 MiB).
    */
   readonly buffers: BufferFreeList;
-  /** Output buffers given back (`giveBack`), moved to workers with their next jobs. */
-  #spare: ArrayBuffer[] = [];
-  #maxSpare: number;
+  /**
+   * Output buffers given back (`giveBack`), moved to workers with their next jobs: two per worker, of 8 MiB
+   * each at most on average (a batch of a default 4 MiB chunk takes about 4 MiB).
+   */
+  #spare: BufferFreeList;
   #module: WebAssembly.Module;
   #queueSize: number;
   #timeoutMs: number;
@@ -169,7 +171,7 @@ export class KernelPool {
     }
     this.#module = options.module;
     this.buffers = new BufferFreeList(3 * workers + 1, (3 * workers + 1) * (8 << 20));
-    this.#maxSpare = 2 * workers;
+    this.#spare = new BufferFreeList(2 * workers, 2 * workers * (8 << 20));
     this.#queueSize = Math.max(1, options.queueSize ?? workers);
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 3);
@@ -271,9 +273,7 @@ export class KernelPool {
       if (buffer.detached) continue;
       // Detaching here, not when the buffer is sent, is what makes a reuse-while-held bug impossible.
       const moved = buffer.transfer();
-      if (moved.byteLength >= SPARE_MIN_BYTES && this.#spare.length < this.#maxSpare && !this.#closed) {
-        this.#spare.push(moved);
-      }
+      if (moved.byteLength >= SPARE_MIN_BYTES && !this.#closed) this.#spare.give(moved);
     }
   }
 
@@ -373,7 +373,8 @@ export class KernelPool {
   #dispatch(slot: Slot, job: Job): void {
     job.attempt++;
     // A few spare buffers ride along with each job, so every busy worker gets some.
-    const spare = this.#spare.splice(0, SPARE_PER_JOB);
+    const spare: ArrayBuffer[] = [];
+    while (spare.length < SPARE_PER_JOB && this.#spare.size > 0) spare.push(this.#spare.take(0));
     const message: JobMessage = {
       type: "job",
       id: job.id,
