@@ -224,6 +224,8 @@ async function parseStream(
       // The chunk's buffer, back with the result, takes a later chunk.
       pool.buffers.give(output!);
       if (!stdoutGone) lines = encodeJsonLines(value.batch);
+      // The lines are new bytes, so the batch is done with: its buffer takes a later chunk's rows.
+      pool.giveBack(value.batch);
       rejects = value.rejects;
     } catch (error) {
       await err.write(encoder.encode(JSON.stringify(chunkFailure(error, firstLine)) + "\n"));

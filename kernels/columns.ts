@@ -9,6 +9,7 @@
  */
 
 import { type Batch, type Column, countNulls, type Field } from "../pipeline/batch.ts";
+import type { BufferFreeList } from "../pipeline/bytes.ts";
 import type { KernelCore } from "./core.ts";
 
 /** Bytes a kernel may write past a string data region (the CSV kernel copies short strings 32 bytes at once). */
@@ -81,62 +82,108 @@ export interface BatchRegions {
   linesPtr: number;
 }
 
-/** Copies the outputs of `regions.rows` rows out of the arena into a batch of transferable buffers. */
-export function readBatch(core: KernelCore, regions: BatchRegions): Batch {
+/** Options of {@linkcode readBatch}. */
+export interface ReadBatchOptions {
+  /**
+   * Where the batch's buffer comes from: a free-list of buffers that consumers gave back (see
+   * `KernelPool.giveBack`), so steady work copies into memory already mapped instead of zeroing new pages.
+   * Default: a new buffer.
+   */
+  buffers?: BufferFreeList;
+}
+
+/**
+ * Copies the outputs of `regions.rows` rows out of the arena into a batch whose arrays all sit in one
+ * transferable buffer (8-byte aligned, as in Arrow's IPC body): one allocation and one transfer per batch
+ * instead of one per array, and one buffer to give back for reuse.
+ */
+export function readBatch(core: KernelCore, regions: BatchRegions, options: ReadBatchOptions = {}): Batch {
   const { slots, rows } = regions;
-  const buffer = core.view(0, 0).buffer;
-  const lines = new Int32Array(buffer, regions.linesPtr, rows).slice();
+  const mem = core.view(0, 0).buffer;
   const bitmapBytes = (rows + 7) >> 3;
+  // First the sizes, then one buffer, then the copies.
+  const nullCounts = slots.map((slot) => countNulls(new Uint8Array(mem, slot.validity, bitmapBytes), rows));
+  const dataBytes = slots.map((slot) =>
+    slot.field.type === "string" ? new Int32Array(mem, slot.values, rows + 1)[rows] : 0
+  );
+  let size = align8(rows * 4);
+  slots.forEach((slot, i) => {
+    if (nullCounts[i] > 0) size += align8(bitmapBytes);
+    size += align8(valueBytes(slot.field, rows)) + align8(dataBytes[i]);
+  });
+  const out = options.buffers?.take(size) ?? new ArrayBuffer(size);
+  let at = 0;
+  /** Copies `bytes` bytes at `ptr` into the batch buffer and returns where they went. */
+  const put = (ptr: number, bytes: number): number => {
+    const start = at;
+    new Uint8Array(out, start, bytes).set(new Uint8Array(mem, ptr, bytes));
+    at = align8(start + bytes);
+    return start;
+  };
+  const lines = new Int32Array(out, put(regions.linesPtr, rows * 4), rows);
   const columns: Record<string, Column> = {};
-  for (const slot of slots) {
+  slots.forEach((slot, i) => {
     const f = slot.field;
-    const validityView = new Uint8Array(buffer, slot.validity, bitmapBytes);
-    const nullCount = countNulls(validityView, rows);
+    const nullCount = nullCounts[i];
     const base = {
       name: f.name,
       length: rows,
       nullCount,
-      ...(nullCount > 0 ? { validity: validityView.slice() } : {}),
+      ...(nullCount > 0
+        ? { validity: new Uint8Array(out, put(slot.validity, bitmapBytes), bitmapBytes) }
+        : {}),
     };
+    const values = put(slot.values, valueBytes(f, rows));
     if (f.type === "string") {
-      const offsets = new Int32Array(buffer, slot.values, rows + 1).slice();
-      columns[f.name] = { type: "string", offsets, data: stringData(buffer, slot, offsets[rows]), ...base };
+      const offsets = new Int32Array(out, values, rows + 1);
+      const data = new Uint8Array(out, at, dataBytes[i]);
+      // The drained parts first, then what is still in the arena.
+      let d = 0;
+      for (const p of slot.parts) {
+        data.set(p, d);
+        d += p.length;
+      }
+      data.set(new Uint8Array(mem, slot.data, dataBytes[i] - slot.dataBase), d);
+      at = align8(at + dataBytes[i]);
+      columns[f.name] = { type: "string", offsets, data, ...base };
     } else {
       // The field carries the type (and a decimal's precision and scale); only the values differ in layout.
-      columns[f.name] = { ...f, values: fixedValues(buffer, slot, rows), ...base } as Column;
+      columns[f.name] = { ...f, values: fixedValues(out, values, f, rows), ...base } as Column;
     }
-  }
+  });
   return { schema: { fields: slots.map((s) => s.field) }, length: rows, lines, columns };
 }
 
-/** The values of a column that is not a string, copied out: a bitmap, i32 days, f64 or i64. */
-function fixedValues(buffer: ArrayBufferLike, slot: ColumnSlot, rows: number) {
-  switch (slot.field.type) {
+function align8(bytes: number): number {
+  return (bytes + 7) & ~7;
+}
+
+/** Bytes of a column's values (a string column's offsets). */
+function valueBytes(field: Field, rows: number): number {
+  switch (field.type) {
     case "boolean":
-      return new Uint8Array(buffer, slot.values, (rows + 7) >> 3).slice();
+      return (rows + 7) >> 3;
     case "date":
-      return new Int32Array(buffer, slot.values, rows).slice();
-    case "float64":
-      return new Float64Array(buffer, slot.values, rows).slice();
+      return rows * 4;
+    case "string":
+      return (rows + 1) * 4;
     default:
-      return new BigInt64Array(buffer, slot.values, rows).slice();
+      return rows * 8;
   }
 }
 
-/** A string column's data: the drained parts followed by what is still in the arena, `total` bytes. */
-function stringData(buffer: ArrayBufferLike, slot: ColumnSlot, total: number): Uint8Array {
-  const tailBytes = total - slot.dataBase;
-  if (slot.parts.length === 0) {
-    return tailBytes === 0 ? new Uint8Array(0) : new Uint8Array(buffer, slot.data, tailBytes).slice();
+/** A view of the values of a column that is not a string: a bitmap, i32 days, f64 or i64. */
+function fixedValues(buffer: ArrayBuffer, at: number, field: Field, rows: number) {
+  switch (field.type) {
+    case "boolean":
+      return new Uint8Array(buffer, at, (rows + 7) >> 3);
+    case "date":
+      return new Int32Array(buffer, at, rows);
+    case "float64":
+      return new Float64Array(buffer, at, rows);
+    default:
+      return new BigInt64Array(buffer, at, rows);
   }
-  const data = new Uint8Array(total);
-  let at = 0;
-  for (const p of slot.parts) {
-    data.set(p, at);
-    at += p.length;
-  }
-  data.set(new Uint8Array(buffer, slot.data, tailBytes), at);
-  return data;
 }
 
 /** A batch of no rows with these columns. */

@@ -18,6 +18,7 @@
 
 import { CsvSyntaxError, KernelError } from "../pipeline/errors.ts";
 import type { Batch, Field } from "../pipeline/batch.ts";
+import type { BufferFreeList } from "../pipeline/bytes.ts";
 import {
   allocColumnSlot,
   checkDecimalField,
@@ -213,6 +214,11 @@ export interface CsvParserOptions {
    * same either way (tests compare the two); this only exists for those tests. Default `true`.
    */
   fastPath?: boolean;
+  /**
+   * Where output batches' buffers come from (see `ReadBatchOptions.buffers`): given-back buffers are reused
+   * instead of new ones being zeroed. Default: new buffers.
+   */
+  buffers?: BufferFreeList;
 }
 
 /** What one call produced: the complete rows of the input so far, and the rejected ones. */
@@ -334,6 +340,7 @@ class CsvStreamParser implements CsvParser {
   #empty: Batch | undefined;
   #rules: readonly KernelRules[] | undefined;
   #validate: ValidateKernels | undefined;
+  #buffers: BufferFreeList | undefined;
 
   constructor(core: KernelCore, options: CsvParserOptions) {
     this.#core = core;
@@ -344,6 +351,7 @@ class CsvStreamParser implements CsvParser {
     if (delimiter === this.#quote) throw new RangeError("The delimiter and the quote must differ");
     this.#header = options.header ?? true;
     this.#fastPath = options.fastPath ?? true;
+    this.#buffers = options.buffers;
     this.#declared = options.columns;
     for (const f of this.#declared ?? []) checkDecimalField(f);
     if (options.rules) {
@@ -846,7 +854,7 @@ class CsvStreamParser implements CsvParser {
   /** Copies the outputs of `rows` rows out of the arena, and notes each string column's share of the input. */
   #batch(slots: ColumnSlot[], rows: number, linesPtr: number, inputLen: number): Batch {
     if (rows === 0) return this.#emptyBatch();
-    const batch = readBatch(this.#core, { slots, rows, linesPtr });
+    const batch = readBatch(this.#core, { slots, rows, linesPtr }, { buffers: this.#buffers });
     if (inputLen > 0) {
       slots.forEach((slot, c) => {
         if (slot.code !== CSV_TYPE.STRING) return;

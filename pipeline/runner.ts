@@ -21,7 +21,36 @@ import { type Chunk, chunkRecords, csvHeader } from "./chunker.ts";
 import { CsvSyntaxError, isRetriable, PipelineError } from "./errors.ts";
 import type { PipelinePlan, PlannedSink } from "./plan.ts";
 import type { Reject } from "./validate.ts";
+import { kafkaSink, postgresSink, redisSink } from "./sinks/mod.ts";
+import { castSpec, deriveSpec, dropSpec, filterSpec, lookupSpec, renameSpec } from "./transforms/mod.ts";
 import { QualityAccumulator, type QualityPartial, type QualityReport } from "../quality/checks.ts";
+
+/**
+ * Whether every transform and sink of a pipeline is one known to keep nothing of a batch once it returned, so
+ * that a finished chunk's batch may be given back to the pool for reuse (`KernelPool.giveBack`). Those sinks
+ * encode what they send (COPY bytes, JSON messages, Redis arguments) and are awaited; those transforms make
+ * new batches, and the lookup caches rows as JSON. The file sink is left out: its Arrow output shares the
+ * batch's buffers. Any other component (a test's capturing sink, a new one) may hold batches: reuse is off.
+ */
+export function keepsNoBatch(pipeline: {
+  transforms: readonly { spec: unknown }[];
+  sinks: readonly { spec: unknown }[];
+}): boolean {
+  return pipeline.transforms.every((use) => SAFE_SPECS.has(use.spec)) &&
+    pipeline.sinks.every((planned) => SAFE_SPECS.has(planned.spec));
+}
+
+const SAFE_SPECS: ReadonlySet<unknown> = new Set([
+  postgresSink,
+  kafkaSink,
+  redisSink,
+  castSpec,
+  deriveSpec,
+  dropSpec,
+  filterSpec,
+  lookupSpec,
+  renameSpec,
+]);
 
 /** One input to ingest. */
 export interface IngestInput {
@@ -160,6 +189,8 @@ export async function runIngest(
 
   // A chunk's buffer moves to a worker, comes back with its result and is reused once the chunk is finished.
   const buffers = pool.buffers;
+  // So is the parsed batch's buffer, when nothing of the pipeline can still hold the batch.
+  const giveBack = keepsNoBatch({ transforms: plan.spec.transforms, sinks: plan.sinks });
   const chunks = chunkRecords(input.body, {
     format: input.format,
     kernels: context.kernels,
@@ -249,6 +280,7 @@ export async function runIngest(
     add(checkpoint);
     // Nothing refers to the chunk's bytes any more: dead letters hold copies.
     buffers.give(bytes.buffer);
+    if (giveBack) pool.giveBack(batch);
   };
 
   let failure: unknown;

@@ -7,6 +7,7 @@
  */
 
 import { instantiateKernels, type Kernels } from "../kernels/mod.ts";
+import { BufferFreeList } from "../pipeline/bytes.ts";
 import { CsvSyntaxError, KernelError } from "../pipeline/errors.ts";
 import { type KernelOp, type OpName, OPS } from "./ops.ts";
 import type { JobMessage, PoolMessage, WorkerMessage } from "./protocol.ts";
@@ -20,6 +21,11 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 let kernels: Kernels | null = null;
 let trapped = false;
+/**
+ * Output buffers given back by consumers, for ops to copy results into: a few per job in flight (a batch of a
+ * default 4 MiB chunk takes about one 4 MiB buffer), of 8 MiB each at most on average.
+ */
+const outputs = new BufferFreeList(4, 4 * (8 << 20));
 
 scope.onmessage = (event) => {
   const message = event.data;
@@ -36,6 +42,7 @@ scope.onmessage = (event) => {
 };
 
 async function runJob(job: JobMessage): Promise<void> {
+  for (const buffer of job.spare) outputs.give(buffer);
   try {
     if (kernels === null || trapped) throw new Error("Kernel worker has no usable instance");
     const op = (OPS as Record<string, KernelOp<unknown, unknown>>)[job.op as OpName];
@@ -43,6 +50,7 @@ async function runJob(job: JobMessage): Promise<void> {
     const { value, output, transfer = [] } = await op.run(job.input, job.params, {
       kernels,
       attempt: job.attempt,
+      buffers: outputs,
     });
     const moved = output ? [output, ...transfer] : transfer;
     scope.postMessage({ type: "result", id: job.id, value, output: output ?? null }, moved);

@@ -6,6 +6,7 @@
  */
 
 import { type Kernels, RecordScanState } from "../kernels/mod.ts";
+import type { BufferFreeList } from "../pipeline/bytes.ts";
 import { parseChunk, type ParseChunkParams, type ParsedChunk } from "./parse.ts";
 
 /** What an op gets besides its input and parameters. */
@@ -14,6 +15,11 @@ export interface OpContext {
   kernels: Kernels;
   /** Which attempt this is, from 1; a job is retried after its worker trapped or crashed. */
   attempt: number;
+  /**
+   * This worker's free-list of output buffers that consumers gave back (`KernelPool.giveBack`): an op copies
+   * its results into them rather than into new buffers, whose pages must be zeroed and faulted in.
+   */
+  buffers?: BufferFreeList;
 }
 
 /** What an op returns: a structured-clonable value and an optional buffer to transfer back. */
@@ -83,8 +89,8 @@ export const OPS = {
   }),
 
   /** Parses one chunk of CSV or NDJSON into a typed batch and validates it (see workers/parse.ts). */
-  "parse.chunk": defineOp<ParseChunkParams, ParsedChunk>((input, params, { kernels }) =>
-    parseChunk(kernels, needInput(input, "parse.chunk"), params)
+  "parse.chunk": defineOp<ParseChunkParams, ParsedChunk>((input, params, { kernels, buffers }) =>
+    parseChunk(kernels, needInput(input, "parse.chunk"), params, { buffers })
   ),
 
   /** Test hook: traps on attempts up to `trapAttempts`, then returns the attempt number and the input. */

@@ -7,6 +7,7 @@
  */
 import type { Kernels } from "../kernels/mod.ts";
 import { type Batch, batchBuffers, type Field } from "../pipeline/batch.ts";
+import type { BufferFreeList } from "../pipeline/bytes.ts";
 import { takeRows } from "../pipeline/transforms/take.ts";
 import {
   type ColumnRules,
@@ -61,17 +62,24 @@ export interface ParsedChunk {
   rejects: Reject[];
 }
 
+/** Options of {@linkcode parseChunk}. */
+export interface ParseChunkOptions {
+  /** Buffers to copy the batch into (the worker's given-back ones, see `KernelPool.giveBack`). */
+  buffers?: BufferFreeList;
+}
+
 /** Parses and validates one chunk; the batch's buffers are transferred back, not copied. */
 export function parseChunk(
   kernels: Kernels,
   input: ArrayBuffer,
   params: ParseChunkParams,
+  options: ParseChunkOptions = {},
 ): OpOutput<ParsedChunk> {
   const chunk = new Uint8Array(input, 0, params.length ?? input.byteLength);
   const fields = params.columns.map(({ required: _, ...field }) => field);
   const rules = compileRules(params.rules, columnTypes(fields));
   const { parsed, parseRejects, lineShift, ruled } = params.format === "csv"
-    ? parseCsv(kernels, chunk, fields, rules, params)
+    ? parseCsv(kernels, chunk, fields, rules, params, options.buffers)
     : parseNdjson(kernels, chunk, rules, params);
   const { rejects: found, keep } = ruled;
   const kept = found.length === 0 ? parsed : takeRows(parsed, keep);
@@ -86,6 +94,10 @@ export function parseChunk(
     recordLines: [...kept.lines, ...parseRejects.map((r) => r.line), ...found.map((r) => r.line)],
   }, found);
   const rejects = [...parseRejects, ...ruleRejects].sort((a, b) => a.line - b.line);
+  // Rows were taken out of the parsed batch into new arrays: nothing holds its buffer any more.
+  if (kept !== parsed && options.buffers) {
+    for (const buffer of batchBuffers(parsed)) options.buffers.give(buffer);
+  }
   // The input goes back too: the coordinator keeps the original bytes of rejected rows and failed chunks, and
   // then reuses the buffer for a later chunk.
   return {
@@ -106,6 +118,7 @@ function parseCsv(
   fields: Field[],
   rules: CompiledRules,
   params: ParseChunkParams,
+  buffers: BufferFreeList | undefined,
 ) {
   const dialect = params.dialect!;
   const parser = kernels.createCsvParser({
@@ -116,6 +129,7 @@ function parseCsv(
     nullTokens: dialect.nullTokens,
     limits: dialect.limits,
     rules: rules.kernel,
+    buffers,
   });
   const header = params.header;
   const before = header ? parser.push(header.bytes) : undefined;

@@ -16,12 +16,17 @@
 
 import { compileKernels } from "../kernels/mod.ts";
 import { createLogger, type Logger } from "../observability/logger.ts";
+import { type Batch, batchBuffers } from "../pipeline/batch.ts";
 import { BufferFreeList } from "../pipeline/bytes.ts";
 import { CsvSyntaxError, KernelError } from "../pipeline/errors.ts";
 import type { OpName, OpParams, OpValue } from "./ops.ts";
 import type { JobMessage, PoolMessage, WorkerMessage } from "./protocol.ts";
 
 const WORKER_URL = new URL("./kernel_worker.ts", import.meta.url);
+/** Smallest given-back buffer kept: smaller ones cost little to allocate and would crowd workers' free-lists. */
+const SPARE_MIN_BYTES = 1 << 20;
+/** Given-back buffers sent with one job (a job of a default-sized chunk uses about one). */
+const SPARE_PER_JOB = 2;
 
 /** Options for {@linkcode KernelPool}. */
 export interface KernelPoolOptions {
@@ -133,6 +138,11 @@ export class KernelPool {
    * average (default chunks are 4 MiB).
    */
   readonly buffers: BufferFreeList;
+  /**
+   * Output buffers given back (`giveBack`), moved to workers with their next jobs: two per worker, of 8 MiB
+   * each at most on average (a batch of a default 4 MiB chunk takes about 4 MiB).
+   */
+  #spare: BufferFreeList;
   #module: WebAssembly.Module;
   #queueSize: number;
   #timeoutMs: number;
@@ -161,6 +171,7 @@ export class KernelPool {
     }
     this.#module = options.module;
     this.buffers = new BufferFreeList(3 * workers + 1, (3 * workers + 1) * (8 << 20));
+    this.#spare = new BufferFreeList(2 * workers, 2 * workers * (8 << 20));
     this.#queueSize = Math.max(1, options.queueSize ?? workers);
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 3);
@@ -248,6 +259,22 @@ export class KernelPool {
   /** Submits a job and waits for its result. */
   async run<N extends OpName>(op: N, request: JobRequest<N>): Promise<JobResult<N>> {
     return await (await this.submit(op, request)).result;
+  }
+
+  /**
+   * Gives back the buffers of a job's result the caller is done with (e.g. a `parse.chunk` batch once written),
+   * for workers to copy later results into instead of zeroing new memory. The caller must not hold the batch
+   * any more: every array of it is detached at once (reads find it empty), so nothing here can ever see a
+   * buffer that a worker refills. Giving back is optional; a result never given back is simply collected.
+   * Buffers under 1 MiB are not worth it and are left to the collector, like those past what the workers use.
+   */
+  giveBack(batch: Batch): void {
+    for (const buffer of batchBuffers(batch)) {
+      if (buffer.detached) continue;
+      // Detaching here, not when the buffer is sent, is what makes a reuse-while-held bug impossible.
+      const moved = buffer.transfer();
+      if (moved.byteLength >= SPARE_MIN_BYTES && !this.#closed) this.#spare.give(moved);
+    }
   }
 
   /** Current counters. */
@@ -345,6 +372,9 @@ export class KernelPool {
 
   #dispatch(slot: Slot, job: Job): void {
     job.attempt++;
+    // A few spare buffers ride along with each job, so every busy worker gets some.
+    const spare: ArrayBuffer[] = [];
+    while (spare.length < SPARE_PER_JOB && this.#spare.size > 0) spare.push(this.#spare.take(0));
     const message: JobMessage = {
       type: "job",
       id: job.id,
@@ -352,9 +382,10 @@ export class KernelPool {
       attempt: job.attempt,
       input: job.input,
       params: job.params,
+      spare,
     };
     try {
-      slot.worker!.postMessage(message satisfies PoolMessage, job.input ? [job.input] : []);
+      slot.worker!.postMessage(message satisfies PoolMessage, job.input ? [job.input, ...spare] : spare);
     } catch (error) {
       this.#fail(
         job,

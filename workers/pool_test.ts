@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { compileKernels, instantiateKernels, RecordScanState } from "../kernels/mod.ts";
 import { createLogger } from "../observability/logger.ts";
+import type { Batch } from "../pipeline/batch.ts";
 import { KernelError } from "../pipeline/errors.ts";
 import { KernelPool, type KernelPoolOptions } from "./pool.ts";
 
@@ -290,4 +291,90 @@ Deno.test("parse.chunk reads only the chunk at the start of a longer, reused buf
     pool.buffers.give(output!);
     assert.equal(pool.buffers.size, 1);
   });
+});
+
+/** A CSV of `rows` rows whose values all depend on `seed`, and the ids and names it holds. */
+function seededCsv(rows: number, seed: number): ArrayBuffer {
+  let text = "id,name\n";
+  for (let i = 0; i < rows; i++) text += `${seed * 1_000_000 + i},s${seed}r${i}\n`;
+  return new TextEncoder().encode(text).buffer;
+}
+
+function parseCsv(pool: KernelPool, rows: number, seed: number) {
+  return pool.run("parse.chunk", {
+    input: seededCsv(rows, seed),
+    params: {
+      format: "csv",
+      columns: [{ name: "id", type: "int64" }, { name: "name", type: "string" }],
+      rules: {},
+      firstLine: 1,
+      dialect: { delimiter: ",", quote: '"', nullTokens: [""] },
+      header: null,
+    },
+  });
+}
+
+/** Whether `batch` holds exactly the rows of `seededCsv(rows, seed)`. */
+function holdsSeeded(batch: Batch, rows: number, seed: number): boolean {
+  if (batch.length !== rows) return false;
+  const id = batch.columns.id;
+  const name = batch.columns.name;
+  if (id.type !== "int64" || name.type !== "string") return false;
+  const decoder = new TextDecoder();
+  for (let i = 0; i < rows; i++) {
+    if (id.values[i] !== BigInt(seed * 1_000_000 + i) || batch.lines[i] !== i + 2) return false;
+    const text = decoder.decode(name.data.subarray(name.offsets[i], name.offsets[i + 1]));
+    if (text !== `s${seed}r${i}`) return false;
+  }
+  return true;
+}
+
+Deno.test("KernelPool.giveBack detaches the batch at once", async () => {
+  await withPool({ workers: 1 }, async (pool) => {
+    const { value } = await parseCsv(pool, 100_000, 1);
+    const buffer = value.batch.lines.buffer as ArrayBuffer;
+    pool.giveBack(value.batch);
+    assert.ok(buffer.detached);
+    assert.equal(value.batch.lines.length, 0);
+    assert.equal(value.batch.columns.id.length, 100_000, "the column's length field stays");
+    assert.equal(
+      (value.batch.columns.id as { values: BigInt64Array }).values.length,
+      0,
+      "but its values are gone",
+    );
+  });
+});
+
+Deno.test("KernelPool has a worker copy a later result into a given-back buffer", async () => {
+  await withPool({ workers: 1 }, async (pool) => {
+    const big = (await parseCsv(pool, 100_000, 1)).value.batch;
+    const bigBytes = big.lines.buffer.byteLength;
+    assert.ok(bigBytes >= 1 << 20, "large enough to be kept");
+    pool.giveBack(big);
+    const small = (await parseCsv(pool, 1000, 2)).value.batch;
+    assert.equal(small.lines.buffer.byteLength, bigBytes, "a small batch in the big given-back buffer");
+    assert.ok(holdsSeeded(small, 1000, 2));
+  });
+});
+
+Deno.test("KernelPool results stay intact over many chunks while others are given back", async () => {
+  for (const workers of [1, 2]) {
+    await withPool({ workers }, async (pool) => {
+      // Held results must never change, whatever the workers copy into the given-back buffers meanwhile.
+      const held: { batch: Batch; rows: number; seed: number }[] = [];
+      const jobs = Array.from({ length: 24 }, (_, seed) => ({ seed, rows: 60_000 + seed * 997 }));
+      for (let at = 0; at < jobs.length; at += 3) {
+        const results = await Promise.all(jobs.slice(at, at + 3).map((j) => parseCsv(pool, j.rows, j.seed)));
+        results.forEach(({ value }, k) => {
+          const { seed, rows } = jobs[at + k];
+          assert.ok(holdsSeeded(value.batch, rows, seed), `chunk ${seed} parsed right`);
+          if (seed % 2 === 0) pool.giveBack(value.batch);
+          else held.push({ batch: value.batch, rows, seed });
+        });
+      }
+      for (const { batch, rows, seed } of held) {
+        assert.ok(holdsSeeded(batch, rows, seed), `chunk ${seed} held`);
+      }
+    });
+  }
 });

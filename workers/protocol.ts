@@ -19,6 +19,11 @@ export interface JobMessage {
   attempt: number;
   input: ArrayBuffer | null;
   params: unknown;
+  /**
+   * Output buffers a consumer gave back (`KernelPool.giveBack`), transferred for the worker to copy later
+   * results into. Nothing on the pool's side refers to them any more.
+   */
+  spare: ArrayBuffer[];
 }
 
 /** Messages the pool sends to a kernel worker. */
