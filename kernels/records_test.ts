@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { KernelError } from "../pipeline/errors.ts";
 import { compileKernels, instantiateKernels, KERNEL_STATUS, RecordScanState } from "./mod.ts";
-import { SCAN_FLAG, SCAN_MODE, SCAN_STATE } from "./records.ts";
+import { SCAN_FLAG, SCAN_MODE, SCAN_PIECE_BYTES, SCAN_STATE } from "./records.ts";
 import { seededRandom } from "./testing.ts";
 
 const module = await compileKernels();
@@ -389,4 +389,71 @@ Deno.test("scanRecords gives the same records and cuts for any chunking", async 
       }
     });
   }
+});
+
+/** Scans `bytes` in chunks of `lengths` with `scanRecordsInto`, copying them 3 bytes into a buffer. */
+function scanInto(bytes: Uint8Array, lengths: number[]) {
+  const state = new RecordScanState();
+  const into = new Uint8Array(bytes.length + 7);
+  const records: number[] = [];
+  const cuts: (number | null)[] = [];
+  let at = 0;
+  for (const length of lengths) {
+    const result = kernels.scanRecordsInto(state, bytes.subarray(at, at + length), into, 3 + at);
+    records.push(result.records);
+    cuts.push(result.cut);
+    at += length;
+  }
+  const finish = kernels.finishRecords(state);
+  return { records, cuts, finish, total: state.records, lines: state.lines, copy: into.subarray(3, 3 + at) };
+}
+
+Deno.test("scanRecordsInto scans like scanRecords and copies the chunk, across its pieces", async (t) => {
+  const piece = SCAN_PIECE_BYTES;
+  const check = (bytes: Uint8Array, lengths: number[], label: string) => {
+    const { copy, ...got } = scanInto(bytes, lengths);
+    assert.deepStrictEqual(got, expected(bytes, lengths), label);
+    assert.ok(copy.every((b, i) => b === bytes[i]), `${label}: copied bytes differ`);
+  };
+  await t.step("random inputs of several pieces, random chunkings", () => {
+    for (let seed = 1; seed <= 12; seed++) {
+      const random = seededRandom(seed);
+      const alphabet = seed % 2 === 0 ? ALPHABET : LF_ALPHABET;
+      const parts: string[] = [];
+      for (let n = 0; n < 3 * piece;) {
+        const part = alphabet[Math.floor(random() * alphabet.length)];
+        parts.push(part);
+        n += part.length;
+      }
+      const bytes = encoder.encode(parts.join(""));
+      const lengths: number[] = [];
+      for (let left = bytes.length; left > 0;) {
+        const length = Math.min(left, Math.floor(random() * 2.5 * piece));
+        lengths.push(length);
+        left -= length;
+      }
+      check(bytes, lengths, `seed ${seed}`);
+    }
+  });
+  await t.step("terminators and quoted line breaks at piece edges", () => {
+    // Records of plain bytes, with the interesting bytes placed right at the first piece edge.
+    for (
+      const [edge, label] of [
+        ["\r\n", "CRLF split by the edge"],
+        ["\r", "lone CR before the edge"],
+        ["\r\r", "two lone CRs across the edge"],
+        ['"a\nb"\n', "quoted LF spanning the edge"],
+        ['"a\r\nb"\n', "quoted CRLF spanning the edge"],
+        ['""\n', "empty quoted field at the edge"],
+        ['x"\n', "a quote in mid-field just before the edge"],
+      ]
+    ) {
+      for (let shift = -3; shift <= 3; shift++) {
+        const head = "x,".repeat(piece).slice(0, piece - Math.ceil(edge.length / 2) + shift);
+        const bytes = encoder.encode(head.replace(/,$/, "y") + edge + "1,2\n3,4");
+        check(bytes, [bytes.length], `${label}, shift ${shift}`);
+        check(bytes, [piece + 1, bytes.length - piece - 1], `${label}, shift ${shift}, two chunks`);
+      }
+    }
+  });
 });
