@@ -185,11 +185,11 @@ const STRETCH_WINDOWS: u32 = 64;
   let quoted = quotedBit;
   let recordStarts = recordStartBit;
   let fieldStarts = fieldStartBit;
-  let start = recordStart;
-  let nRecords = records;
+  // Only the records found and the last record end are kept while the loop runs; the globals they move (the
+  // counters, the record start and the cut) are updated after it.
+  let found: u32 = 0;
+  let lastEnd: u32 = U32.MAX_VALUE;
   let nLines = lines;
-  let nChunk = chunkRecords;
-  let lastCut = cut;
   while (at + 64 <= end) {
     // Bit masks, bit k for byte at + k.
     const p = ptr + at;
@@ -237,12 +237,8 @@ const STRETCH_WINDOWS: u32 = 64;
     // Every LF and CR is one line, but the LF of a CRLF.
     nLines += popcnt((lf & ~(cr << 1)) | cr);
     // A terminator right after another one (or at the record start) is an empty line, not a record.
-    const found = <u32>popcnt(terminators & ~((ends << 1) | recordStarts));
-    nRecords += found;
-    nChunk += found;
-    const last = at + 64 - <u32>clz(ends);
-    start = select<u64>(origin + last, start, ends != 0);
-    lastCut = select<i32>(<i32>last, lastCut, ends != 0);
+    found += <u32>popcnt(terminators & ~((ends << 1) | recordStarts));
+    lastEnd = select<u32>(at + 64 - <u32>clz(ends), lastEnd, ends != 0);
     quoted = inside >> 63;
     recordStarts = ends >> 63;
     fieldStarts = (delims | ends) >> 63;
@@ -251,11 +247,13 @@ const STRETCH_WINDOWS: u32 = 64;
   quotedBit = quoted;
   recordStartBit = recordStarts;
   fieldStartBit = fieldStarts;
-  recordStart = start;
-  records = nRecords;
+  records += found;
+  chunkRecords += found;
   lines = nLines;
-  chunkRecords = nChunk;
-  cut = lastCut;
+  if (lastEnd != U32.MAX_VALUE) {
+    recordStart = origin + lastEnd;
+    cut = <i32>lastEnd;
+  }
   return at;
 }
 
