@@ -33,6 +33,12 @@ export const SCAN_FLAG = Object.freeze({ PENDING_CR: 1, FINISHED: 2 } as const);
 /** The largest chunk one call takes: cut offsets are 32-bit signed in the state block. */
 export const MAX_SCAN_CHUNK = 0x7fff_ffff;
 
+/**
+ * Bytes `scanRecordsInto` moves through linear memory at a time: small enough that each piece is still in
+ * cache when it is scanned and copied out, so the input is read from main memory once.
+ */
+export const SCAN_PIECE_BYTES = 64 << 10;
+
 /** Options for {@linkcode RecordScanState}. */
 export interface RecordScanOptions {
   /** Field delimiter, one ASCII character other than CR and LF. Default `,`. */
@@ -122,6 +128,11 @@ export interface RecordScan {
 export interface RecordKernels {
   /** Scans the next chunk of the stream that `state` tracks, and advances `state`. */
   scanRecords(state: RecordScanState, chunk: Uint8Array): RecordScan;
+  /**
+   * Scans like {@linkcode RecordKernels.scanRecords}, and copies `chunk` into `into` at `offset` on the way
+   * (it passes through linear memory anyway): one read of the input instead of two.
+   */
+  scanRecordsInto(state: RecordScanState, chunk: Uint8Array, into: Uint8Array, offset: number): RecordScan;
   /** Ends the stream: reports a last record without a terminator, or a pending CR. */
   finishRecords(state: RecordScanState): RecordScan;
 }
@@ -150,6 +161,39 @@ export function recordKernels(core: KernelCore): RecordKernels {
       );
       state.setBlock(core.view(block, SCAN_STATE.SIZE));
       return result(block, status);
+    },
+    scanRecordsInto(state, chunk, into, offset) {
+      if (chunk.byteLength > MAX_SCAN_CHUNK) {
+        throw new RangeError(`Chunk is too large to scan: ${chunk.byteLength} bytes`);
+      }
+      if (offset < 0 || offset + chunk.byteLength > into.byteLength) {
+        throw new RangeError(`No room for ${chunk.byteLength} bytes at ${offset} of ${into.byteLength}`);
+      }
+      core.reset();
+      const block = core.write(state.toBlock());
+      const piece = Math.min(chunk.byteLength, SCAN_PIECE_BYTES);
+      const data = core.alloc(Math.max(piece, 1));
+      // No allocation from here on, so these views stay valid.
+      const blockView = core.view(block, SCAN_STATE.SIZE);
+      const view = new DataView(blockView.buffer, blockView.byteOffset, blockView.byteLength);
+      const pieceView = core.view(data, piece);
+      let records = 0;
+      let cut = -1;
+      for (let at = 0; at < chunk.byteLength; at += piece) {
+        const bytes = chunk.subarray(at, at + piece);
+        const inMemory = bytes.byteLength === piece ? pieceView : pieceView.subarray(0, bytes.byteLength);
+        inMemory.set(bytes);
+        core.check(scan(block, data, bytes.byteLength, state.delimiter, state.quote), "scan_records");
+        into.set(inMemory, offset + at);
+        records += view.getUint32(SCAN_STATE.CHUNK_RECORDS, true);
+        const found = view.getInt32(SCAN_STATE.CUT, true);
+        if (found >= 0) cut = at + found;
+      }
+      if (chunk.byteLength === 0) {
+        core.check(scan(block, data, 0, state.delimiter, state.quote), "scan_records");
+      }
+      state.setBlock(blockView);
+      return { status: 0, records, cut: cut < 0 ? null : cut };
     },
     finishRecords(state) {
       core.reset();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { KernelError } from "../pipeline/errors.ts";
 import { compileKernels, instantiateKernels, KERNEL_STATUS, RecordScanState } from "./mod.ts";
-import { SCAN_FLAG, SCAN_MODE, SCAN_STATE } from "./records.ts";
+import { SCAN_FLAG, SCAN_MODE, SCAN_PIECE_BYTES, SCAN_STATE } from "./records.ts";
 import { seededRandom } from "./testing.ts";
 
 const module = await compileKernels();
@@ -356,12 +356,24 @@ const LF_ALPHABET = [
   "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
 ];
 
+/**
+ * Long runs of plain bytes between the special ones: after a 4 KiB stretch of long lines the scanner skips
+ * windows without quotes and line breaks, and it goes back to reading every window after short lines.
+ */
+const LONG_ALPHABET = [
+  ...LF_ALPHABET,
+  "\r\n",
+  "z".repeat(150),
+  "z".repeat(400),
+];
+
 Deno.test("scanRecords gives the same records and cuts for any chunking", async (t) => {
   for (
     const [label, seeds, maxParts, alphabet] of [
       ["short inputs", 1500, 40, ALPHABET],
       ["long inputs", 60, 2000, ALPHABET],
       ["long inputs without CRs", 300, 2000, LF_ALPHABET],
+      ["inputs with long lines", 60, 3000, LONG_ALPHABET],
     ] as const
   ) {
     await t.step(label, () => {
@@ -388,5 +400,139 @@ Deno.test("scanRecords gives the same records and cuts for any chunking", async 
         );
       }
     });
+  }
+});
+
+/** Scans `bytes` in chunks of `lengths` with `scanRecordsInto`, copying them 3 bytes into a buffer. */
+function scanInto(bytes: Uint8Array, lengths: number[]) {
+  const state = new RecordScanState();
+  const into = new Uint8Array(bytes.length + 7);
+  const records: number[] = [];
+  const cuts: (number | null)[] = [];
+  let at = 0;
+  for (const length of lengths) {
+    const result = kernels.scanRecordsInto(state, bytes.subarray(at, at + length), into, 3 + at);
+    records.push(result.records);
+    cuts.push(result.cut);
+    at += length;
+  }
+  const finish = kernels.finishRecords(state);
+  return { records, cuts, finish, total: state.records, lines: state.lines, copy: into.subarray(3, 3 + at) };
+}
+
+Deno.test("scanRecordsInto scans like scanRecords and copies the chunk, across its pieces", async (t) => {
+  const piece = SCAN_PIECE_BYTES;
+  const check = (bytes: Uint8Array, lengths: number[], label: string) => {
+    const { copy, ...got } = scanInto(bytes, lengths);
+    assert.deepStrictEqual(got, expected(bytes, lengths), label);
+    assert.ok(copy.every((b, i) => b === bytes[i]), `${label}: copied bytes differ`);
+  };
+  await t.step("random inputs of several pieces, random chunkings", () => {
+    for (let seed = 1; seed <= 12; seed++) {
+      const random = seededRandom(seed);
+      const alphabet = seed % 2 === 0 ? ALPHABET : LF_ALPHABET;
+      const parts: string[] = [];
+      for (let n = 0; n < 3 * piece;) {
+        const part = alphabet[Math.floor(random() * alphabet.length)];
+        parts.push(part);
+        n += part.length;
+      }
+      const bytes = encoder.encode(parts.join(""));
+      const lengths: number[] = [];
+      for (let left = bytes.length; left > 0;) {
+        const length = Math.min(left, Math.floor(random() * 2.5 * piece));
+        lengths.push(length);
+        left -= length;
+      }
+      check(bytes, lengths, `seed ${seed}`);
+    }
+  });
+  await t.step("terminators and quoted line breaks at piece edges", () => {
+    // Records of plain bytes, with the interesting bytes placed right at the first piece edge.
+    for (
+      const [edge, label] of [
+        ["\r\n", "CRLF split by the edge"],
+        ["\r", "lone CR before the edge"],
+        ["\r\r", "two lone CRs across the edge"],
+        ['"a\nb"\n', "quoted LF spanning the edge"],
+        ['"a\r\nb"\n', "quoted CRLF spanning the edge"],
+        ['""\n', "empty quoted field at the edge"],
+        ['x"\n', "a quote in mid-field just before the edge"],
+      ]
+    ) {
+      for (let shift = -3; shift <= 3; shift++) {
+        const head = "x,".repeat(piece).slice(0, piece - Math.ceil(edge.length / 2) + shift);
+        const bytes = encoder.encode(head.replace(/,$/, "y") + edge + "1,2\n3,4");
+        check(bytes, [bytes.length], `${label}, shift ${shift}`);
+        check(bytes, [piece + 1, bytes.length - piece - 1], `${label}, shift ${shift}, two chunks`);
+      }
+    }
+  });
+});
+
+Deno.test("scanRecords reads special bytes the same at every window edge", async (t) => {
+  // Each pattern is placed so that it straddles a 64-byte window edge (and, from 4096 on, the edge of a
+  // stretch of windows) at every offset; the whole-input reading decides what must come out.
+  const patterns = [
+    ["\r\n", "CRLF"],
+    ["\r", "lone CR"],
+    ["\r\r\n", "lone CR then CRLF"],
+    ['"a\nb"', "quoted LF"],
+    ['"a\r\nb"', "quoted CRLF"],
+    ['"a""b"', "doubled quote"],
+    ['""', "empty quoted field"],
+    ['x"y"', "quotes in mid-field"],
+    ['x"', "a quote ending a field in mid-field"],
+    ['"a"x', "bytes after a closing quote"],
+    ["\n\n", "empty line"],
+  ];
+  for (const [pattern, label] of patterns) {
+    await t.step(label, () => {
+      for (const edge of [64, 128, 4096, 4160]) {
+        for (let shift = -pattern.length - 1; shift <= 1; shift++) {
+          // Short records or long lines up to the pattern, so its first byte lands at edge + shift (or one
+          // later, after a delimiter or a line break).
+          const heads = ["ab,c\n", `${"z".repeat(199)}\n`].map((line) =>
+            line.repeat(edge).slice(0, edge + shift)
+          );
+          for (const field of heads.flatMap((head) => [`${head},`, `${head}\n`, head])) {
+            const text = `${field}${pattern},"q\n",z\n${"w,".repeat(40)}\n`;
+            const bytes = encoder.encode(text);
+            for (const splits of [[], [edge], [edge - 1, 2], [edge + shift + 1]]) {
+              const want = expected(bytes, [...splits, bytes.length - splits.reduce((a, b) => a + b, 0)]);
+              assert.deepStrictEqual(
+                scan(bytes, splits),
+                want,
+                `${label} at ${edge}${shift >= 0 ? "+" : ""}${shift}`,
+              );
+            }
+          }
+        }
+      }
+    });
+  }
+});
+
+Deno.test("scanRecords counts records whose only line break follows windows it skipped", () => {
+  // After long lines the scanner skips windows without quotes and line breaks; a record that starts at a
+  // window edge and fills whole windows is still a record, not an empty line, and a lone CR in a window
+  // without LFs still ends one.
+  for (const eol of ["\n", "\r\n"]) {
+    const long = `${"z".repeat(199)}${eol}`.repeat(30); // 6000 bytes or more: the scanner skips by now
+    for (const pad of [15, 16, 17, 79, 80, 81]) {
+      for (const record of [63, 64, 65, 128, 129]) {
+        const text = `${long}${"p".repeat(pad - 1)}${eol}${"y".repeat(record)}${eol}"a${eol}b",c${eol}` +
+          `${"w".repeat(100)}\r${"v".repeat(100)}${eol}${eol}`;
+        const bytes = encoder.encode(text);
+        for (const splits of [[], [4096], [6080, 64]]) {
+          const want = expected(bytes, [...splits, bytes.length - splits.reduce((a, b) => a + b, 0)]);
+          assert.deepStrictEqual(
+            scan(bytes, splits),
+            want,
+            `${JSON.stringify(eol)}, pad ${pad}, record ${record}, splits ${splits}`,
+          );
+        }
+      }
+    }
   }
 });

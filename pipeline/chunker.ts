@@ -78,7 +78,8 @@ export async function* chunkRecords(
 
   // The bytes not handed out yet, stream offsets [start, pos), are `held[0, pos - start)`: a buffer of ours, the
   // next chunk's. Each piece of input is scanned, a block at a time, and copied in right away, so a producer may
-  // reuse its buffers and input bytes are copied once (besides the scanner's own copy): into their chunk's buffer.
+  // reuse its buffers. CSV input is read once: the scanner copies it into linear memory a cache-sized piece at a
+  // time and from there into the chunk's buffer.
   let start = 0;
   let held: Uint8Array<ArrayBuffer> = new Uint8Array(0);
   let pos = 0; // stream offset read so far
@@ -92,19 +93,17 @@ export async function* chunkRecords(
   let sequence = 0;
   let line = 1;
 
-  /** Copies `bytes`, the input from `pos`, after the held ones. */
-  const hold = (bytes: Uint8Array) => {
+  /** Makes room for `n` more bytes after the held ones; returns where they go. */
+  const room = (n: number): number => {
     const heldLength = pos - start;
-    if (heldLength + bytes.length > held.length) {
+    if (heldLength + n > held.length) {
       // Room to the end of the block, where a chunk is cut; twice that once a record spans blocks.
-      const grown = new Uint8Array(
-        buffers.take(Math.max(heldLength + bytes.length, blockEnd - start, held.length * 2)),
-      );
+      const grown = new Uint8Array(buffers.take(Math.max(heldLength + n, blockEnd - start, held.length * 2)));
       grown.set(held.subarray(0, heldLength));
       if (held.length > 0) buffers.give(held.buffer);
       held = grown;
     }
-    held.set(bytes, heldLength);
+    return heldLength;
   };
 
   /** Hands out the next `n` held bytes. */
@@ -124,10 +123,12 @@ export async function* chunkRecords(
     return out;
   };
 
-  /** Finds the last boundary in `segment`, the block's bytes from stream offset `pos`. */
-  const scanSegment = (segment: Uint8Array) => {
+  /** Holds `segment`, the block's bytes from stream offset `pos`, and finds its last boundary. */
+  const holdSegment = (segment: Uint8Array) => {
+    const at = room(segment.length);
     if (scan) {
-      const found = kernels.scanRecords(scan, segment).cut;
+      // The scanner copies the bytes in as it goes: each piece is still in cache from the scan.
+      const found = kernels.scanRecordsInto(scan, segment, held, at).cut;
       if (found === null) return;
       cut = pos + found;
       // After the cut come no boundaries: quoted line breaks only, and perhaps a CR whose boundary is pending
@@ -136,6 +137,7 @@ export async function* chunkRecords(
       const pendingCr = rest.length > 0 && rest[rest.length - 1] === CR && !scan.inQuotes;
       cutLines = scan.lines - countLines(rest) + (pendingCr ? 1 : 0);
     } else {
+      held.set(segment, at);
       const found = segment.lastIndexOf(LF);
       if (found >= 0) cut = pos + found + 1;
     }
@@ -164,10 +166,8 @@ export async function* chunkRecords(
 
   for await (const piece of input) {
     for (let at = 0; at < piece.length;) {
-      // Smaller segments, to copy them while they are in cache from the scan, measured slower.
       const segment = piece.subarray(at, at + blockEnd - pos);
-      scanSegment(segment);
-      hold(segment);
+      holdSegment(segment);
       pos += segment.length;
       at += segment.length;
       if (pos === blockEnd) {

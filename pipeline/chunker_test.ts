@@ -221,3 +221,37 @@ Deno.test("chunkRecords hands out each chunk at the start of a buffer of its own
   assert.deepEqual(joined, bytes);
   assert.ok(seen.size <= 3, `${expected.length} chunks in ${seen.size} buffers`);
 });
+
+Deno.test("chunkRecords cuts blocks larger than the scanner's pieces at their last boundary", async () => {
+  // Blocks of several 64 KiB scanner pieces, CRLF rows with quoted line breaks: each chunk ends at the last
+  // record boundary of its block whichever piece it falls in, and lines are counted across pieces.
+  const text = sampleCsv(40000).replaceAll("\n", "\r\n");
+  const bytes = encoder.encode(text);
+  const targetBytes = 150_000;
+  // Record boundaries: after each CRLF outside quotes (sampleCsv quotes whole fields, doubling inner quotes).
+  const boundaries: number[] = [];
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '"') quoted = !quoted;
+    else if (!quoted && text[i] === "\n") boundaries.push(i + 1);
+  }
+  const ends: number[] = [];
+  for (let block = targetBytes; block < bytes.length; block += targetBytes) {
+    ends.push(boundaries.filter((b) => b <= block).at(-1)!);
+  }
+  ends.push(bytes.length);
+  assert.ok(ends.length > 3);
+  for (const size of [999, 70_000, bytes.length]) {
+    const delivery = async function* () {
+      for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
+    };
+    const got = [];
+    for await (const chunk of chunkRecords(delivery(), { format: "csv", kernels, targetBytes })) {
+      assert.deepEqual(chunk.bytes, bytes.subarray(chunk.offset, chunk.offset + chunk.bytes.length));
+      assert.equal(chunk.firstLine, countLines(bytes.subarray(0, chunk.offset)) + 1);
+      assert.equal(chunk.lines, countLines(chunk.bytes));
+      got.push(chunk.offset + chunk.bytes.length);
+    }
+    assert.deepEqual(got, ends, `delivery in pieces of ${size}`);
+  }
+});
