@@ -1043,25 +1043,27 @@ function fastRows(pos: u32, len: u32): u32 {
     <u32> load<u8>(NIBBLE_TABLE + (delimiter & 15)) == delimiter;
   const table = v128.load(NIBBLE_TABLE);
   const first = rows;
-  const last = fieldCount - 1;
+  const lastPlan = FAST_PLAN + <usize> (fieldCount - 1) * PLAN_BYTES;
   let p = pos;
   // The window: special bytes after the read position among the 64 bytes at `base`.
   let base = pos;
   let specials = specialsAt(base, byNibble, table, vDelim, vQuote, vLf, vCr);
-  let high = highAt(base);
+  // The end of the last window (or 16 bytes of a quoted field) read with a byte >= 0x80: a row that starts
+  // before it may hold one. One value for this, not a flag per window and one per row: the field loop keeps
+  // so many values live that each one more costs stack traffic on every field.
+  let highEnd: u32 = highAt(base) ? base + 64 : 0;
   while (p < len) {
     if (rows >= rowCapacity) {
       fastFull = true;
       break;
     }
     const row = rows;
-    // Whether the row may hold a byte >= 0x80, and its line breaks inside quotes.
-    let rowHigh = high;
+    // The row's line breaks inside quotes.
     let breaks: u32 = 0;
     let plan = FAST_PLAN;
     let q = p;
     let next: u32 = 0;
-    for (let f: i32 = 0; ; f++) {
+    while (true) {
       let s = q;
       // The byte that ends the field: a delimiter, or the row's terminator.
       let c: u32 = 0;
@@ -1078,7 +1080,7 @@ function fastRows(pos: u32, len: u32): u32 {
           const quotes = i8x16.bitmask(i8x16.eq(v, vQuote));
           // The lanes before the first quote (all of them when there is none).
           const before = (quotes & (0 - quotes)) - 1;
-          if ((i8x16.bitmask(v) & before) != 0) rowHigh = true;
+          if ((i8x16.bitmask(v) & before) != 0) highEnd = k + 16;
           breaks += <u32> popcnt<i32>(i8x16.bitmask(i8x16.eq(v, vLf)) & before);
           if ((i8x16.bitmask(i8x16.eq(v, vCr)) & before) != 0) break;
           if (quotes == 0) {
@@ -1102,15 +1104,13 @@ function fastRows(pos: u32, len: u32): u32 {
         // The window starts over at the byte after the closing quote, which ends the field.
         base = q;
         specials = specialsAt(base, byNibble, table, vDelim, vQuote, vLf, vCr) & ~(<u64> 1);
-        high = highAt(base);
-        rowHigh = rowHigh || high;
+        if (highAt(base)) highEnd = base + 64;
       } else {
         while (specials == 0) {
           base += 64;
           if (base >= len) break;
           specials = specialsAt(base, byNibble, table, vDelim, vQuote, vLf, vCr);
-          high = highAt(base);
-          rowHigh = rowHigh || high;
+          if (highAt(base)) highEnd = base + 64;
         }
         if (specials == 0) break;
         e = base + <u32> ctz<u64>(specials);
@@ -1163,7 +1163,7 @@ function fastRows(pos: u32, len: u32): u32 {
         }
       }
       if (!ok) break;
-      if (f == last) {
+      if (plan == lastPlan) {
         // The row's terminator: LF or CRLF (a bare CR may be half of a CRLF split across chunks).
         if (c == LF) {
           next = q + 1;
@@ -1175,7 +1175,7 @@ function fastRows(pos: u32, len: u32): u32 {
           } else {
             base = next;
             specials = specialsAt(base, byNibble, table, vDelim, vQuote, vLf, vCr);
-            high = highAt(base);
+            if (highAt(base)) highEnd = base + 64;
           }
         }
         break;
@@ -1187,7 +1187,7 @@ function fastRows(pos: u32, len: u32): u32 {
     // A blank line is not a row. A row longer than a field may be is left to the two stages, which
     // check each field's size.
     if (next == 0 || q == p || q - p > maxRow || q - p > maxField) break;
-    if (rowHigh) {
+    if (highEnd > p) {
       validateUtf8(input, p, q, q, p);
       if (utf8BadMask != 0) break;
     }
