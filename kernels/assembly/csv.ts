@@ -1047,6 +1047,10 @@ function fastRows(pos: u32, len: u32): u32 {
   const table = v128.load(NIBBLE_TABLE);
   const first = rows;
   const maxSpan = min(maxRow, maxField);
+  // The delimiter and quote compared on every field, in locals: read from their globals each time, the loop
+  // was about 1 % slower (measured).
+  const delim = delimiter;
+  const quoteAt = quote;
   const lastPlan = FAST_PLAN + <usize> (fieldCount - 1) * PLAN_BYTES;
   let p = pos;
   // The window: special bytes after the read position among the 64 bytes at `base`.
@@ -1074,7 +1078,7 @@ function fastRows(pos: u32, len: u32): u32 {
       let e: u32 = 0;
       let unquoted: u32 = 1;
       let escapes = false;
-      if (<u32> load<u8>(input + q) == quote) {
+      if (<u32> load<u8>(input + q) == quoteAt) {
         unquoted = 0;
         s = q + 1;
         let k = s;
@@ -1122,7 +1126,7 @@ function fastRows(pos: u32, len: u32): u32 {
         q = e;
         c = <u32> load<u8>(input + q);
         // A quote inside an unquoted field is an ordinary byte: rare, left to the two stages.
-        if (c == quote) break;
+        if (c == quoteAt) break;
       }
       // The plan's slots in pairs: one load for the type and validity, one for the value buffers.
       const head = load<u64>(plan + P_TYPE);
@@ -1183,7 +1187,7 @@ function fastRows(pos: u32, len: u32): u32 {
         }
         break;
       }
-      if (c != delimiter) break;
+      if (c != delim) break;
       q++;
       plan += PLAN_BYTES;
     }
