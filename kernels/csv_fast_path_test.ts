@@ -150,3 +150,47 @@ Deno.test("the fast path hands back a row that does not fit the string data regi
   const outcome = bothPaths(bytes, { columns }, cuts, "data region");
   assert.equal(outcome.rows.length, 450);
 });
+
+Deno.test("the fast path finds no field end in the stale bytes after a chunk's end", () => {
+  // Each call reuses the input buffer, so behind a short chunk lie the bytes of the longer one before it:
+  // "7,8\n34" over "a,b\n10,20\n..." reads "7,8\n34,20\n" in memory. The field end after "34" is past the
+  // chunk's end and must not count: the row is "345,6", finished by the next chunk.
+  const header = "a,b\n";
+  const rows = "10,20\n".repeat(40);
+  const text = header + rows + "7,8\n345,6\n";
+  const bytes = new TextEncoder().encode(text);
+  const columns: Field[] = [{ name: "a", type: "int64" }, { name: "b", type: "int64" }];
+  for (const options of [{ columns }, {}] as CsvParserOptions[]) {
+    // The header and rows, "7,8\n34", then the rest.
+    const cuts = [header.length + rows.length, 6];
+    const outcome = bothPaths(bytes, options, cuts, "stale bytes");
+    assert.deepStrictEqual(outcome, parseChunks(core, bytes, options), "stale bytes, whole");
+    assert.deepStrictEqual(
+      outcome.rows.slice(-2),
+      options.columns ? [[7n, 8n], [345n, 6n]] : [["7", "8"], ["345", "6"]],
+    );
+  }
+});
+
+Deno.test("the fast path checks the UTF-8 of a row whatever window its bad byte was found in", () => {
+  // A byte >= 0x80 is noticed per 64-byte window (or per 16 bytes of a quoted field), and a window spans rows:
+  // the bad byte at each place in turn, near a window's start, its end, and in rows read with the window of
+  // a row before. Quoted fields start the window over after them.
+  let bad = 0;
+  for (const quoted of [false, true]) {
+    const names = Array.from(
+      { length: 40 },
+      (_, i) => `${i},${quoted && i % 3 === 1 ? `"na,me ${i}"` : `name${i}`}`,
+    );
+    const rows = new TextEncoder().encode("id,name\n" + names.join("\n") + "\n");
+    for (let at = 8; at < 300; at++) {
+      if (rows[at] === 0x2c || rows[at] === 0x0a || rows[at] === 0x22) continue;
+      const bytes = rows.slice();
+      bytes[at] = 0xff;
+      const outcome = bothPaths(bytes, {}, [], `0xff at ${at}${quoted ? ", quoted names" : ""}`);
+      assert.equal(outcome.rejects.length, 1, `0xff at ${at}`);
+      bad++;
+    }
+  }
+  assert.ok(bad > 400, `${bad}`);
+});

@@ -985,7 +985,7 @@ function undoFastRow(): void {
  * cannot equal a byte with that nibble). Else each is compared for.
  */
 // @ts-ignore: decorator
-@inline function specialsAt(at: u32, byNibble: bool, table: v128, vDelim: v128, vQuote: v128, vLf: v128, vCr: v128): u64 {
+@inline function specialsAt(at: u32, len: u32, byNibble: bool, table: v128, vDelim: v128, vQuote: v128, vLf: v128, vCr: v128): u64 {
   const p = input + at;
   const v0 = v128.load(p);
   const v1 = v128.load(p, 16);
@@ -1004,7 +1004,10 @@ function undoFastRow(): void {
     m2 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v2, vDelim), i8x16.eq(v2, vQuote)), v128.or(i8x16.eq(v2, vLf), i8x16.eq(v2, vCr))));
     m3 = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v3, vDelim), i8x16.eq(v3, vQuote)), v128.or(i8x16.eq(v3, vLf), i8x16.eq(v3, vCr))));
   }
-  return <u64> <u32> m0 | (<u64> <u32> m1 << 16) | (<u64> <u32> m2 << 32) | (<u64> <u32> m3 << 48);
+  const m = <u64> <u32> m0 | (<u64> <u32> m1 << 16) | (<u64> <u32> m2 << 32) | (<u64> <u32> m3 << 48);
+  // None past the input's end: a field end taken from the mask is then inside the input without a check.
+  const room = len - at;
+  return select<u64>(m, m & ((<u64> 1 << <u64> room) - 1), room >= 64);
 }
 
 /** {@link specialsAt}'s table: entry i is the special byte whose low nibble is i, else one whose is not. */
@@ -1043,32 +1046,39 @@ function fastRows(pos: u32, len: u32): u32 {
     <u32> load<u8>(NIBBLE_TABLE + (delimiter & 15)) == delimiter;
   const table = v128.load(NIBBLE_TABLE);
   const first = rows;
-  const last = fieldCount - 1;
+  const maxSpan = min(maxRow, maxField);
+  // The delimiter and quote compared on every field, in locals: read from their globals each time, the loop
+  // was about 1 % slower (measured).
+  const delim = delimiter;
+  const quoteAt = quote;
+  const lastPlan = FAST_PLAN + <usize> (fieldCount - 1) * PLAN_BYTES;
   let p = pos;
   // The window: special bytes after the read position among the 64 bytes at `base`.
   let base = pos;
-  let specials = specialsAt(base, byNibble, table, vDelim, vQuote, vLf, vCr);
-  let high = highAt(base);
+  let specials = specialsAt(base, len, byNibble, table, vDelim, vQuote, vLf, vCr);
+  // The end of the last window (or 16 bytes of a quoted field) read with a byte >= 0x80: a row that starts
+  // before it may hold one. One value for this, not a flag per window and one per row: the field loop keeps
+  // so many values live that each one more costs stack traffic on every field.
+  let highEnd: u32 = highAt(base) ? base + 64 : 0;
   while (p < len) {
     if (rows >= rowCapacity) {
       fastFull = true;
       break;
     }
     const row = rows;
-    // Whether the row may hold a byte >= 0x80, and its line breaks inside quotes.
-    let rowHigh = high;
+    // The row's line breaks inside quotes.
     let breaks: u32 = 0;
     let plan = FAST_PLAN;
     let q = p;
     let next: u32 = 0;
-    for (let f: i32 = 0; ; f++) {
+    while (true) {
       let s = q;
       // The byte that ends the field: a delimiter, or the row's terminator.
       let c: u32 = 0;
       let e: u32 = 0;
       let unquoted: u32 = 1;
       let escapes = false;
-      if (<u32> load<u8>(input + q) == quote) {
+      if (<u32> load<u8>(input + q) == quoteAt) {
         unquoted = 0;
         s = q + 1;
         let k = s;
@@ -1078,7 +1088,7 @@ function fastRows(pos: u32, len: u32): u32 {
           const quotes = i8x16.bitmask(i8x16.eq(v, vQuote));
           // The lanes before the first quote (all of them when there is none).
           const before = (quotes & (0 - quotes)) - 1;
-          if ((i8x16.bitmask(v) & before) != 0) rowHigh = true;
+          if ((i8x16.bitmask(v) & before) != 0) highEnd = k + 16;
           breaks += <u32> popcnt<i32>(i8x16.bitmask(i8x16.eq(v, vLf)) & before);
           if ((i8x16.bitmask(i8x16.eq(v, vCr)) & before) != 0) break;
           if (quotes == 0) {
@@ -1101,25 +1111,22 @@ function fastRows(pos: u32, len: u32): u32 {
         c = <u32> load<u8>(input + q);
         // The window starts over at the byte after the closing quote, which ends the field.
         base = q;
-        specials = specialsAt(base, byNibble, table, vDelim, vQuote, vLf, vCr) & ~(<u64> 1);
-        high = highAt(base);
-        rowHigh = rowHigh || high;
+        specials = specialsAt(base, len, byNibble, table, vDelim, vQuote, vLf, vCr) & ~(<u64> 1);
+        if (highAt(base)) highEnd = base + 64;
       } else {
         while (specials == 0) {
           base += 64;
           if (base >= len) break;
-          specials = specialsAt(base, byNibble, table, vDelim, vQuote, vLf, vCr);
-          high = highAt(base);
-          rowHigh = rowHigh || high;
+          specials = specialsAt(base, len, byNibble, table, vDelim, vQuote, vLf, vCr);
+          if (highAt(base)) highEnd = base + 64;
         }
         if (specials == 0) break;
         e = base + <u32> ctz<u64>(specials);
         specials &= specials - 1;
-        if (e >= len) break;
         q = e;
         c = <u32> load<u8>(input + q);
         // A quote inside an unquoted field is an ordinary byte: rare, left to the two stages.
-        if (c == quote) break;
+        if (c == quoteAt) break;
       }
       // The plan's slots in pairs: one load for the type and validity, one for the value buffers.
       const head = load<u64>(plan + P_TYPE);
@@ -1163,7 +1170,7 @@ function fastRows(pos: u32, len: u32): u32 {
         }
       }
       if (!ok) break;
-      if (f == last) {
+      if (plan == lastPlan) {
         // The row's terminator: LF or CRLF (a bare CR may be half of a CRLF split across chunks).
         if (c == LF) {
           next = q + 1;
@@ -1174,20 +1181,20 @@ function fastRows(pos: u32, len: u32): u32 {
             specials &= specials - 1;
           } else {
             base = next;
-            specials = specialsAt(base, byNibble, table, vDelim, vQuote, vLf, vCr);
-            high = highAt(base);
+            specials = specialsAt(base, len, byNibble, table, vDelim, vQuote, vLf, vCr);
+            if (highAt(base)) highEnd = base + 64;
           }
         }
         break;
       }
-      if (c != delimiter) break;
+      if (c != delim) break;
       q++;
       plan += PLAN_BYTES;
     }
     // A blank line is not a row. A row longer than a field may be is left to the two stages, which
     // check each field's size.
-    if (next == 0 || q == p || q - p > maxRow || q - p > maxField) break;
-    if (rowHigh) {
+    if (next == 0 || q == p || q - p > maxSpan) break;
+    if (highEnd > p) {
       validateUtf8(input, p, q, q, p);
       if (utf8BadMask != 0) break;
     }
