@@ -34,7 +34,7 @@ export const SCAN_FLAG = Object.freeze({ PENDING_CR: 1, FINISHED: 2 } as const);
 export const MAX_SCAN_CHUNK = 0x7fff_ffff;
 
 /**
- * Bytes `scanRecordsInto` moves through linear memory at a time: small enough that each piece is still in
+ * Bytes `scanRecords` moves through linear memory at a time: small enough that each piece is still in
  * cache when it is scanned and copied out, so the input is read from main memory once.
  */
 export const SCAN_PIECE_BYTES = 64 << 10;
@@ -126,13 +126,12 @@ export interface RecordScan {
 
 /** The record scanner bound to one instance. */
 export interface RecordKernels {
-  /** Scans the next chunk of the stream that `state` tracks, and advances `state`. */
-  scanRecords(state: RecordScanState, chunk: Uint8Array): RecordScan;
   /**
-   * Scans like {@linkcode RecordKernels.scanRecords}, and copies `chunk` into `into` at `offset` on the way
-   * (it passes through linear memory anyway): one read of the input instead of two.
+   * Scans the next chunk of the stream that `state` tracks, and advances `state`. With `copyTo`, also copies
+   * `chunk` to the start of `copyTo` on the way (it passes through linear memory anyway, a piece at a time):
+   * one read of the input instead of two.
    */
-  scanRecordsInto(state: RecordScanState, chunk: Uint8Array, into: Uint8Array, offset: number): RecordScan;
+  scanRecords(state: RecordScanState, chunk: Uint8Array, options?: { copyTo?: Uint8Array }): RecordScan;
   /** Ends the stream: reports a last record without a terminator, or a pending CR. */
   finishRecords(state: RecordScanState): RecordScan;
 }
@@ -148,26 +147,13 @@ export function recordKernels(core: KernelCore): RecordKernels {
     return { status, records: view.getUint32(SCAN_STATE.CHUNK_RECORDS, true), cut: cut < 0 ? null : cut };
   };
   return {
-    scanRecords(state, chunk) {
+    scanRecords(state, chunk, options = {}) {
+      const copyTo = options.copyTo;
       if (chunk.byteLength > MAX_SCAN_CHUNK) {
         throw new RangeError(`Chunk is too large to scan: ${chunk.byteLength} bytes`);
       }
-      core.reset();
-      const block = core.write(state.toBlock());
-      const data = core.write(chunk);
-      const status = core.check(
-        scan(block, data, chunk.byteLength, state.delimiter, state.quote),
-        "scan_records",
-      );
-      state.setBlock(core.view(block, SCAN_STATE.SIZE));
-      return result(block, status);
-    },
-    scanRecordsInto(state, chunk, into, offset) {
-      if (chunk.byteLength > MAX_SCAN_CHUNK) {
-        throw new RangeError(`Chunk is too large to scan: ${chunk.byteLength} bytes`);
-      }
-      if (offset < 0 || offset + chunk.byteLength > into.byteLength) {
-        throw new RangeError(`No room for ${chunk.byteLength} bytes at ${offset} of ${into.byteLength}`);
+      if (copyTo && chunk.byteLength > copyTo.byteLength) {
+        throw new RangeError(`No room to copy ${chunk.byteLength} bytes into ${copyTo.byteLength}`);
       }
       core.reset();
       const block = core.write(state.toBlock());
@@ -179,19 +165,19 @@ export function recordKernels(core: KernelCore): RecordKernels {
       const pieceView = core.view(data, piece);
       let records = 0;
       let cut = -1;
-      for (let at = 0; at < chunk.byteLength; at += piece) {
+      // At least one call, so that an empty chunk still settles a pending CR like any other.
+      let at = 0;
+      do {
         const bytes = chunk.subarray(at, at + piece);
         const inMemory = bytes.byteLength === piece ? pieceView : pieceView.subarray(0, bytes.byteLength);
         inMemory.set(bytes);
         core.check(scan(block, data, bytes.byteLength, state.delimiter, state.quote), "scan_records");
-        into.set(inMemory, offset + at);
+        copyTo?.set(inMemory, at);
         records += view.getUint32(SCAN_STATE.CHUNK_RECORDS, true);
         const found = view.getInt32(SCAN_STATE.CUT, true);
         if (found >= 0) cut = at + found;
-      }
-      if (chunk.byteLength === 0) {
-        core.check(scan(block, data, 0, state.delimiter, state.quote), "scan_records");
-      }
+        at += piece;
+      } while (at < chunk.byteLength);
       state.setBlock(blockView);
       return { status: 0, records, cut: cut < 0 ? null : cut };
     },

@@ -403,7 +403,7 @@ Deno.test("scanRecords gives the same records and cuts for any chunking", async 
   }
 });
 
-/** Scans `bytes` in chunks of `lengths` with `scanRecordsInto`, copying them 3 bytes into a buffer. */
+/** Scans `bytes` in chunks of `lengths` with `scanRecords`, copying them 3 bytes into a buffer. */
 function scanInto(bytes: Uint8Array, lengths: number[]) {
   const state = new RecordScanState();
   const into = new Uint8Array(bytes.length + 7);
@@ -411,7 +411,9 @@ function scanInto(bytes: Uint8Array, lengths: number[]) {
   const cuts: (number | null)[] = [];
   let at = 0;
   for (const length of lengths) {
-    const result = kernels.scanRecordsInto(state, bytes.subarray(at, at + length), into, 3 + at);
+    const result = kernels.scanRecords(state, bytes.subarray(at, at + length), {
+      copyTo: into.subarray(3 + at),
+    });
     records.push(result.records);
     cuts.push(result.cut);
     at += length;
@@ -420,7 +422,7 @@ function scanInto(bytes: Uint8Array, lengths: number[]) {
   return { records, cuts, finish, total: state.records, lines: state.lines, copy: into.subarray(3, 3 + at) };
 }
 
-Deno.test("scanRecordsInto scans like scanRecords and copies the chunk, across its pieces", async (t) => {
+Deno.test("scanRecords with copyTo scans the same and copies the chunk, across its pieces", async (t) => {
   const piece = SCAN_PIECE_BYTES;
   const check = (bytes: Uint8Array, lengths: number[], label: string) => {
     const { copy, ...got } = scanInto(bytes, lengths);

@@ -43,24 +43,28 @@ export class BufferFreeList {
   readonly #free: ArrayBuffer[] = [];
   readonly #keep: number;
   readonly #maxBytes: number;
+  readonly #minBytes: number;
   #bytes = 0;
 
   /**
    * Keeps up to `keep` given-back buffers (about the chunks in flight, plus the one being filled) and no more
-   * than `maxBytes` in all, so that a few huge chunks (a record over the chunk size) do not stay mapped.
+   * than `maxBytes` in all, so that a few huge chunks (a record over the chunk size) do not stay mapped. With
+   * `minBytes`, smaller buffers are neither kept nor handed out: they cost little to allocate, a small one
+   * would hold a slot, and a small request would pin a large buffer for as long as its result lives.
    */
-  constructor(keep: number, maxBytes = Infinity) {
+  constructor(keep: number, options: { maxBytes?: number; minBytes?: number } = {}) {
     this.#keep = keep;
-    this.#maxBytes = maxBytes;
+    this.#maxBytes = options.maxBytes ?? Infinity;
+    this.#minBytes = options.minBytes ?? 0;
   }
 
   /**
-   * A buffer of at least `bytes` bytes: a given-back one when one is large enough, else a new one with 1/16
-   * headroom, as chunks vary by a record or so around their target size.
+   * A buffer of at least `bytes` bytes: a given-back one when one is large enough (and `bytes` is at least
+   * `minBytes`), else a new one with 1/16 headroom, as chunks vary by a record or so around their target size.
    */
   take(bytes: number): ArrayBuffer {
     const free = this.#free;
-    for (let i = free.length - 1; i >= 0; i--) {
+    for (let i = free.length - 1; i >= 0 && bytes >= this.#minBytes; i--) {
       const buffer = free[i];
       if (buffer.byteLength < bytes) continue;
       free[i] = free[free.length - 1];
@@ -73,10 +77,11 @@ export class BufferFreeList {
 
   /**
    * Gives `buffer` back: its bytes may be overwritten from now on. One that was moved away (detached), one
-   * already given back and one past `keep` or `maxBytes` are dropped.
+   * already given back, one under `minBytes` and one past `keep` or `maxBytes` are dropped.
    */
   give(buffer: ArrayBuffer): void {
-    if (buffer.detached || this.#free.length >= this.#keep || this.#free.includes(buffer)) return;
+    if (buffer.detached || buffer.byteLength < this.#minBytes) return;
+    if (this.#free.length >= this.#keep || this.#free.includes(buffer)) return;
     if (this.#bytes + buffer.byteLength > this.#maxBytes) return;
     this.#bytes += buffer.byteLength;
     this.#free.push(buffer);

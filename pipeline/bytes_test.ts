@@ -45,11 +45,23 @@ Deno.test("BufferFreeList drops detached buffers, repeats and buffers past its s
 });
 
 Deno.test("BufferFreeList keeps no more than its byte limit", () => {
-  const buffers = new BufferFreeList(4, 100);
+  const buffers = new BufferFreeList(4, { maxBytes: 100 });
   buffers.give(new ArrayBuffer(60));
   buffers.give(new ArrayBuffer(60));
   assert.equal(buffers.size, 1, "the second would pass the limit");
   buffers.take(10);
   buffers.give(new ArrayBuffer(100));
   assert.equal(buffers.size, 1, "room again once one is taken");
+});
+
+Deno.test("BufferFreeList with minBytes neither keeps nor hands out buffers under it", () => {
+  const buffers = new BufferFreeList(4, { minBytes: 1000 });
+  const large = new ArrayBuffer(4000);
+  buffers.give(new ArrayBuffer(999));
+  assert.equal(buffers.size, 0);
+  buffers.give(large);
+  assert.equal(buffers.size, 1);
+  // A small request gets a new buffer: the large one is not pinned by a small result.
+  assert.notEqual(buffers.take(10), large);
+  assert.equal(buffers.take(1000), large);
 });

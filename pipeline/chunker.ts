@@ -128,7 +128,7 @@ export async function* chunkRecords(
     const at = room(segment.length);
     if (scan) {
       // The scanner copies the bytes in as it goes: each piece is still in cache from the scan.
-      const found = kernels.scanRecordsInto(scan, segment, held, at).cut;
+      const found = kernels.scanRecords(scan, segment, { copyTo: held.subarray(at) }).cut;
       if (found === null) return;
       cut = pos + found;
       // After the cut come no boundaries: quoted line breaks only, and perhaps a CR whose boundary is pending

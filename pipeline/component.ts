@@ -97,6 +97,11 @@ export interface SinkSpec<C = unknown> {
   build(config: C, ctx: ComponentContext & { schema: PipelineSchema }): Promise<Sink>;
   /** Whether `error`, raised by this sink's `write`, may succeed when retried (the runner retries). */
   isRetriable(error: unknown): boolean;
+  /**
+   * True when a built sink keeps nothing of a batch once `write` resolved (it encodes what it sends and awaits
+   * it): the runner may then reuse the batch's memory for later chunks. Unset means it may keep batches.
+   */
+  readonly keepsNoBatch?: boolean;
 }
 
 /** A built transform: its output schema is known before any data flows. */
@@ -115,6 +120,11 @@ export interface TransformSpec<C = unknown> {
   readonly summary: string;
   readonly config: ConfigSchema<C>;
   build(config: C, ctx: ComponentContext & { input: Schema }): Transform | Promise<Transform>;
+  /**
+   * True when a built transform keeps nothing of the batches it was given between calls (its output may share
+   * their arrays: the runner is done with both before it reuses them). Unset means it may keep batches.
+   */
+  readonly keepsNoBatch?: boolean;
 }
 
 /** A named field, for specs that add columns. */

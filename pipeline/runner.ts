@@ -21,36 +21,19 @@ import { type Chunk, chunkRecords, csvHeader } from "./chunker.ts";
 import { CsvSyntaxError, isRetriable, PipelineError } from "./errors.ts";
 import type { PipelinePlan, PlannedSink } from "./plan.ts";
 import type { Reject } from "./validate.ts";
-import { kafkaSink, postgresSink, redisSink } from "./sinks/mod.ts";
-import { castSpec, deriveSpec, dropSpec, filterSpec, lookupSpec, renameSpec } from "./transforms/mod.ts";
 import { QualityAccumulator, type QualityPartial, type QualityReport } from "../quality/checks.ts";
 
 /**
- * Whether every transform and sink of a pipeline is one known to keep nothing of a batch once it returned, so
- * that a finished chunk's batch may be given back to the pool for reuse (`KernelPool.giveBack`). Those sinks
- * encode what they send (COPY bytes, JSON messages, Redis arguments) and are awaited; those transforms make
- * new batches, and the lookup caches rows as JSON. The file sink is left out: its Arrow output shares the
- * batch's buffers. Any other component (a test's capturing sink, a new one) may hold batches: reuse is off.
+ * Whether every transform and sink of a pipeline declares that it keeps nothing of a batch (`keepsNoBatch` on
+ * its spec), so that a finished chunk's batch may be given back to the pool for reuse (`KernelPool.giveBack`).
+ * A component that does not say so (a test's capturing sink, say) may hold batches: reuse is then off.
  */
 export function keepsNoBatch(pipeline: {
-  transforms: readonly { spec: unknown }[];
-  sinks: readonly { spec: unknown }[];
+  transforms: readonly { spec: { keepsNoBatch?: boolean } }[];
+  sinks: readonly { spec: { keepsNoBatch?: boolean } }[];
 }): boolean {
-  return pipeline.transforms.every((use) => SAFE_SPECS.has(use.spec)) &&
-    pipeline.sinks.every((planned) => SAFE_SPECS.has(planned.spec));
+  return [...pipeline.transforms, ...pipeline.sinks].every((use) => use.spec.keepsNoBatch === true);
 }
-
-const SAFE_SPECS: ReadonlySet<unknown> = new Set([
-  postgresSink,
-  kafkaSink,
-  redisSink,
-  castSpec,
-  deriveSpec,
-  dropSpec,
-  filterSpec,
-  lookupSpec,
-  renameSpec,
-]);
 
 /** One input to ingest. */
 export interface IngestInput {

@@ -10,7 +10,7 @@ import { instantiateKernels, type Kernels } from "../kernels/mod.ts";
 import { BufferFreeList } from "../pipeline/bytes.ts";
 import { CsvSyntaxError, KernelError } from "../pipeline/errors.ts";
 import { type KernelOp, type OpName, OPS } from "./ops.ts";
-import type { JobMessage, PoolMessage, WorkerMessage } from "./protocol.ts";
+import { type JobMessage, OUTPUT_REUSE_MIN_BYTES, type PoolMessage, type WorkerMessage } from "./protocol.ts";
 
 /** The parts of the dedicated worker scope this file uses, without pulling in the worker lib types. */
 interface WorkerScope {
@@ -25,7 +25,7 @@ let trapped = false;
  * Output buffers given back by consumers, for ops to copy results into: a few per job in flight (a batch of a
  * default 4 MiB chunk takes about one 4 MiB buffer), of 8 MiB each at most on average.
  */
-const outputs = new BufferFreeList(4, 4 * (8 << 20));
+const outputs = new BufferFreeList(4, { maxBytes: 4 * (8 << 20), minBytes: OUTPUT_REUSE_MIN_BYTES });
 
 scope.onmessage = (event) => {
   const message = event.data;

@@ -20,11 +20,9 @@ import { type Batch, batchBuffers } from "../pipeline/batch.ts";
 import { BufferFreeList } from "../pipeline/bytes.ts";
 import { CsvSyntaxError, KernelError } from "../pipeline/errors.ts";
 import type { OpName, OpParams, OpValue } from "./ops.ts";
-import type { JobMessage, PoolMessage, WorkerMessage } from "./protocol.ts";
+import { type JobMessage, OUTPUT_REUSE_MIN_BYTES, type PoolMessage, type WorkerMessage } from "./protocol.ts";
 
 const WORKER_URL = new URL("./kernel_worker.ts", import.meta.url);
-/** Smallest given-back buffer kept: smaller ones cost little to allocate and would crowd workers' free-lists. */
-const SPARE_MIN_BYTES = 1 << 20;
 /** Given-back buffers sent with one job (a job of a default-sized chunk uses about one). */
 const SPARE_PER_JOB = 2;
 
@@ -170,8 +168,11 @@ export class KernelPool {
       throw new RangeError(`Kernel pool needs at least one worker: got ${workers}`);
     }
     this.#module = options.module;
-    this.buffers = new BufferFreeList(3 * workers + 1, (3 * workers + 1) * (8 << 20));
-    this.#spare = new BufferFreeList(2 * workers, 2 * workers * (8 << 20));
+    this.buffers = new BufferFreeList(3 * workers + 1, { maxBytes: (3 * workers + 1) * (8 << 20) });
+    this.#spare = new BufferFreeList(2 * workers, {
+      maxBytes: 2 * workers * (8 << 20),
+      minBytes: OUTPUT_REUSE_MIN_BYTES,
+    });
     this.#queueSize = Math.max(1, options.queueSize ?? workers);
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 3);
@@ -273,7 +274,7 @@ export class KernelPool {
       if (buffer.detached) continue;
       // Detaching here, not when the buffer is sent, is what makes a reuse-while-held bug impossible.
       const moved = buffer.transfer();
-      if (moved.byteLength >= SPARE_MIN_BYTES && !this.#closed) this.#spare.give(moved);
+      if (!this.#closed) this.#spare.give(moved);
     }
   }
 
@@ -374,7 +375,9 @@ export class KernelPool {
     job.attempt++;
     // A few spare buffers ride along with each job, so every busy worker gets some.
     const spare: ArrayBuffer[] = [];
-    while (spare.length < SPARE_PER_JOB && this.#spare.size > 0) spare.push(this.#spare.take(0));
+    while (spare.length < SPARE_PER_JOB && this.#spare.size > 0) {
+      spare.push(this.#spare.take(OUTPUT_REUSE_MIN_BYTES));
+    }
     const message: JobMessage = {
       type: "job",
       id: job.id,

@@ -345,15 +345,19 @@ Deno.test("KernelPool.giveBack detaches the batch at once", async () => {
   });
 });
 
-Deno.test("KernelPool has a worker copy a later result into a given-back buffer", async () => {
+Deno.test("KernelPool has a worker copy a later result into a given-back buffer, but not a small one", async () => {
   await withPool({ workers: 1 }, async (pool) => {
     const big = (await parseCsv(pool, 100_000, 1)).value.batch;
     const bigBytes = big.lines.buffer.byteLength;
     assert.ok(bigBytes >= 1 << 20, "large enough to be kept");
     pool.giveBack(big);
+    // A batch under 1 MiB gets a new buffer: it must not pin the large one for as long as it lives.
     const small = (await parseCsv(pool, 1000, 2)).value.batch;
-    assert.equal(small.lines.buffer.byteLength, bigBytes, "a small batch in the big given-back buffer");
+    assert.ok(small.lines.buffer.byteLength < 1 << 20, "a small batch in a buffer of its own");
     assert.ok(holdsSeeded(small, 1000, 2));
+    const smaller = (await parseCsv(pool, 50_000, 3)).value.batch;
+    assert.equal(smaller.lines.buffer.byteLength, bigBytes, "a smaller batch in the big given-back buffer");
+    assert.ok(holdsSeeded(smaller, 50_000, 3));
   });
 });
 

@@ -66,3 +66,9 @@ export interface ErrorMessage {
 
 /** Messages a kernel worker sends to the pool. */
 export type WorkerMessage = ReadyMessage | InitFailedMessage | ResultMessage | ErrorMessage;
+
+/**
+ * Smallest output buffer that is given back for reuse (`KernelPool.giveBack`, the workers' free-lists):
+ * smaller ones cost little to allocate, and a small batch must not pin a large reused buffer.
+ */
+export const OUTPUT_REUSE_MIN_BYTES = 1 << 20;

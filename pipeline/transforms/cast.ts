@@ -119,4 +119,5 @@ export const castSpec = {
   summary: "Converts columns to other types; values that do not convert become null and are counted",
   config: CastConfig,
   build: buildCast,
+  keepsNoBatch: true,
 } satisfies TransformSpec<CastConfig>;

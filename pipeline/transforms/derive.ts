@@ -104,4 +104,5 @@ export const deriveSpec = {
   summary: "Adds columns computed by expressions, checked against the schema at load",
   config: DeriveConfig,
   build: buildDerive,
+  keepsNoBatch: true,
 } satisfies TransformSpec<DeriveConfig>;

@@ -77,4 +77,5 @@ export const dropSpec = {
   summary: "Removes columns",
   config: DropConfig,
   build: buildDrop,
+  keepsNoBatch: true,
 } satisfies TransformSpec<DropConfig>;

@@ -83,4 +83,5 @@ export const filterSpec = {
   summary: "Keeps the rows where a boolean expression is true",
   config: FilterConfig,
   build: buildFilter,
+  keepsNoBatch: true,
 } satisfies TransformSpec<FilterConfig>;

@@ -232,6 +232,7 @@ export const lookupSpec = {
   summary: "Adds columns from a PostgreSQL table matched by key, cached in Redis (or in process) with a TTL",
   config: LookupConfig,
   build: buildLookup,
+  keepsNoBatch: true,
 } satisfies TransformSpec<LookupConfig>;
 
 function chooseCache(config: LookupConfig, ctx: TransformContext): LookupCache {

@@ -97,4 +97,5 @@ export const renameSpec = {
   summary: "Renames columns, keeping their order, types and values",
   config: RenameConfig,
   build: buildRename,
+  keepsNoBatch: true,
 } satisfies TransformSpec<RenameConfig>;

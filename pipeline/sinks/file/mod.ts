@@ -204,6 +204,7 @@ export const fileSink: SinkDefinition<FileSinkConfig> = {
   summary: "Writes one NDJSON, CSV or Arrow IPC file per batch, atomically (temp file, fsync, rename)",
   config: FileSinkConfig,
   isRetriable,
+  keepsNoBatch: true,
   build(config, ctx) {
     if (!config.path.includes("{run}") || !config.path.includes("{sequence}")) {
       return Promise.reject(

@@ -77,6 +77,7 @@ export const kafkaSink: SinkDefinition<KafkaSinkConfig> = {
   summary: "Produces one JSON record per row, keyed by the schema key, in one Kafka transaction per batch",
   config: KafkaSinkConfig,
   isRetriable,
+  keepsNoBatch: true,
   async build(config, ctx) {
     const kafka: Kafka | undefined = ctx.kafka;
     if (!kafka) {

@@ -248,6 +248,7 @@ export const postgresSink: SinkDefinition<PostgresSinkConfig> = {
     "Lands rows in a PostgreSQL table through COPY: append or upsert by the key, exactly once per batch",
   config: PostgresSinkConfig,
   isRetriable,
+  keepsNoBatch: true,
   async build(config, ctx) {
     const db = ctx.database;
     if (!db) {

@@ -84,6 +84,7 @@ export const redisSink: SinkDefinition<RedisSinkConfig> = {
   summary: "Writes rows to Redis hashes or a stream through @upstash/redis, exactly once per batch chunk",
   config: RedisSinkConfig,
   isRetriable,
+  keepsNoBatch: true,
   build(config, ctx) {
     const redis = ctx.redis;
     if (!redis) {
