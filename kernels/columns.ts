@@ -111,6 +111,8 @@ export function readBatch(core: KernelCore, regions: BatchRegions, options: Read
     if (nullCounts[i] > 0) size += align8(bitmapBytes);
     size += align8(valueBytes(slot.field, rows)) + align8(dataBytes[i]);
   });
+  // A reused buffer is not zeroed: an earlier batch's bytes remain in the alignment gaps and past `size`. Every
+  // array below is a view with its own offset and length, so nothing reads them.
   const out = options.buffers?.take(size) ?? new ArrayBuffer(size);
   let at = 0;
   /** Copies `bytes` bytes at `ptr` into the batch buffer and returns where they went. */
