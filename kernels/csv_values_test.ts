@@ -140,22 +140,12 @@ Deno.test("CSV timestamps with any byte at any place after the date equal the ge
 });
 
 Deno.test("CSV int64s with any byte at any place equal their exact values", () => {
-  // Every length the one-word path takes (1..8 digits) and the longer ones, near both bounds; each byte
-  // replaced by every byte value but the CSV specials and blanks (trimmed, or splitting the row).
+  // Every length the one-word path takes (1..8 digits) and the longer ones, near both bounds.
   const bases = ["-9223372036854775808", "9223372036854775807", "+000000000000000000000123"];
   for (let n = 1; n <= 20; n++) {
     bases.push("98765432109876543210".slice(0, n), "-" + "1234567890".repeat(2).slice(0, n));
   }
-  const texts: string[] = [];
-  for (const base of bases) {
-    texts.push(base);
-    for (let at = 0; at < base.length; at++) {
-      for (let byte = 1; byte < 128; byte++) {
-        const c = String.fromCharCode(byte);
-        if (!`",\r\n \t`.includes(c)) texts.push(base.slice(0, at) + c + base.slice(at + 1));
-      }
-    }
-  }
+  const texts = withEveryByteAtEveryPlace(bases);
   texts.push("9223372036854775808", "-9223372036854775809", "99999999999999999999", "-", "+", "+-1", "--1");
   const want = texts.map((t) => {
     if (!/^[+-]?[0-9]+$/.test(t)) return null;
@@ -232,7 +222,7 @@ Deno.test("CSV decimals of every length around the usual shape equal their exact
 
 Deno.test("CSV decimals with any byte at any place equal their exact values", () => {
   // The one-word shapes (up to 8 bytes, the point where the scale puts it) and longer ones, at the bounds
-  // of decimal(12, 2); each byte replaced by every byte value but the CSV specials and blanks.
+  // of decimal(12, 2).
   const bases = [
     "1.5",
     "0.05",
@@ -244,16 +234,7 @@ Deno.test("CSV decimals with any byte at any place equal their exact values", ()
     "123.",
     "00000000001.10",
   ];
-  const texts: string[] = [];
-  for (const base of bases) {
-    texts.push(base);
-    for (let at = 0; at < base.length; at++) {
-      for (let byte = 1; byte < 128; byte++) {
-        const c = String.fromCharCode(byte);
-        if (!`",\r\n \t`.includes(c)) texts.push(base.slice(0, at) + c + base.slice(at + 1));
-      }
-    }
-  }
+  const texts = withEveryByteAtEveryPlace(bases);
   texts.push("10000000000.00", "-10000000000", "99999999999", "1.001", "1.000");
   const want = texts.map((t) => expectedDecimal(t, 12, 2));
   assert.deepEqual(csvValues({ name: "d", type: "decimal", precision: 12, scale: 2 }, texts), want);
@@ -280,3 +261,21 @@ Deno.test("csv_count_breaks counts every CR and LF at any length and density", (
     }
   }
 });
+
+/**
+ * `bases`, and each of them with one byte replaced by every byte value but the CSV specials and blanks (which
+ * would be trimmed or split the row).
+ */
+function withEveryByteAtEveryPlace(bases: readonly string[]): string[] {
+  const texts: string[] = [];
+  for (const base of bases) {
+    texts.push(base);
+    for (let at = 0; at < base.length; at++) {
+      for (let byte = 1; byte < 128; byte++) {
+        const c = String.fromCharCode(byte);
+        if (!`",\r\n \t`.includes(c)) texts.push(base.slice(0, at) + c + base.slice(at + 1));
+      }
+    }
+  }
+  return texts;
+}
