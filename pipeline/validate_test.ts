@@ -515,6 +515,42 @@ Deno.test("range and uniqueness in one pass over nearly increasing int64 keys", 
   }
 });
 
+Deno.test("increasing keys without nulls: bounds at the first and last key, one fault anywhere", () => {
+  // The kernel's shortcut for increasing keys without nulls decides from the order and the end keys; each
+  // case breaks it in one place (at the ends, at a step boundary, in the tail) or holds exactly at a bound.
+  const sizes = [0, 1, 2, 3, 4, 5, 7, 8, 9, 63, 64, 65, 1000, 1001];
+  for (const n of sizes) {
+    const at = [0, 1, 3, 4, n >> 1, n - 2, n - 1].filter((i, k, a) => i >= 0 && i < n && a.indexOf(i) === k);
+    const faults: [string, number][] = [
+      ["none", -1],
+      ...at.flatMap((i) => ["repeat", "step back", "below", "above"].map((f): [string, number] => [f, i])),
+    ];
+    for (const [fault, i] of faults) {
+      // Keys 10, 12, 14, ... with the bounds exactly at the first and last key.
+      const keys = Array.from({ length: n }, (_, k) => 10n + 2n * BigInt(k));
+      const min = 10, max = 10 + 2 * Math.max(0, n - 1);
+      if (fault === "repeat" && i > 0) keys[i] = keys[i - 1];
+      if (fault === "step back" && i > 0) keys[i] = keys[i - 1] - 1n;
+      if (fault === "below") keys[i] = 9n;
+      if (fault === "above") keys[i] = BigInt(max + 1);
+      const b = batch({ v: { type: "int64", values: BigInt64Array.from(keys) } }, n);
+      const { rejects } = validateBatch(
+        kernels,
+        b,
+        compileRules({ v: { min, max, unique: true } }, b.columns),
+      );
+      const seen = new Set<bigint>();
+      const expected: [number, string][] = [];
+      keys.forEach((x, k) => {
+        const rule = x < min ? "min" : x > max ? "max" : seen.has(x) ? "unique" : undefined;
+        seen.add(x);
+        if (rule) expected.push([2 + k * 2, rule]);
+      });
+      deepStrictEqual(rejects.map((r) => [r.line, r.rule]), expected, `${n} rows, ${fault} at ${i}`);
+    }
+  }
+});
+
 Deno.test("length bounds agree with a count of code points around the byte-length shortcut", () => {
   let seed = 11;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);

@@ -189,6 +189,9 @@ function rangeUnique(
   column: u32,
   scratch: usize,
 ): u32 {
+  // Without nulls, strictly increasing keys (the usual key column) are unique and in range when the first
+  // and the last are: a pass testing only the order, half the work of testing the range too.
+  if (validity == 0 && n > 0 && risingInRange(values, n, min, max)) return 0;
   const codeMin = (column << 8) | RULE_MIN;
   const codeMax = (column << 8) | RULE_MAX;
   const vmin = i64x2.splat(min);
@@ -222,6 +225,35 @@ function rangeUnique(
     marked += markRepeats(values, validity, n, scratch, codes, (column << 8) | RULE_UNIQUE);
   }
   return marked;
+}
+
+/**
+ * Whether the `n` (> 0) values at `values` strictly increase from at least `min` to at most `max`. Stops at
+ * the first step that does not increase, so a column of other keys pays little for asking.
+ */
+function risingInRange(values: usize, n: u32, min: i64, max: i64): bool {
+  if (load<i64>(values) < min || load<i64>(values + (<usize> (n - 1) << 3)) > max) return false;
+  let before = i64x2.splat(i64.MIN_VALUE);
+  let i: u32 = 0;
+  // The first value has no value before it: lane 1 of `before` is below it unless it is the int64 minimum,
+  // which then fails the test and leaves the column to the general loop.
+  for (; i + 4 <= n; i += 4) {
+    const a = v128.load(values + (<usize> i << 3));
+    const b = v128.load(values + (<usize> i << 3), 16);
+    const up = v128.and(
+      i64x2.gt_s(a, v128.shuffle<i64>(before, a, 1, 2)),
+      i64x2.gt_s(b, v128.shuffle<i64>(a, b, 1, 2)),
+    );
+    if (!i64x2.all_true(up)) return false;
+    before = b;
+  }
+  let last = i64x2.extract_lane(before, 1);
+  for (; i < n; i++) {
+    const v = load<i64>(values + (<usize> i << 3));
+    if (v <= last) return false;
+    last = v;
+  }
+  return true;
 }
 
 /** The range rule for row `i` of `validate_i64_range`: 1 when it marked the row. */
