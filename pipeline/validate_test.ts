@@ -482,6 +482,48 @@ Deno.test("fixed-length patterns check rows packed back to back as RegExp does",
   }
 });
 
+Deno.test("one- and two-byte patterns: a single miss or null at every row of eight-row steps", () => {
+  for (const pattern of ["[A-Z]{2}", "[A-Z]"]) {
+    const table = compilePattern(pattern)!;
+    const re = new RegExp(`^(?:${pattern})$`, "u");
+    const good = pattern.endsWith("{2}") ? "GB" : "G";
+    // A byte off, a byte outside the class, too short, too long, non-ASCII of the same byte length.
+    const misses = [
+      good.slice(0, -1) + "a",
+      "[".repeat(good.length),
+      "",
+      good + "B",
+      "é".slice(0, good.length),
+    ];
+    for (const n of [0, 1, 7, 8, 9, 15, 16, 17, 23, 24, 1001]) {
+      const at = [0, 3, 4, 7, 8, 11, 15, 16, n >> 1, n - 2, n - 1].filter((i, k, a) =>
+        i >= 0 && i < n && a.indexOf(i) === k
+      );
+      for (const i of at) {
+        for (const miss of [...misses, null]) {
+          const values: (string | null)[] = Array.from({ length: n }, () => good);
+          values[i] = miss;
+          // A null over an invalid value: the kernel must not report it.
+          const col = strings(values.map((v) => v ?? "~~~"));
+          if (col.type !== "string") throw new Error("unreachable");
+          col.validity = bitmap(values.map((v) => v !== null));
+          const verdict = kernels.validateColumns(
+            [{ kind: "utf8", offsets: col.offsets, data: col.data, validity: col.validity }],
+            [{ pattern: table }],
+            n,
+          );
+          const expected = values.flatMap((v, k) => (v !== null && !re.test(v) ? [k] : []));
+          deepStrictEqual(
+            [...verdict.rows],
+            expected,
+            `${pattern}: ${n} rows, ${JSON.stringify(miss)} at ${i}`,
+          );
+        }
+      }
+    }
+  }
+});
+
 Deno.test("range and uniqueness in one pass over nearly increasing int64 keys", () => {
   let seed = 3;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
