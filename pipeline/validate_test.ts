@@ -629,6 +629,34 @@ Deno.test("length bounds agree with a count of code points around the byte-lengt
   }
 });
 
+Deno.test("length bounds: a single row off, at a bound or null at every row of eight-row steps", () => {
+  // Rows of 6 characters within [1, 8], which the byte length alone decides; one row changed: at each bound,
+  // one past it, non-ASCII (more bytes than the maximum yet within it in characters, or past it), or null over
+  // an empty string.
+  const changes: (string | null)[] = ["a", "", "abcdefgh", "abcdefghi", "日日日", "日".repeat(9), null];
+  for (const n of [0, 1, 7, 8, 9, 15, 16, 17, 24, 1001]) {
+    const at = [0, 3, 4, 7, 8, 15, 16, n >> 1, n - 1].filter((i, k, a) =>
+      i >= 0 && i < n && a.indexOf(i) === k
+    );
+    for (const i of at) {
+      for (const change of changes) {
+        const values: (string | null)[] = Array.from({ length: n }, () => "abcdef");
+        values[i] = change;
+        const b = batch({ col: strings(values) }, n);
+        const { rejects } = validateBatch(
+          kernels,
+          b,
+          compileRules({ col: { minLength: 1, maxLength: 8 } }, b.columns),
+        );
+        const count = change === null ? 6 : [...change].length;
+        const rule = count < 1 ? "minLength" : count > 8 ? "maxLength" : undefined;
+        const expected = rule ? [[2 + i * 2, rule]] : [];
+        deepStrictEqual(rejects.map((r) => [r.line, r.rule]), expected, `${n} rows, ${change} at ${i}`);
+      }
+    }
+  }
+});
+
 Deno.test("a row reports the first rule it broke across columns, whatever kernel marks it", () => {
   let seed = 21;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);

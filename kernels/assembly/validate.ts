@@ -412,12 +412,26 @@ export function validate_length(
   const codeMax = (column << 8) | RULE_MAX_LENGTH;
   let marked: u32 = 0;
   let i: u32 = 0;
-  // Four rows at a time by byte length alone; only rows it cannot decide count their characters: fewer than
-  // `4 * minLen - 3` bytes may be too few characters, more than `maxLen` too many. Signed compares, as byte
-  // lengths are below 2^31; a `minLen` that large leaves every row to the per-row loop.
+  // Eight rows a step (then four) by byte length alone; only rows it cannot decide count their characters:
+  // fewer than `4 * minLen - 3` bytes may be too few characters, more than `maxLen` too many. Signed compares,
+  // as byte lengths are below 2^31; a `minLen` that large leaves every row to the per-row loop. Eight rows a
+  // step rather than four: fewer instructions per row, which also speeds the pass over a column not in cache.
   if (minLen <= 0x20000000) {
     const few = i32x4.splat(<i32> (minLen << 2) - 3);
     const many = i32x4.splat(<i32> min<u32>(maxLen, i32.MAX_VALUE));
+    for (; i + 8 <= n; i += 8) {
+      const at = offsets + (<usize> i << 2);
+      const b0 = i32x4.sub(v128.load(at, 4), v128.load(at));
+      const b1 = i32x4.sub(v128.load(at, 20), v128.load(at, 16));
+      const out = v128.or(
+        v128.or(i32x4.lt_s(b0, few), i32x4.gt_s(b0, many)),
+        v128.or(i32x4.lt_s(b1, few), i32x4.gt_s(b1, many)),
+      );
+      if (!v128.any_true(out)) continue;
+      for (let k = i; k < i + 8; k++) {
+        marked += checkLength(offsets, data, validity, k, minLen, maxLen, codes, n, codeMin, codeMax);
+      }
+    }
     for (; i + 4 <= n; i += 4) {
       const bytes = i32x4.sub(v128.load(offsets + (<usize> i << 2), 4), v128.load(offsets + (<usize> i << 2)));
       if (!v128.any_true(v128.or(i32x4.lt_s(bytes, few), i32x4.gt_s(bytes, many)))) continue;
