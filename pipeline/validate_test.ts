@@ -482,6 +482,48 @@ Deno.test("fixed-length patterns check rows packed back to back as RegExp does",
   }
 });
 
+Deno.test("one- and two-byte patterns: a single miss or null at every row of eight-row steps", () => {
+  for (const pattern of ["[A-Z]{2}", "[A-Z]"]) {
+    const table = compilePattern(pattern)!;
+    const re = new RegExp(`^(?:${pattern})$`, "u");
+    const good = pattern.endsWith("{2}") ? "GB" : "G";
+    // A byte off, a byte outside the class, too short, too long, non-ASCII of the same byte length.
+    const misses = [
+      good.slice(0, -1) + "a",
+      "[".repeat(good.length),
+      "",
+      good + "B",
+      "é".slice(0, good.length),
+    ];
+    for (const n of [0, 1, 7, 8, 9, 15, 16, 17, 23, 24, 1001]) {
+      const at = [0, 3, 4, 7, 8, 11, 15, 16, n >> 1, n - 2, n - 1].filter((i, k, a) =>
+        i >= 0 && i < n && a.indexOf(i) === k
+      );
+      for (const i of at) {
+        for (const miss of [...misses, null]) {
+          const values: (string | null)[] = Array.from({ length: n }, () => good);
+          values[i] = miss;
+          // A null over an invalid value: the kernel must not report it.
+          const col = strings(values.map((v) => v ?? "~~~"));
+          if (col.type !== "string") throw new Error("unreachable");
+          col.validity = bitmap(values.map((v) => v !== null));
+          const verdict = kernels.validateColumns(
+            [{ kind: "utf8", offsets: col.offsets, data: col.data, validity: col.validity }],
+            [{ pattern: table }],
+            n,
+          );
+          const expected = values.flatMap((v, k) => (v !== null && !re.test(v) ? [k] : []));
+          deepStrictEqual(
+            [...verdict.rows],
+            expected,
+            `${pattern}: ${n} rows, ${JSON.stringify(miss)} at ${i}`,
+          );
+        }
+      }
+    }
+  }
+});
+
 Deno.test("range and uniqueness in one pass over nearly increasing int64 keys", () => {
   let seed = 3;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
@@ -512,6 +554,42 @@ Deno.test("range and uniqueness in one pass over nearly increasing int64 keys", 
       if (rule) expected.push([2 + i * 2, rule]);
     });
     deepStrictEqual(rejects.map((r) => [r.line, r.rule]), expected, `round ${round}`);
+  }
+});
+
+Deno.test("increasing keys without nulls: bounds at the first and last key, one fault anywhere", () => {
+  // The kernel's shortcut for increasing keys without nulls decides from the order and the end keys; each
+  // case breaks it in one place (at the ends, at a step boundary, in the tail) or holds exactly at a bound.
+  const sizes = [0, 1, 2, 3, 4, 5, 7, 8, 9, 63, 64, 65, 1000, 1001];
+  for (const n of sizes) {
+    const at = [0, 1, 3, 4, n >> 1, n - 2, n - 1].filter((i, k, a) => i >= 0 && i < n && a.indexOf(i) === k);
+    const faults: [string, number][] = [
+      ["none", -1],
+      ...at.flatMap((i) => ["repeat", "step back", "below", "above"].map((f): [string, number] => [f, i])),
+    ];
+    for (const [fault, i] of faults) {
+      // Keys 10, 12, 14, ... with the bounds exactly at the first and last key.
+      const keys = Array.from({ length: n }, (_, k) => 10n + 2n * BigInt(k));
+      const min = 10, max = 10 + 2 * Math.max(0, n - 1);
+      if (fault === "repeat" && i > 0) keys[i] = keys[i - 1];
+      if (fault === "step back" && i > 0) keys[i] = keys[i - 1] - 1n;
+      if (fault === "below") keys[i] = 9n;
+      if (fault === "above") keys[i] = BigInt(max + 1);
+      const b = batch({ v: { type: "int64", values: BigInt64Array.from(keys) } }, n);
+      const { rejects } = validateBatch(
+        kernels,
+        b,
+        compileRules({ v: { min, max, unique: true } }, b.columns),
+      );
+      const seen = new Set<bigint>();
+      const expected: [number, string][] = [];
+      keys.forEach((x, k) => {
+        const rule = x < min ? "min" : x > max ? "max" : seen.has(x) ? "unique" : undefined;
+        seen.add(x);
+        if (rule) expected.push([2 + k * 2, rule]);
+      });
+      deepStrictEqual(rejects.map((r) => [r.line, r.rule]), expected, `${n} rows, ${fault} at ${i}`);
+    }
   }
 });
 
@@ -547,6 +625,34 @@ Deno.test("length bounds agree with a count of code points around the byte-lengt
         return rule ? [[2 + i * 2, rule]] : [];
       });
       deepStrictEqual(rejects.map((r) => [r.line, r.rule]), expected, `${minLength}-${maxLength}, ${n}`);
+    }
+  }
+});
+
+Deno.test("length bounds: a single row off, at a bound or null at every row of eight-row steps", () => {
+  // Rows of 6 characters within [1, 8], which the byte length alone decides; one row changed: at each bound,
+  // one past it, non-ASCII (more bytes than the maximum yet within it in characters, or past it), or null over
+  // an empty string.
+  const changes: (string | null)[] = ["a", "", "abcdefgh", "abcdefghi", "日日日", "日".repeat(9), null];
+  for (const n of [0, 1, 7, 8, 9, 15, 16, 17, 24, 1001]) {
+    const at = [0, 3, 4, 7, 8, 15, 16, n >> 1, n - 1].filter((i, k, a) =>
+      i >= 0 && i < n && a.indexOf(i) === k
+    );
+    for (const i of at) {
+      for (const change of changes) {
+        const values: (string | null)[] = Array.from({ length: n }, () => "abcdef");
+        values[i] = change;
+        const b = batch({ col: strings(values) }, n);
+        const { rejects } = validateBatch(
+          kernels,
+          b,
+          compileRules({ col: { minLength: 1, maxLength: 8 } }, b.columns),
+        );
+        const count = change === null ? 6 : [...change].length;
+        const rule = count < 1 ? "minLength" : count > 8 ? "maxLength" : undefined;
+        const expected = rule ? [[2 + i * 2, rule]] : [];
+        deepStrictEqual(rejects.map((r) => [r.line, r.rule]), expected, `${n} rows, ${change} at ${i}`);
+      }
     }
   }
 });
