@@ -64,8 +64,8 @@ const CSV_IN_FLIGHT_PER_WORKER = 3;
  * weir's typed CSV parse + validate of orders.csv as the ingest path does it: the chunker cuts ~4 MiB chunks at
  * record boundaries on the main thread (record-scanner kernel) into buffers of a free-list, and `parse.chunk`
  * jobs parse and validate them in a `KernelPool` of `workers` workers, several in flight, results taken in order
- * and each chunk's buffer (back with its result) and batch's buffer given back for later chunks. The pool is started outside the
- * timed region, like a server's.
+ * and each chunk's buffer (back with its result) and its batch's buffer given back for later chunks. The pool is
+ * started outside the timed region, like a server's.
  */
 export async function weirCsvContender(
   bytes: Uint8Array,
