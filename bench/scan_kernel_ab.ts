@@ -1,6 +1,6 @@
 /**
- * A/B of builds of the kernel module on the record scanner as the chunker drives it (`scanRecords` with `copyTo`): each
- * 64 KiB piece is copied into linear memory, scanned and copied out. All builds run in one process, alternately,
+ * A/B of builds of the kernel module on the record scanner as the chunker drives it (`scanRecords` with
+ * `copyTo`): each 64 KiB piece is copied into linear memory, scanned and copied out. All builds run in one process, alternately,
  * and each reports its least CPU time (CPU time, not wall time: on a shared machine a preempted run does not
  * count against it). Copy `build/kernels/weir.wasm` aside before a change, rebuild, then:
  *
