@@ -467,16 +467,8 @@ Deno.test("fixed-length patterns check rows packed back to back as RegExp does",
           values.push(v);
           shown.push(v ?? (rnd() < 0.5 ? "" : rnd() < 0.5 ? pick() : "~".repeat(len)));
         }
-        const col = strings(shown);
-        if (col.type !== "string") throw new Error("unreachable");
-        col.validity = bitmap(values.map((v) => v !== null));
-        const verdict = kernels.validateColumns(
-          [{ kind: "utf8", offsets: col.offsets, data: col.data, validity: col.validity }],
-          [{ pattern: table }],
-          n,
-        );
         const expected = values.flatMap((v, i) => (v !== null && !re.test(v) ? [i] : []));
-        deepStrictEqual([...verdict.rows], expected, `${n} rows`);
+        deepStrictEqual(patternRejects(table, values, shown), expected, `${n} rows`);
       }
     });
   }
@@ -503,18 +495,10 @@ Deno.test("one- and two-byte patterns: a single miss or null at every row of eig
         for (const miss of [...misses, null]) {
           const values: (string | null)[] = Array.from({ length: n }, () => good);
           values[i] = miss;
-          // A null over an invalid value: the kernel must not report it.
-          const col = strings(values.map((v) => v ?? "~~~"));
-          if (col.type !== "string") throw new Error("unreachable");
-          col.validity = bitmap(values.map((v) => v !== null));
-          const verdict = kernels.validateColumns(
-            [{ kind: "utf8", offsets: col.offsets, data: col.data, validity: col.validity }],
-            [{ pattern: table }],
-            n,
-          );
           const expected = values.flatMap((v, k) => (v !== null && !re.test(v) ? [k] : []));
+          // A null over an invalid value: the kernel must not report it.
           deepStrictEqual(
-            [...verdict.rows],
+            patternRejects(table, values, values.map((v) => v ?? "~~~")),
             expected,
             `${pattern}: ${n} rows, ${JSON.stringify(miss)} at ${i}`,
           );
@@ -702,3 +686,22 @@ Deno.test("a row reports the first rule it broke across columns, whatever kernel
     deepStrictEqual(rejects.map((r) => [r.line, r.column, r.rule]), expected, `${n} rows`);
   }
 });
+
+/**
+ * The rows the pattern kernel rejects in a string column holding `shown`, null where `values` is null (a null
+ * shows some text underneath, which must not count).
+ */
+function patternRejects(
+  table: NonNullable<ReturnType<typeof compilePattern>>,
+  values: readonly (string | null)[],
+  shown: readonly string[],
+): number[] {
+  const col = strings([...shown]);
+  if (col.type !== "string") throw new Error("unreachable");
+  const verdict = kernels.validateColumns(
+    [{ kind: "utf8", offsets: col.offsets, data: col.data, validity: bitmap(values.map((v) => v !== null)) }],
+    [{ pattern: table }],
+    values.length,
+  );
+  return [...verdict.rows];
+}
