@@ -63,6 +63,16 @@ let lines: u64 = 0;
 let chunkRecords: u32 = 0;
 let cut: i32 = -1;
 
+/** Puts the counters a scan keeps in locals back into their globals. */
+// @ts-ignore: decorator
+@inline function setCounters(start: u64, nRecords: u64, nLines: u64, nChunk: u32, lastCut: i32): void {
+  recordStart = start;
+  records = nRecords;
+  lines = nLines;
+  chunkRecords = nChunk;
+  cut = lastCut;
+}
+
 /** Closes the record that started at `recordStart`; the terminator spans [termStart, boundary). */
 // @ts-ignore: decorator
 @inline function endRecord(termStart: u64, boundary: u64): void {
@@ -310,11 +320,7 @@ export function scan_records(state: usize, ptr: usize, len: u32, delimiter: u32,
         recordStartBit = <u64>(origin + at == start);
         fieldStartBit = recordStartBit | <u64>(prev == delimiter);
         stopped = false;
-        recordStart = start;
-        records = nRecords;
-        lines = nLines;
-        chunkRecords = nChunk;
-        cut = lastCut;
+        setCounters(start, nRecords, nLines, nChunk, lastCut);
         // The first stretch reads every window; the next ones skip empty windows after long lines.
         let skipEmpty = false;
         while (!stopped && at + 64 <= len) {
@@ -400,11 +406,7 @@ export function scan_records(state: usize, ptr: usize, len: u32, delimiter: u32,
     }
     at = next;
   }
-  recordStart = start;
-  records = nRecords;
-  lines = nLines;
-  chunkRecords = nChunk;
-  cut = lastCut;
+  setCounters(start, nRecords, nLines, nChunk, lastCut);
   storeState(state, base + len, mode, flags, <u32>load<u8>(ptr + len - 1));
   return STATUS_OK;
 }
