@@ -28,7 +28,7 @@ export const SCAN_STATE = Object.freeze(
 export const SCAN_MODE = Object.freeze({ UNQUOTED: 0, QUOTED: 1, QUOTE_IN_QUOTED: 2 } as const);
 
 /** State flags, mirrored from the module's `SCAN_FLAG_*` exports. */
-export const SCAN_FLAG = Object.freeze({ PENDING_CR: 1, FINISHED: 2 } as const);
+export const SCAN_FLAG = Object.freeze({ PENDING_CR: 1, FINISHED: 2, SAW_CR: 4 } as const);
 
 /** The largest chunk one call takes: cut offsets are 32-bit signed in the state block. */
 export const MAX_SCAN_CHUNK = 0x7fff_ffff;

@@ -192,6 +192,23 @@ Deno.test("RecordScanState tracks the stream", () => {
   assert.deepStrictEqual(state.finished, true);
 });
 
+Deno.test("RecordScanState remembers a CR for the stream's later chunks", () => {
+  const state = new RecordScanState();
+  const sawCr = () =>
+    (new DataView(state.toBlock().buffer).getUint32(SCAN_STATE.FLAGS, true) & SCAN_FLAG.SAW_CR) !== 0;
+  kernels.scanRecords(state, encoder.encode("abc,def\n".repeat(40)));
+  assert.strictEqual(sawCr(), false);
+  // Windows of the next chunks are read with CRs in mind, without first stopping at one.
+  kernels.scanRecords(state, encoder.encode("abc,def\r\n".repeat(40)));
+  assert.strictEqual(sawCr(), true);
+  assert.deepStrictEqual(kernels.scanRecords(state, encoder.encode("gh\r\n".repeat(30))).records, 30);
+  assert.deepStrictEqual({ records: state.records, lines: state.lines, sawCr: sawCr() }, {
+    records: 110,
+    lines: 110,
+    sawCr: true,
+  });
+});
+
 Deno.test("RecordScanState moves between instances", () => {
   const first = new RecordScanState();
   kernels.scanRecords(first, encoder.encode('a\n"b\n'));

@@ -50,6 +50,8 @@ export const SCAN_MODE_QUOTE_IN_QUOTED: u32 = 2;
 export const SCAN_FLAG_PENDING_CR: u32 = 1;
 /** Flag: `finish_records` was called; the block takes no more chunks. */
 export const SCAN_FLAG_FINISHED: u32 = 2;
+/** Flag: the stream has shown a CR, so its windows are read with CRs in mind from the next chunk's start. */
+export const SCAN_FLAG_SAW_CR: u32 = 4;
 
 const CR: u32 = 13;
 const LF: u32 = 10;
@@ -275,9 +277,9 @@ const STRETCH_WINDOWS: u32 = 64;
 export function scan_records(state: usize, ptr: usize, len: u32, delimiter: u32, quote: u32): i32 {
   if (state == 0 || (state & 7) != 0 || !validBytes(delimiter, quote)) return STATUS_BAD_ARGUMENT;
   if (!loadState(state)) return STATUS_BAD_STATE;
-  sawCr = false;
   let mode = load<u32>(state, SCAN_STATE_MODE);
   let flags = load<u32>(state, SCAN_STATE_FLAGS);
+  sawCr = (flags & SCAN_FLAG_SAW_CR) != 0;
   let lastByte = load<u32>(state, SCAN_STATE_LAST_BYTE);
   if (len == 0) {
     storeState(state, base, mode, flags, lastByte);
@@ -407,6 +409,7 @@ export function scan_records(state: usize, ptr: usize, len: u32, delimiter: u32,
     at = next;
   }
   setCounters(start, nRecords, nLines, nChunk, lastCut);
+  if (sawCr) flags |= SCAN_FLAG_SAW_CR;
   storeState(state, base + len, mode, flags, <u32>load<u8>(ptr + len - 1));
   return STATUS_OK;
 }
