@@ -238,9 +238,11 @@ export function parseBoolean(s: usize, e: usize): i32 {
 
 /**
  * Days since the epoch of `YYYY-MM-DD` at p (10 bytes, which the caller guarantees), or `i32.MIN_VALUE`
- * when they are not a valid date.
+ * when they are not a valid date. Inlined, like csv.ts's copyUnescaped: no call in the fast path's field
+ * loop.
  */
-export function dateAt(p: usize): i32 {
+// @ts-ignore: decorator
+@inline export function dateAt(p: usize): i32 {
   if (load<u8>(p, 4) != 0x2d || load<u8>(p, 7) != 0x2d) return i32.MIN_VALUE;
   const hi = twoDigits(p);
   const lo = twoDigits(p + 2);
