@@ -84,6 +84,7 @@ export const CSV_STATE = Object.freeze(
     FIELD_COUNT: 37,
     INDEX_PTR: 38,
     BATCH_ROWS: 39,
+    LEAN_GIVE_UPS: 40,
   } as const,
 );
 
@@ -146,7 +147,9 @@ export const CSV_STOP = Object.freeze(
 export const CSV_MAX_BATCH_ROWS = 4096;
 
 /** State flags, mirrored from the module's `CSV_FLAG_*` exports. */
-export const CSV_FLAG = Object.freeze({ NULL_EMPTY: 1, FIELDS_MODE: 2, TWO_STAGES: 4 } as const);
+export const CSV_FLAG = Object.freeze(
+  { NULL_EMPTY: 1, FIELDS_MODE: 2, TWO_STAGES: 4, FULL_FAST: 8 } as const,
+);
 
 /** Slots per reject record, mirrored from `CSV_REJECT_SLOTS`. */
 export const CSV_REJECT_SLOTS = 5;
@@ -210,10 +213,12 @@ export interface CsvParserOptions {
    */
   rules?: readonly KernelRules[];
   /**
-   * `false` reads every row with the kernel's two stages instead of its one-pass fast path. The output is the
-   * same either way (tests compare the two); this only exists for those tests. Default `true`.
+   * `false` reads every row with the kernel's two stages instead of its one-pass fast path; `"full"` runs the
+   * fast path's full variant from the start, which otherwise takes over from its lean one only once that gave
+   * up enough rows. The output is the same every way (tests compare them); this only exists for those tests.
+   * Default `true`.
    */
-  fastPath?: boolean;
+  fastPath?: boolean | "full";
   /**
    * Where output batches' buffers come from (see `ReadBatchOptions.buffers`): given-back buffers are reused
    * instead of new ones being zeroed. Default: new buffers.
@@ -324,7 +329,7 @@ class CsvStreamParser implements CsvParser {
   #nullEmpty: boolean;
   #nullLengths: number;
   #maxRow: number;
-  #fastPath: boolean;
+  #fastPath: boolean | "full";
   /** Resolved once the header (or the first row in untyped mode) is known. */
   #fields: Field[] | undefined;
   /** Per input field: the output column, or -1. */
@@ -520,7 +525,7 @@ class CsvStreamParser implements CsvParser {
     this.#writeColumns(colsPtr, slots);
 
     s[CSV_STATE.FLAGS] = (this.#nullEmpty ? CSV_FLAG.NULL_EMPTY : 0) |
-      (this.#fastPath ? 0 : CSV_FLAG.TWO_STAGES);
+      (this.#fastPath === false ? CSV_FLAG.TWO_STAGES : this.#fastPath === "full" ? CSV_FLAG.FULL_FAST : 0);
     s[CSV_STATE.FIELDS] = map.length;
     s[CSV_STATE.COLUMNS] = fields.length;
     s[CSV_STATE.COLUMNS_PTR] = colsPtr;

@@ -105,8 +105,15 @@ const POW10_I64: usize = memory.data<i64>([
  */
 // @ts-ignore: decorator
 @inline export function parseDecimal(s: usize, e: usize, precision: i32, scale: i32, dst: usize): bool {
-  // The usual text, decoded inline: 2..8 bytes, no sign, exactly `scale` (>= 1) digits after the point,
-  // which is then at a known place. Anything else is for the general parser.
+  return parseDecimalFast(s, e, precision, scale, dst) || parseDecimalGeneral(s, e, precision, scale, dst);
+}
+
+/**
+ * {@link parseDecimal}'s usual text, decoded inline: 2..8 bytes, no sign, exactly `scale` (>= 1) digits
+ * after the point, which is then at a known place. False for anything else, which is for the general parser.
+ */
+// @ts-ignore: decorator
+@inline export function parseDecimalFast(s: usize, e: usize, precision: i32, scale: i32, dst: usize): bool {
   const n = <u32> (e - s);
   const dot = n - <u32> scale - 1;
   if (n <= 8 && dot - 1 < 6 && load<u8>(s + dot) == 0x2e) {
@@ -119,7 +126,7 @@ const POW10_I64: usize = memory.data<i64>([
       return true;
     }
   }
-  return parseDecimalGeneral(s, e, precision, scale, dst);
+  return false;
 }
 
 /** {@link parseDecimal} for any text. */

@@ -223,6 +223,11 @@ export async function fuzzCsv(options: FuzzOptions): Promise<FuzzReport> {
         if (JSON.stringify(twoStages, bigints) !== JSON.stringify(chunked, bigints)) {
           fail(seed, "the fast path and the two stages differ");
         }
+        // Its full variant too, which a stream reaches only after its lean one gave up enough rows.
+        const full = parseChunks(core, bytes, { ...opts, fastPath: "full" }, cuts);
+        if (JSON.stringify(full, bigints) !== JSON.stringify(chunked, bigints)) {
+          fail(seed, "the fast path's full variant and its lean one differ");
+        }
       }
     } catch (e) {
       fail(seed, String(e));
