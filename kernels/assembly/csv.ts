@@ -1091,8 +1091,6 @@ function fastRowsAll(pos: u32, len: u32): u32 {
     <u32> load<u8>(NIBBLE_TABLE + (delimiter & 15)) == delimiter;
   const table = v128.load(NIBBLE_TABLE);
   const first = rows;
-  // The input's address in a local: read from its global at each byte load, the loop was slower.
-  const inp = input;
   const maxSpan = min(maxRow, maxField);
   // The delimiter and quote compared on every field, in locals: read from their globals each time, the loop
   // was about 1 % slower (measured).
@@ -1125,13 +1123,13 @@ function fastRowsAll(pos: u32, len: u32): u32 {
       let e: u32 = 0;
       let unquoted: u32 = 1;
       let escapes = false;
-      if (<u32> load<u8>(inp + q) == quoteAt) {
+      if (<u32> load<u8>(input + q) == quoteAt) {
         unquoted = 0;
         s = q + 1;
         let k = s;
         while (true) {
           if (k >= len) break;
-          const v = v128.load(inp + k);
+          const v = v128.load(input + k);
           const quotes = i8x16.bitmask(i8x16.eq(v, vQuote));
           // The lanes before the first quote (all of them when there is none).
           const before = (quotes & (0 - quotes)) - 1;
@@ -1144,7 +1142,7 @@ function fastRowsAll(pos: u32, len: u32): u32 {
           }
           const close = k + <u32> ctz<i32>(quotes);
           if (close + 1 >= len) break;
-          if (<u32> load<u8>(inp + close + 1) == quote) {
+          if (<u32> load<u8>(input + close + 1) == quote) {
             escapes = true;
             k = close + 2;
             continue;
@@ -1155,7 +1153,7 @@ function fastRowsAll(pos: u32, len: u32): u32 {
         // No closing quote (or a CR inside quotes, or the end of the input first): not taken.
         if (e == 0) break;
         q = e + 1;
-        c = <u32> load<u8>(inp + q);
+        c = <u32> load<u8>(input + q);
         // The window starts over at the byte after the closing quote, which ends the field.
         base = q;
         specials = specialsAt(base, len, byNibble, table, vDelim, vQuote, vLf, vCr) & ~(<u64> 1);
@@ -1171,7 +1169,7 @@ function fastRowsAll(pos: u32, len: u32): u32 {
         e = base + <u32> ctz<u64>(specials);
         specials &= specials - 1;
         q = e;
-        c = <u32> load<u8>(inp + q);
+        c = <u32> load<u8>(input + q);
         // A quote inside an unquoted field is an ordinary byte: rare, left to the two stages.
         if (c == quoteAt) break;
       }
@@ -1222,7 +1220,7 @@ function fastRowsAll(pos: u32, len: u32): u32 {
         // The row's terminator: LF or CRLF (a bare CR may be half of a CRLF split across chunks).
         if (c == LF) {
           next = q + 1;
-        } else if (c == CR && q + 1 < len && <u32> load<u8>(inp + q + 1) == LF) {
+        } else if (c == CR && q + 1 < len && <u32> load<u8>(input + q + 1) == LF) {
           next = q + 2;
           // The LF is the window's next special, or the first byte after the window.
           if (q + 1 - base < 64) {
