@@ -82,7 +82,7 @@ export function parseChunk(
     ? parseCsv(kernels, chunk, fields, rules, params, options.buffers)
     : parseNdjson(kernels, chunk, rules, params);
   const { rejects: found, keep } = ruled;
-  const kept = found.length === 0 ? parsed : takeRows(parsed, keep);
+  const kept = keep === undefined ? parsed : takeRows(parsed, keep);
   if (lineShift !== 0) {
     for (let i = 0; i < kept.lines.length; i++) kept.lines[i] += lineShift;
     for (const reject of found) reject.line += lineShift;
