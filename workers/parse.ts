@@ -76,8 +76,7 @@ export function parseChunk(
   options: ParseChunkOptions = {},
 ): OpOutput<ParsedChunk> {
   const chunk = new Uint8Array(input, 0, params.length ?? input.byteLength);
-  const fields = params.columns.map(({ required: _, ...field }) => field);
-  const rules = compileRules(params.rules, columnTypes(fields));
+  const { fields, rules } = compiled(params);
   const { parsed, parseRejects, lineShift, ruled } = params.format === "csv"
     ? parseCsv(kernels, chunk, fields, rules, params, options.buffers)
     : parseNdjson(kernels, chunk, rules, params);
@@ -105,6 +104,23 @@ export function parseChunk(
     output: input,
     transfer: unique(batchBuffers(kept)).filter((b) => b !== input),
   };
+}
+
+/** The last job's columns and rules, compiled: the chunks of one input all carry the same ones. */
+let lastPlan: { key: string; fields: Field[]; rules: CompiledRules } | undefined;
+
+/**
+ * The declared fields and compiled rules of a job. Params arrive structured-cloned, so they are recognised by
+ * their JSON; keeping the compiled rules also keeps their enum lists' identity, which the enum tables are
+ * cached by.
+ */
+function compiled(params: ParseChunkParams): { fields: Field[]; rules: CompiledRules } {
+  const key = JSON.stringify([params.columns, params.rules]);
+  if (lastPlan?.key !== key) {
+    const fields = params.columns.map(({ required: _, ...field }) => field);
+    lastPlan = { key, fields, rules: compileRules(params.rules, columnTypes(fields)) };
+  }
+  return lastPlan;
 }
 
 /**
