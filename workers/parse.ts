@@ -137,7 +137,14 @@ function parseCsv(
   buffers: BufferFreeList | undefined,
 ) {
   const dialect = params.dialect!;
+  const header = params.header;
+  // The parser numbers the lines of the original input itself (the header pushed first takes the lines
+  // before the chunk's), so its rows need no pass to shift their lines; only a header longer than the lines
+  // before the chunk (not from the chunker) leaves a shift.
+  const start = header ? params.firstLine - header.lines : params.firstLine;
+  const lineShift = start >= 1 ? 0 : start - 1;
   const parser = kernels.createCsvParser({
+    firstLine: start - lineShift,
     delimiter: dialect.delimiter,
     quote: dialect.quote,
     header: dialect.header ?? true,
@@ -147,13 +154,10 @@ function parseCsv(
     rules: rules.kernel,
     buffers,
   });
-  const header = params.header;
   const before = header ? parser.push(header.bytes) : undefined;
   // A chunk holds at most one record more than the lines it ends.
   const sized = params.lines === undefined ? undefined : { rows: params.lines + 1 };
   const { batch: parsed, rejects, verdict } = parser.finish(chunk, sized);
-  // Lines the parser reports count from the start of what it was given; shift them to the original input.
-  const lineShift = header ? params.firstLine - 1 - header.lines : params.firstLine - 1;
   const parseRejects: Reject[] = [...(before?.rejects ?? []), ...rejects].map((r) => ({
     line: r.line + lineShift,
     column: r.column ?? "",
