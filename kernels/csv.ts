@@ -208,6 +208,11 @@ export interface CsvParserOptions {
   /** Size limits. */
   limits?: CsvLimits;
   /**
+   * The line the input starts on, for an input that continues another (a chunk of a larger one): rows,
+   * rejects and errors then report lines of the whole, with no pass over the rows to shift them. Default 1.
+   */
+  firstLine?: number;
+  /**
    * Validation rules per declared column (same order as `columns`): each call checks its rows with the
    * validation kernels where the parser wrote them, before copying them out, and reports the `verdict`.
    */
@@ -392,7 +397,11 @@ class CsvStreamParser implements CsvParser {
     s[CSV_STATE.QUOTE] = this.#quote;
     s[CSV_STATE.MAX_FIELD] = fieldBytes;
     s[CSV_STATE.MAX_ROW] = this.#maxRow;
-    s[CSV_STATE.LINE] = 1;
+    const firstLine = options.firstLine ?? 1;
+    if (!Number.isSafeInteger(firstLine) || firstLine < 1 || firstLine > 0x7fff_ffff) {
+      throw new RangeError(`The first line must be 1..2^31 - 1: ${firstLine}`);
+    }
+    s[CSV_STATE.LINE] = firstLine;
     if (this.#declared && !this.#header) {
       this.#resolve(this.#declared.map((f) => f.name), 1);
     }

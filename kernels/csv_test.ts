@@ -846,3 +846,12 @@ Deno.test("instantiateKernels exposes the CSV parser", async () => {
   parser.finish();
   assert.deepStrictEqual([...(batch.columns.n.type === "int64" ? batch.columns.n.values : [])], [41n]);
 });
+
+Deno.test("CSV parser numbers lines from firstLine", () => {
+  const columns: Field[] = [{ name: "a", type: "int64" }, { name: "b", type: "string" }];
+  const o = parse('a,b\n1,x\nbad,y\n3,"q\nq"\n4,z\n', { columns, firstLine: 41 }, [9]);
+  assert.deepEqual(o.lines, [42, 44, 46]);
+  assert.deepEqual(o.rejects.map((r) => r.line), [43]);
+  assert.equal(parse('a,b\n1,"x\n', { columns, firstLine: 10 }).error, "11:3");
+  assert.throws(() => parse("a,b\n", { columns, firstLine: 0 }), RangeError);
+});

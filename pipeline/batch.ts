@@ -231,7 +231,23 @@ export function batchBuffers(batch: Batch): ArrayBuffer[] {
 export function countNulls(validity: Uint8Array, length: number): number {
   let valid = 0;
   const whole = length >> 3;
-  for (let i = 0; i < whole; i++) valid += POPCOUNT[validity[i]];
+  let i = 0;
+  // Most bitmaps are all or nearly all ones: whole 32-bit words of ones are counted without a byte lookup.
+  if (validity.byteOffset % 4 === 0) {
+    const words = new Int32Array(validity.buffer, validity.byteOffset, whole >> 2);
+    for (let w = 0; w < words.length; w++) {
+      const word = words[w];
+      if (word === -1) {
+        valid += 32;
+      } else {
+        const at = w << 2;
+        valid += POPCOUNT[validity[at]] + POPCOUNT[validity[at + 1]] + POPCOUNT[validity[at + 2]] +
+          POPCOUNT[validity[at + 3]];
+      }
+    }
+    i = words.length << 2;
+  }
+  for (; i < whole; i++) valid += POPCOUNT[validity[i]];
   for (let i = whole << 3; i < length; i++) valid += (validity[i >> 3] >> (i & 7)) & 1;
   return length - valid;
 }

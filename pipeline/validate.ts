@@ -244,13 +244,14 @@ export function valueText(c: ColumnData, i: number): string | null {
 export function validateBatch(kernels: ValidateKernels, batch: Columnar, rules: CompiledRules): Validated {
   const { rejects, keep } = findRejects(kernels, batch, rules);
   if (rejects.length === 0) return { valid: batch, rejects };
-  return { valid: take(batch, Array.from(keep)), rejects };
+  return { valid: take(batch, Array.from(keep!)), rejects };
 }
 
 /** The rows of a batch that broke a rule, and the indexes of those that did not (ascending). */
 export interface RejectedRows {
   rejects: Reject[];
-  keep: Int32Array;
+  /** Absent when no row broke a rule, i.e. every row is kept. */
+  keep?: Int32Array;
 }
 
 /**
@@ -301,6 +302,8 @@ export function judge(batch: Columnar, rules: CompiledRules, verdict: KernelVerd
       value: valueText(cols[ci], i),
     };
   });
+  // A clean batch (the usual case) keeps every row: no per-row pass to list them.
+  if (order.length === 0) return { rejects };
   const keep = new Int32Array(n - order.length);
   for (let i = 0, j = 0, k = 0; i < n; i++) {
     if (j < order.length && order[j] === i) j++;

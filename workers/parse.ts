@@ -76,13 +76,12 @@ export function parseChunk(
   options: ParseChunkOptions = {},
 ): OpOutput<ParsedChunk> {
   const chunk = new Uint8Array(input, 0, params.length ?? input.byteLength);
-  const fields = params.columns.map(({ required: _, ...field }) => field);
-  const rules = compileRules(params.rules, columnTypes(fields));
+  const { fields, rules } = compiled(params);
   const { parsed, parseRejects, lineShift, ruled } = params.format === "csv"
     ? parseCsv(kernels, chunk, fields, rules, params, options.buffers)
     : parseNdjson(kernels, chunk, rules, params);
   const { rejects: found, keep } = ruled;
-  const kept = found.length === 0 ? parsed : takeRows(parsed, keep);
+  const kept = keep === undefined ? parsed : takeRows(parsed, keep);
   if (lineShift !== 0) {
     for (let i = 0; i < kept.lines.length; i++) kept.lines[i] += lineShift;
     for (const reject of found) reject.line += lineShift;
@@ -107,6 +106,23 @@ export function parseChunk(
   };
 }
 
+/** The last job's columns and rules, compiled: the chunks of one input all carry the same ones. */
+let lastPlan: { key: string; fields: Field[]; rules: CompiledRules } | undefined;
+
+/**
+ * The declared fields and compiled rules of a job. Params arrive structured-cloned, so they are recognised by
+ * their JSON; keeping the compiled rules also keeps their enum lists' identity, which the enum tables are
+ * cached by.
+ */
+function compiled(params: ParseChunkParams): { fields: Field[]; rules: CompiledRules } {
+  const key = JSON.stringify([params.columns, params.rules]);
+  if (lastPlan?.key !== key) {
+    const fields = params.columns.map(({ required: _, ...field }) => field);
+    lastPlan = { key, fields, rules: compileRules(params.rules, columnTypes(fields)) };
+  }
+  return lastPlan;
+}
+
 /**
  * Parses a CSV chunk in one kernel call and validates its rows in place. A chunk that does not start the
  * input gets the header record pushed first: the parser is chunk-safe, so this reads exactly like the header
@@ -121,7 +137,14 @@ function parseCsv(
   buffers: BufferFreeList | undefined,
 ) {
   const dialect = params.dialect!;
+  const header = params.header;
+  // The parser numbers the lines of the original input itself (the header pushed first takes the lines
+  // before the chunk's), so its rows need no pass to shift their lines; only a header longer than the lines
+  // before the chunk (not from the chunker) leaves a shift.
+  const start = header ? params.firstLine - header.lines : params.firstLine;
+  const lineShift = start >= 1 ? 0 : start - 1;
   const parser = kernels.createCsvParser({
+    firstLine: start - lineShift,
     delimiter: dialect.delimiter,
     quote: dialect.quote,
     header: dialect.header ?? true,
@@ -131,13 +154,10 @@ function parseCsv(
     rules: rules.kernel,
     buffers,
   });
-  const header = params.header;
   const before = header ? parser.push(header.bytes) : undefined;
   // A chunk holds at most one record more than the lines it ends.
   const sized = params.lines === undefined ? undefined : { rows: params.lines + 1 };
   const { batch: parsed, rejects, verdict } = parser.finish(chunk, sized);
-  // Lines the parser reports count from the start of what it was given; shift them to the original input.
-  const lineShift = header ? params.firstLine - 1 - header.lines : params.firstLine - 1;
   const parseRejects: Reject[] = [...(before?.rejects ?? []), ...rejects].map((r) => ({
     line: r.line + lineShift,
     column: r.column ?? "",
