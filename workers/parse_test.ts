@@ -67,3 +67,21 @@ Deno.test("parseChunk gives the parsed batch's buffer back when rejects leave a 
   assert.equal(buffers.size, 1, "the parsed batch's buffer went back");
   assert.notEqual(batchBuffers(value.batch)[0], buffers.take(0), "the kept rows are in other buffers");
 });
+
+Deno.test("parseChunk numbers a later chunk's rows, rejects and errors by lines of the whole input", () => {
+  const header = { bytes: encoder.encode("id,name,amount,paid\n"), lines: 1 };
+  const chunk = (text: string) =>
+    parseChunk(kernels, encoder.encode(text).buffer, {
+      format: "csv",
+      columns: COLUMNS,
+      rules: { id: { max: 100 } },
+      firstLine: 1001,
+      dialect: { delimiter: ",", quote: '"', nullTokens: [""] },
+      header,
+    }).value;
+  const { batch, rejects } = chunk('1,"a\nb",1.00,true\nx,b,2.00,false\n500,c,3.00,true\n4,d,4.00,false\n');
+  assert.deepStrictEqual(Array.from(batch.lines), [1001, 1005]);
+  assert.deepStrictEqual(rejects.map((r) => [r.line, r.rule]), [[1003, "type"], [1004, "max"]]);
+  // The input's last chunk ends inside a quote: the error gives the quote's line in the whole input.
+  assert.throws(() => chunk('1,a,1.00,true\n2,"b\n'), (e: Error & { line?: number }) => e.line === 1002);
+});
