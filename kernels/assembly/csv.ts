@@ -962,6 +962,13 @@ let fullFast: bool = false;
 let leanGiveUps: u32 = 0;
 /** The quote byte for vector compares: the delimiter again when there is no quoting (never a quote then). */
 let quoteByte: u32 = 0;
+/**
+ * The fast path's end of the last window (or 16 bytes of a quoted field) read with a byte >= 0x80: a row
+ * that starts before it may hold one. One value for this, not a flag per window and one per row, and a
+ * global, not a local: the field loop keeps so many values live that each one more costs stack traffic on
+ * every field, while this one is written only when a window holds such a byte and read once per row.
+ */
+let highEnd: u32 = 0;
 
 /** Fills the plan and sets `fastLean`; false when the fast path cannot serve this call's configuration. */
 function planFastPath(): bool {
@@ -1101,18 +1108,16 @@ function fastRowsAll(pos: u32, len: u32): u32 {
   // The window: special bytes after the read position among the 64 bytes at `base`.
   let base = pos;
   let specials = specialsAt(base, len, byNibble, table, vDelim, vQuote, vLf, vCr);
-  // The end of the last window (or 16 bytes of a quoted field) read with a byte >= 0x80: a row that starts
-  // before it may hold one. One value for this, not a flag per window and one per row: the field loop keeps
-  // so many values live that each one more costs stack traffic on every field.
-  let highEnd: u32 = highAt(base) ? base + 64 : 0;
+  highEnd = highAt(base) ? base + 64 : 0;
   while (p < len) {
     if (rows >= rowCapacity) {
       fastFull = true;
       break;
     }
     const row = rows;
-    // The row's line breaks inside quotes.
-    let breaks: u32 = 0;
+    // The row's line, stored now: the line breaks inside quotes then go straight to `line`, not to one more
+    // value live across the field loop. A row given up puts `line` back from here.
+    store<i32>(linesPtr + (<usize> row << 2), line);
     let plan = FAST_PLAN;
     let q = p;
     let next: u32 = 0;
@@ -1134,7 +1139,7 @@ function fastRowsAll(pos: u32, len: u32): u32 {
           // The lanes before the first quote (all of them when there is none).
           const before = (quotes & (0 - quotes)) - 1;
           if ((i8x16.bitmask(v) & before) != 0) highEnd = k + 16;
-          breaks += <u32> popcnt<i32>(i8x16.bitmask(i8x16.eq(v, vLf)) & before);
+          line += popcnt<i32>(i8x16.bitmask(i8x16.eq(v, vLf)) & before);
           if ((i8x16.bitmask(i8x16.eq(v, vCr)) & before) != 0) break;
           if (quotes == 0) {
             k += 16;
@@ -1245,14 +1250,14 @@ function fastRowsAll(pos: u32, len: u32): u32 {
       validateUtf8(input, p, q, q, p);
       if (utf8BadMask != 0) break;
     }
-    store<i32>(linesPtr + (<usize> row << 2), line);
     rows = row + 1;
-    line += 1 + <i32> breaks;
+    line++;
     lineStart = <i32> next;
     p = next;
   }
   if (p < len && !fastFull) {
     undoFastRow();
+    line = load<i32>(linesPtr + (<usize> rows << 2));
     if (lean) {
       // Not counted below: the full variant may take such rows.
       leanGiveUps++;
