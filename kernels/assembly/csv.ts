@@ -22,7 +22,7 @@
  */
 
 import { STATUS_BAD_ARGUMENT, STATUS_BAD_STATE, STATUS_OK, STATUS_UNTERMINATED_QUOTE } from "./status";
-import { dateAt, parseBoolean, parseDecimal, parseDecimalFast, parseInt64, parseTimestampAfterDate, parseTimestampFast } from "./csv_values";
+import { dateAt, digitsOf, parseBoolean, parseDecimal, parseDecimalFast, parseInt64, parseTimestampAfterDate, parseTimestampFast } from "./csv_values";
 import { parsedFloat, parseFloat64 } from "./float";
 import { utf8BadMask, validateUtf8 } from "./utf8";
 
@@ -620,6 +620,20 @@ let trimEnd: u32 = 0;
  */
 // @ts-ignore: decorator
 @inline function putInteger(validity: usize, row: u32, dst: usize, s: u32, e: u32, type: i32, precision: i32, scale: i32, lean: bool): bool {
+  // The usual value first: 1..8 digits (a decimal's with its point), all of which digitsOf checks, so it has
+  // no space to trim; with no null token of its length it is not null. No sign or end bytes to look at.
+  const n = e - s;
+  if (type == CSV_TYPE_INT64) {
+    if (n - 1 < 8 && ((nullLengths >> n) & 1) == 0) {
+      const v = digitsOf(load<u64>(input + s), n);
+      if (v >= 0) {
+        store<i64>(dst, v);
+        return true;
+      }
+    }
+  } else if (((nullLengths >> (n & 31)) & 1) == 0 && parseDecimalFast(input + s, input + e, precision, scale, dst)) {
+    return true;
+  }
   if (!plainValue(s, e)) {
     s = trimStart(s, e);
     e = trimEnd;

@@ -33,7 +33,7 @@ const SECONDS_PER_DAY: i64 = 86_400;
 
 /** {@link eightDigits} of the low n (1..8) bytes of `word`; the bytes above them do not matter. */
 // @ts-ignore: decorator
-@inline function digitsOf(word: u64, n: u32): i64 {
+@inline export function digitsOf(word: u64, n: u32): i64 {
   const keep = (<u64> 8 - <u64> n) << 3;
   // The n digits move to the top bytes; '0's fill the bytes below, which then count as leading zeros.
   let x = (word << keep) | (<u64> 0x3030303030303030 & ((<u64> 1 << keep) - 1));
