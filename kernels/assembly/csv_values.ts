@@ -356,6 +356,34 @@ const TIME_SHAPES: usize = memory.data<u8>([
 }
 
 /**
+ * The time of the most common timestamp text, `YYYY-MM-DDThh:mm:ss.fffZ` (24 bytes), from `t`, its bytes 8..23
+ * (the last two date digits, `T`, the time, `Z`), given the date's `days`. Its shape is known, so the checks
+ * and the digits' places are constants, not {@link TIME_SHAPES}' rows in memory. Returns false when the text
+ * is not of this shape (other letters, a bad digit, an hour past 23...), for {@link parseTimestampFast},
+ * which gives the same value for every text this one takes.
+ */
+// @ts-ignore: decorator
+@inline export function timestamp24(t: v128, days: i32, dst: usize): bool {
+  // A digit xor '0' is 0..9, a matching separator 0; the first two lanes are the date's.
+  const x = v128.xor(t, i8x16(0, 0, 0x54, 0x30, 0x30, 0x3a, 0x30, 0x30, 0x3a, 0x30, 0x30, 0x2e, 0x30, 0x30, 0x30, 0x5a));
+  const conforms = i8x16.le_u(x, i8x16(-1, -1, 0, 9, 9, 0, 9, 9, 0, 9, 9, 0, 9, 9, 9, 0));
+  // Digit pairs as numbers (the low byte of a lane is the tens): hh, mm, ss, 0, fff as fff0 in two lanes.
+  const digits = i8x16.swizzle(x, i8x16(3, 4, 6, 7, 9, 10, -1, -1, 12, 13, 14, -1, -1, -1, -1, -1));
+  const pairs = i16x8.add(
+    i16x8.mul(v128.and(digits, i16x8.splat(0xff)), i16x8.splat(10)),
+    i16x8.shr_u(digits, 8),
+  );
+  const inRange = i16x8.le_u(pairs, i16x8(23, 59, 59, 0, 99, 99, 0, 0));
+  if (!i8x16.all_true(v128.and(conforms, inRange))) return false;
+  // [hh × 3600 + mm × 60, ss, the fraction in units of 100 µs, 0].
+  const parts = i32x4.dot_i16x8_s(pairs, i16x8(3600, 60, 1, 0, 100, 1, 0, 0));
+  const seconds = i32x4.extract_lane(parts, 0) + i32x4.extract_lane(parts, 1);
+  const micros = i32x4.extract_lane(parts, 2) * 100;
+  store<i64>(dst, (<i64>days * SECONDS_PER_DAY + <i64>seconds) * MICROS_PER_SECOND + <i64>micros);
+  return true;
+}
+
+/**
  * ISO 8601 timestamp as int64 microseconds since the epoch, UTC:
  * `YYYY-MM-DD` then optionally (`T`, `t` or a space) `hh:mm[:ss[.f{1,9}]]` then optionally `Z`, `z`,
  * `±hh:mm`, `±hhmm` or `±hh`. No offset means UTC; a date alone is midnight UTC. Fraction digits past the
