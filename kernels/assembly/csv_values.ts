@@ -34,10 +34,10 @@ const SECONDS_PER_DAY: i64 = 86_400;
 /** {@link eightDigits} of the low n (1..8) bytes of `word`; the bytes above them do not matter. */
 // @ts-ignore: decorator
 @inline export function digitsOf(word: u64, n: u32): i64 {
-  const keep = (<u64> 8 - <u64> n) << 3;
-  // The n digits move to the top bytes; '0's fill the bytes below, which then count as leading zeros.
-  let x = (word << keep) | (<u64> 0x3030303030303030 & ((<u64> 1 << keep) - 1));
-  x -= 0x3030303030303030;
+  // Less '0' in every byte, then the n digits move to the top bytes: zeros fill the bytes below, which then
+  // count as leading zeros. A borrow only moves up, from a digit byte to the next: the bytes shifted out
+  // (after the digits) never change the digits' bytes.
+  let x = (word - 0x3030303030303030) << ((<u64> 8 - <u64> n) << 3);
   // A byte is a digit when neither byte - '0' nor byte + 0x46 has its top bit set. Only a non-digit can
   // borrow or carry into the next byte, and by at most one, which never clears both top bits (checked for
   // every byte value), so all eight are checked at once.
