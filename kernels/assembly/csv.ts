@@ -22,7 +22,7 @@
  */
 
 import { STATUS_BAD_ARGUMENT, STATUS_BAD_STATE, STATUS_OK, STATUS_UNTERMINATED_QUOTE } from "./status";
-import { dateAt, parseBoolean, parseDecimal, parseDecimalFast, parseInt64, parseTimestampAfterDate, parseTimestampFast } from "./csv_values";
+import { dateAt, digitsOf, parseBoolean, parseDecimal, parseDecimalFast, parseInt64, parseTimestampAfterDate, parseTimestampFast, timestamp24 } from "./csv_values";
 import { parsedFloat, parseFloat64 } from "./float";
 import { utf8BadMask, validateUtf8 } from "./utf8";
 
@@ -620,6 +620,20 @@ let trimEnd: u32 = 0;
  */
 // @ts-ignore: decorator
 @inline function putInteger(validity: usize, row: u32, dst: usize, s: u32, e: u32, type: i32, precision: i32, scale: i32, lean: bool): bool {
+  // The usual value first: 1..8 digits (a decimal's with its point), all of which digitsOf checks, so it has
+  // no space to trim; with no null token of its length it is not null. No sign or end bytes to look at.
+  const n = e - s;
+  if (type == CSV_TYPE_INT64) {
+    if (n - 1 < 8 && ((nullLengths >> n) & 1) == 0) {
+      const v = digitsOf(load<u64>(input + s), n);
+      if (v >= 0) {
+        store<i64>(dst, v);
+        return true;
+      }
+    }
+  } else if (((nullLengths >> (n & 31)) & 1) == 0 && parseDecimalFast(input + s, input + e, precision, scale, dst)) {
+    return true;
+  }
   if (!plainValue(s, e)) {
     s = trimStart(s, e);
     e = trimEnd;
@@ -655,6 +669,17 @@ let trimEnd: u32 = 0;
 /** Sets the bit of row `row` in `values` when [s, e) is true (the host cleared the bits). */
 // @ts-ignore: decorator
 @inline function putBoolean(validity: usize, values: usize, row: u32, s: u32, e: u32): bool {
+  // The usual spellings, `true` and `false`, told in one step, without a branch on which: no space to trim,
+  // and not null without a null token of their length.
+  const n = e - s;
+  const word = load<u64>(input + s);
+  const yes = <u32> (n == 4) & <u32> (<u32> word == 0x65757274);
+  const no = <u32> (n == 5) & <u32> ((word & 0xffffffffff) == 0x65736c6166);
+  if (((yes | no) & ~(nullLengths >> n)) != 0) {
+    const p = values + (row >> 3);
+    store<u8>(p, load<u8>(p) | (<u8> yes << <u8> (row & 7)));
+    return true;
+  }
   if (!plainValue(s, e)) {
     s = trimStart(s, e);
     e = trimEnd;
@@ -690,6 +715,23 @@ const STAGE2_DATE_CACHE: usize = memory.data(16, 8);
 // @ts-ignore: decorator
 @inline function putTime(validity: usize, values: usize, row: u32, s: u32, e: u32, type: i32, cache: usize, lean: bool): bool {
   const dst = type == CSV_TYPE_DATE ? values + (<usize> row << 2) : values + (<usize> row << 3);
+  // The usual timestamp, `YYYY-MM-DDThh:mm:ss.fffZ`, first: a valid date and that shape leave nothing to
+  // trim, and with no null token of its length it is not null. Its bytes 8..23 hold the rest of the date
+  // key and the time.
+  if (type == CSV_TYPE_TIMESTAMP && e - s == 24 && ((nullLengths >> 24) & 1) == 0) {
+    const p = input + s;
+    const lo = load<u64>(p);
+    const t = v128.load(p, 8);
+    const hi = <u16> i16x8.extract_lane_u(t, 0);
+    let days = load<i32>(cache + CACHE_DAYS);
+    if (lo != load<u64>(cache + CACHE_LO) || hi != load<u16>(cache + CACHE_HI)) {
+      days = dateAt(p);
+      store<u64>(cache + CACHE_LO, lo);
+      store<u16>(cache + CACHE_HI, hi);
+      store<i32>(cache + CACHE_DAYS, days);
+    }
+    if (days != i32.MIN_VALUE && timestamp24(t, days, dst)) return true;
+  }
   if (!plainValue(s, e)) {
     s = trimStart(s, e);
     e = trimEnd;

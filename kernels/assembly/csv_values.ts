@@ -33,11 +33,11 @@ const SECONDS_PER_DAY: i64 = 86_400;
 
 /** {@link eightDigits} of the low n (1..8) bytes of `word`; the bytes above them do not matter. */
 // @ts-ignore: decorator
-@inline function digitsOf(word: u64, n: u32): i64 {
-  const keep = (<u64> 8 - <u64> n) << 3;
-  // The n digits move to the top bytes; '0's fill the bytes below, which then count as leading zeros.
-  let x = (word << keep) | (<u64> 0x3030303030303030 & ((<u64> 1 << keep) - 1));
-  x -= 0x3030303030303030;
+@inline export function digitsOf(word: u64, n: u32): i64 {
+  // Less '0' in every byte, then the n digits move to the top bytes: zeros fill the bytes below, which then
+  // count as leading zeros. A borrow only moves up, from a digit byte to the next: the bytes shifted out
+  // (after the digits) never change the digits' bytes.
+  let x = (word - 0x3030303030303030) << ((<u64> 8 - <u64> n) << 3);
   // A byte is a digit when neither byte - '0' nor byte + 0x46 has its top bit set. Only a non-digit can
   // borrow or carry into the next byte, and by at most one, which never clears both top bits (checked for
   // every byte value), so all eight are checked at once.
@@ -351,6 +351,34 @@ const TIME_SHAPES: usize = memory.data<u8>([
   const parts = i32x4.dot_i16x8_s(pairs, i16x8(60, 1, 1, 0, 100, 1, 1, 0));
   const seconds = i32x4.extract_lane(parts, 0) * 60 + i32x4.extract_lane(parts, 1);
   const micros = i32x4.extract_lane(parts, 2) * 100 + i32x4.extract_lane(parts, 3);
+  store<i64>(dst, (<i64>days * SECONDS_PER_DAY + <i64>seconds) * MICROS_PER_SECOND + <i64>micros);
+  return true;
+}
+
+/**
+ * The time of the most common timestamp text, `YYYY-MM-DDThh:mm:ss.fffZ` (24 bytes), from `t`, its bytes 8..23
+ * (the last two date digits, `T`, the time, `Z`), given the date's `days`. Its shape is known, so the checks
+ * and the digits' places are constants, not {@link TIME_SHAPES}' rows in memory. Returns false when the text
+ * is not of this shape (other letters, a bad digit, an hour past 23...), for {@link parseTimestampFast},
+ * which gives the same value for every text this one takes.
+ */
+// @ts-ignore: decorator
+@inline export function timestamp24(t: v128, days: i32, dst: usize): bool {
+  // A digit xor '0' is 0..9, a matching separator 0; the first two lanes are the date's.
+  const x = v128.xor(t, i8x16(0, 0, 0x54, 0x30, 0x30, 0x3a, 0x30, 0x30, 0x3a, 0x30, 0x30, 0x2e, 0x30, 0x30, 0x30, 0x5a));
+  const conforms = i8x16.le_u(x, i8x16(-1, -1, 0, 9, 9, 0, 9, 9, 0, 9, 9, 0, 9, 9, 9, 0));
+  // Digit pairs as numbers (the low byte of a lane is the tens): hh, mm, ss, 0, fff as fff0 in two lanes.
+  const digits = i8x16.swizzle(x, i8x16(3, 4, 6, 7, 9, 10, -1, -1, 12, 13, 14, -1, -1, -1, -1, -1));
+  const pairs = i16x8.add(
+    i16x8.mul(v128.and(digits, i16x8.splat(0xff)), i16x8.splat(10)),
+    i16x8.shr_u(digits, 8),
+  );
+  const inRange = i16x8.le_u(pairs, i16x8(23, 59, 59, 0, 99, 99, 0, 0));
+  if (!i8x16.all_true(v128.and(conforms, inRange))) return false;
+  // [hh × 3600 + mm × 60, ss, the fraction in units of 100 µs, 0].
+  const parts = i32x4.dot_i16x8_s(pairs, i16x8(3600, 60, 1, 0, 100, 1, 0, 0));
+  const seconds = i32x4.extract_lane(parts, 0) + i32x4.extract_lane(parts, 1);
+  const micros = i32x4.extract_lane(parts, 2) * 100;
   store<i64>(dst, (<i64>days * SECONDS_PER_DAY + <i64>seconds) * MICROS_PER_SECOND + <i64>micros);
   return true;
 }
