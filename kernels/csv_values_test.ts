@@ -139,6 +139,16 @@ Deno.test("CSV timestamps with any byte at any place after the date equal the ge
   assert.ok(fast.filter((v) => v !== null).length > 1000);
 });
 
+Deno.test("CSV 24-byte timestamps with any byte at any place, after a valid one, equal the general parser's", () => {
+  // The usual shape, YYYY-MM-DDThh:mm:ss.fffZ, has its own decoder; each text follows the unchanged base, so a
+  // changed date byte also meets the date the cache holds.
+  const bases = ["2024-02-29T23:59:58.987Z", "1999-12-31T00:00:00.000Z", "2026-01-01T09:30:07.005Z"];
+  const texts = bases.flatMap((base) => withEveryByteAtEveryPlace([base]).flatMap((t) => [base, t]));
+  const fast = csvTimestamps(texts);
+  assert.deepEqual(fast, generalTimestamps(texts));
+  assert.ok(fast.filter((v) => v === null).length > 3000);
+});
+
 Deno.test("CSV int64s with any byte at any place equal their exact values", () => {
   // Every length the one-word path takes (1..8 digits) and the longer ones, near both bounds.
   const bases = ["-9223372036854775808", "9223372036854775807", "+000000000000000000000123"];
