@@ -18,6 +18,7 @@ import { createLogger } from "../observability/logger.ts";
 import type { Field } from "../pipeline/batch.ts";
 import { type Chunk, chunkRecords, countLines, csvHeader } from "../pipeline/chunker.ts";
 import { encodeJsonLines } from "../pipeline/json_lines.ts";
+import { CsvSyntaxError } from "../pipeline/errors.ts";
 import { sniff, SNIFF_BYTES, type SniffedType, type SniffResult, splitRecords } from "../pipeline/sniff.ts";
 import type { Reject } from "../pipeline/validate.ts";
 import { KernelPool } from "../workers/pool.ts";
@@ -376,22 +377,13 @@ function rejectLines(rejects: readonly Reject[]): string {
 }
 
 /**
- * A chunk the worker could not parse, as a JSON line. The pool reports only the error's message, so the
- * position of an unterminated quote (relative to the chunk) is read back from it and moved to the input.
+ * A chunk the worker could not parse, as a JSON line. An unterminated quote is a `CsvSyntaxError` whose line
+ * the worker already gives in the whole input; anything else is told at the chunk's first line.
  */
 function chunkFailure(error: unknown, firstLine: number): Record<string, unknown> {
   const message = messageOf(error);
-  const quote = /ends inside a quoted field: the quote opened at line (\d+), column (\d+)/.exec(message);
-  if (quote) {
-    const line = firstLine + Number(quote[1]) - 1;
-    return {
-      line,
-      reason: "quote",
-      column: null,
-      message: `CSV input ends inside a quoted field: the quote opened at line ${line}, column ${
-        quote[2]
-      } is never closed`,
-    };
+  if (error instanceof CsvSyntaxError && /ends inside a quoted field/.test(message)) {
+    return { line: error.line, reason: "quote", column: null, message };
   }
   return { line: firstLine, reason: "chunk", message };
 }

@@ -171,6 +171,12 @@ Deno.test("parseCommand reports an unterminated quote with its line and goes on"
     { line: 3, reason: "quote", column: null, message: undefined },
   );
   assert.match((r.rejects[0] as { message: string }).message, /line 3, column 3/);
+  // In a later chunk, the line is still the input's.
+  const rows = Array.from({ length: 40 }, (_, i) => `${i},x\n`).join("");
+  const later = await run(["f.csv"], { "f.csv": `a,b\n${rows}7,"open\n4,5\n` }, { chunkBytes: 64 });
+  assert.equal(later.records.length, 40);
+  assert.deepStrictEqual(later.rejects.map((r) => (r as { line: number }).line), [42]);
+  assert.match((later.rejects[0] as { message: string }).message, /line 42, column 3/);
 });
 
 Deno.test("parseCommand exits with a code that says what went wrong", async (t) => {
