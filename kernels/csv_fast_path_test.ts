@@ -228,3 +228,44 @@ Deno.test("rows the fast path's lean variant gives up read alike when they are m
     assert.equal(outcome.rejects.length, 0, what);
   }
 });
+
+Deno.test("null tokens as long as the usual values are nulls, whichever path reads them", () => {
+  // Each decoder tries the usual text (1..8 digits, a short decimal, true/false, a 24-byte timestamp) before
+  // the null check, and both paths decode with it: only the expected values tell a token read as a value.
+  const columns: Field[] = [
+    { name: "n", type: "int64" },
+    { name: "d", type: "decimal", precision: 10, scale: 1 },
+    { name: "b", type: "boolean" },
+    { name: "t", type: "timestamp" },
+  ];
+  const stamp = "2024-01-02T03:04:05.678Z";
+  const later = "2024-01-02T03:04:05.679000Z";
+  const nullTokens = ["", "0", "12.5", "true", stamp];
+  const rows = [
+    `0,12.5,true,${stamp}`,
+    `"0","12.5","true","${stamp}"`,
+    ` 0 ,12.5 , true,${stamp} `,
+    `1,12.4,false,2024-01-02T03:04:05.679Z`,
+    `,,,`,
+  ];
+  const text = "n,d,b,t\n" + Array.from({ length: 100 }, (_, i) => rows[i % rows.length]).join("\n");
+  const bytes = new TextEncoder().encode(text);
+  const random = seededRandom(19);
+  for (const cuts of [[], [11], randomCuts(random, bytes.length, 12)]) {
+    const outcome = bothPaths(bytes, { columns, nullTokens }, cuts, `cuts ${cuts}`);
+    assert.equal(outcome.rejects.length, 0);
+    const want = Array.from(
+      { length: 100 },
+      (_, i) => i % rows.length === 3 ? [1n, "12.4", false, later] : [null, null, null, null],
+    );
+    assert.deepStrictEqual(outcome.rows, want, `cuts ${cuts}`);
+  }
+  // Without the tokens the same texts are values (the last one, at the input's end, included).
+  const outcome = bothPaths(bytes, { columns, nullTokens: [""] }, [], "no tokens");
+  assert.deepStrictEqual(outcome.rows.slice(0, 4), [
+    [0n, "12.5", true, "2024-01-02T03:04:05.678000Z"],
+    [0n, "12.5", true, "2024-01-02T03:04:05.678000Z"],
+    [0n, "12.5", true, "2024-01-02T03:04:05.678000Z"],
+    [1n, "12.4", false, later],
+  ]);
+});

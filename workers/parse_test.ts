@@ -85,3 +85,20 @@ Deno.test("parseChunk numbers a later chunk's rows, rejects and errors by lines 
   // The input's last chunk ends inside a quote: the error gives the quote's line in the whole input.
   assert.throws(() => chunk('1,a,1.00,true\n2,"b\n'), (e: Error & { line?: number }) => e.line === 1002);
 });
+
+Deno.test("parseChunk applies each job's own rules when they differ only in what JSON cannot spell", () => {
+  // The compiled rules are kept for the next job with the same columns and rules; a bound of ±Infinity (or
+  // NaN) is null in JSON, so a job's rules must not be recognised by their JSON alone.
+  const chunk = (max: number) =>
+    parseChunk(kernels, encoder.encode("ratio\n1.5\n").buffer, {
+      format: "csv",
+      columns: [{ name: "ratio", type: "float64" }],
+      rules: { ratio: { max } },
+      firstLine: 1,
+      dialect: { delimiter: ",", quote: '"', nullTokens: [""] },
+      header: null,
+    }).value.rejects.map((r) => r.rule);
+  assert.deepStrictEqual(chunk(-Infinity), ["max"]);
+  assert.deepStrictEqual(chunk(Infinity), []);
+  assert.deepStrictEqual(chunk(-Infinity), ["max"]);
+});
