@@ -115,12 +115,17 @@ let lastPlan: { key: string; fields: Field[]; rules: CompiledRules } | undefined
  * cached by.
  */
 function compiled(params: ParseChunkParams): { fields: Field[]; rules: CompiledRules } {
-  const key = JSON.stringify([params.columns, params.rules]);
+  const key = JSON.stringify([params.columns, params.rules], spellNonFinite);
   if (lastPlan?.key !== key) {
     const fields = params.columns.map(({ required: _, ...field }) => field);
     lastPlan = { key, fields, rules: compileRules(params.rules, columnTypes(fields)) };
   }
   return lastPlan;
+}
+
+/** JSON would write Infinity, -Infinity and NaN all as null: bounds that differ so must not share a key. */
+function spellNonFinite(_key: string, value: unknown): unknown {
+  return typeof value === "number" && !Number.isFinite(value) ? { nonFinite: String(value) } : value;
 }
 
 /**
