@@ -268,6 +268,11 @@ export interface CsvParser {
   finish(last?: Uint8Array, options?: CsvCallOptions): CsvChunkResult;
   /** The columns, once known (after the header, or at once with declared columns and no header). */
   readonly fields: readonly Field[] | undefined;
+  /**
+   * The line the parser has reached: `firstLine` plus the line terminators it has read (quoted ones too). A
+   * caller that parsed a piece of an input cut after a line break learns from it where the next piece starts.
+   */
+  readonly line: number;
 }
 
 /** The CSV kernel of one instance. */
@@ -409,6 +414,10 @@ class CsvStreamParser implements CsvParser {
 
   get fields(): readonly Field[] | undefined {
     return this.#fields;
+  }
+
+  get line(): number {
+    return this.#state[CSV_STATE.LINE];
   }
 
   push(chunk: Uint8Array, options?: CsvCallOptions): CsvChunkResult {

@@ -38,8 +38,16 @@ export interface ParseChunkParams {
   columns: readonly (Field & { required?: boolean })[];
   /** Validation rules by column name. */
   rules: Record<string, ColumnRules>;
-  /** 1-based line in the original input where this chunk starts. */
+  /**
+   * 1-based line in the original input where this chunk starts. A chunk whose line is not known yet (a byte
+   * range of a file) passes the line after the header's and shifts the lines of the result itself.
+   */
   firstLine: number;
+  /**
+   * Read the chunk from a file instead of an input buffer: the `length` bytes at `offset` of `path`. The
+   * worker reads them into a buffer of its own, so the coordinator neither reads nor copies them.
+   */
+  file?: { path: string; offset: number; length: number };
   /**
    * Bytes at the start of the input buffer that are the chunk; the rest of the buffer is unused (a reused
    * buffer is larger than its chunk, see `BufferFreeList`). Default: all of it.
@@ -60,6 +68,8 @@ export interface ParseChunkParams {
 export interface ParsedChunk {
   batch: Batch;
   rejects: Reject[];
+  /** CSV only: line terminators in the chunk (a pushed header's not counted): the next chunk starts that much later. */
+  lines?: number;
 }
 
 /** Options of {@linkcode parseChunk}. */
@@ -71,13 +81,29 @@ export interface ParseChunkOptions {
 /** Parses and validates one chunk; the batch's buffers are transferred back, not copied. */
 export function parseChunk(
   kernels: Kernels,
-  input: ArrayBuffer,
+  input: ArrayBuffer | null,
   params: ParseChunkParams,
   options: ParseChunkOptions = {},
 ): OpOutput<ParsedChunk> {
+  if (params.file) {
+    const buffer = readRange(params.file);
+    try {
+      // The buffer stays here for the next range: nothing of the result refers to it (batches are copied out
+      // of the kernel's memory), and the coordinator has the file for a failed chunk's bytes.
+      const { value, transfer } = parseChunk(kernels, buffer, {
+        ...params,
+        file: undefined,
+        length: params.file.length,
+      }, options);
+      return { value, transfer };
+    } finally {
+      rangeBuffer = buffer;
+    }
+  }
+  if (input === null) throw new TypeError("Op parse.chunk needs an input buffer or a file range");
   const chunk = new Uint8Array(input, 0, params.length ?? input.byteLength);
   const { fields, rules } = compiled(params);
-  const { parsed, parseRejects, lineShift, ruled } = params.format === "csv"
+  const { parsed, parseRejects, lineShift, ruled, lines } = params.format === "csv"
     ? parseCsv(kernels, chunk, fields, rules, params, options.buffers)
     : parseNdjson(kernels, chunk, rules, params);
   const { rejects: found, keep } = ruled;
@@ -100,7 +126,7 @@ export function parseChunk(
   // The input goes back too: the coordinator keeps the original bytes of rejected rows and failed chunks, and
   // then reuses the buffer for a later chunk.
   return {
-    value: { batch: kept, rejects },
+    value: lines === undefined ? { batch: kept, rejects } : { batch: kept, rejects, lines },
     output: input,
     transfer: unique(batchBuffers(kept)).filter((b) => b !== input),
   };
@@ -160,9 +186,11 @@ function parseCsv(
     buffers,
   });
   const before = header ? parser.push(header.bytes) : undefined;
+  const chunkLine = parser.line;
   // A chunk holds at most one record more than the lines it ends.
   const sized = params.lines === undefined ? undefined : { rows: params.lines + 1 };
   const { batch: parsed, rejects, verdict } = parser.finish(chunk, sized);
+  const lines = parser.line - chunkLine;
   const parseRejects: Reject[] = [...(before?.rejects ?? []), ...rejects].map((r) => ({
     line: r.line + lineShift,
     column: r.column ?? "",
@@ -170,7 +198,7 @@ function parseCsv(
     value: r.value,
   }));
   const ruled = judge(parsed, rules, verdict ?? NO_FAILURES);
-  return { parsed, parseRejects, lineShift, ruled };
+  return { parsed, parseRejects, lineShift, ruled, lines };
 }
 
 /** The kernels' verdict on a batch of no rows. */
@@ -186,7 +214,36 @@ function parseNdjson(kernels: Kernels, chunk: Uint8Array, rules: CompiledRules, 
     rule: r.rule,
     value: r.value,
   }));
-  return { parsed, parseRejects, lineShift, ruled: findRejects(kernels, parsed, rules) };
+  return { parsed, parseRejects, lineShift, ruled: findRejects(kernels, parsed, rules), lines: undefined };
+}
+
+/** The buffer the last file range was read into, for the next one: one job runs at a time in a worker. */
+let rangeBuffer: ArrayBuffer | null = null;
+/** The file of the last range, kept open: the ranges of one file come one after another. */
+let openFile: { path: string; file: Deno.FsFile } | null = null;
+
+/** Reads a file range into a buffer of this worker's (at its start; the buffer may be longer). */
+function readRange(range: { path: string; offset: number; length: number }): ArrayBuffer {
+  if (openFile?.path !== range.path) {
+    openFile?.file.close();
+    openFile = null;
+    openFile = { path: range.path, file: Deno.openSync(range.path, { read: true }) };
+  }
+  const file = openFile.file;
+  let buffer = rangeBuffer;
+  rangeBuffer = null;
+  if (buffer === null || buffer.byteLength < range.length) {
+    // Headroom, as ranges vary by a record or so around their target size.
+    buffer = new ArrayBuffer(range.length + (range.length >> 4));
+  }
+  const view = new Uint8Array(buffer, 0, range.length);
+  file.seekSync(range.offset, Deno.SeekMode.Start);
+  for (let got = 0; got < range.length;) {
+    const read = file.readSync(view.subarray(got));
+    if (read === null) throw new RangeError(`File ${range.path} ends before ${range.offset + range.length}`);
+    got += read;
+  }
+  return buffer;
 }
 
 function unique(buffers: ArrayBuffer[]): ArrayBuffer[] {
