@@ -11,6 +11,14 @@
  *
  * @module
  */
+import { instantiateKernels, type RecordKernels } from "../kernels/mod.ts";
+import type { Batch, Field } from "./batch.ts";
+import { chunkRecords, csvHeader } from "./chunker.ts";
+import { CsvSyntaxError } from "./errors.ts";
+import type { ColumnRules, Reject } from "./validate.ts";
+import type { CsvDialect, ParseChunkParams } from "../workers/parse.ts";
+import type { JobResult, KernelPool } from "../workers/pool.ts";
+
 const LF = 0x0a;
 
 /** Options of {@linkcode findCut} and {@linkcode fileCuts}. */
@@ -101,4 +109,247 @@ export async function fileCuts(
   }
   cuts.push(size);
   return cuts;
+}
+
+/** Options of {@linkcode parseCsvFile}. */
+export interface ParseCsvFileOptions {
+  /** Declared columns with their `required` flag. */
+  columns: readonly (Field & { required?: boolean })[];
+  /** Validation rules by column name. */
+  rules: Record<string, ColumnRules>;
+  dialect: CsvDialect;
+  /** Chunk size aimed at. Default 4 MiB. */
+  targetBytes?: number;
+  /** Parse jobs each worker may have in flight (running, queued, waiting to be taken). Default 3. */
+  inFlightPerWorker?: number;
+  /** A record longer than this (around a cut) makes the file fall back to the scanning chunker. Default 64 MiB. */
+  maxRecordBytes?: number;
+  /** The record scanner for that fallback. Default: an instance of the pool's kernels, made when needed. */
+  kernels?: RecordKernels;
+}
+
+/** One chunk of a file, parsed: lines in the whole file's numbering. */
+export interface FileChunkResult {
+  /** The valid rows; giving its buffers back (`KernelPool.giveBack`) is the caller's business. */
+  batch: Batch;
+  /** Rows rejected by the parser or a rule, in line order. */
+  rejects: Reject[];
+  /** Where the chunk is in the file. */
+  offset: number;
+  length: number;
+  /** 1-based line of the file where the chunk starts. */
+  firstLine: number;
+  /** Guessed cuts inside this chunk that its parse proved wrong (each merged two chunks into one). */
+  mispredicted: number;
+  /** Whether the file was cut by scanning it on this thread, as no usable cut was found around a target. */
+  scanned: boolean;
+}
+
+interface RangeJob {
+  start: number;
+  end: number;
+  mispredicted: number;
+  result: Promise<JobResult<"parse.chunk">>;
+}
+
+/** The parser's error for input that ends inside a quoted field: at a chunk's end, a wrong cut. */
+function endsInQuotes(error: unknown): error is CsvSyntaxError {
+  return error instanceof CsvSyntaxError && /ends inside a quoted field/.test(error.message);
+}
+
+/**
+ * Parses and validates the CSV file at `path` in `pool`'s workers, each reading its own byte range; yields the
+ * chunks' results in file order. Rejects and rows carry the file's lines. A genuine syntax error (an
+ * unterminated quote, a bad header) is thrown with the file's line.
+ */
+export async function* parseCsvFile(
+  pool: KernelPool,
+  path: string,
+  options: ParseCsvFileOptions,
+): AsyncGenerator<FileChunkResult> {
+  const { dialect } = options;
+  const targetBytes = options.targetBytes ?? 4 << 20;
+  const maxRecordBytes = options.maxRecordBytes ?? 64 << 20;
+  const maxInFlight = Math.max(1, pool.stats().workers * (options.inFlightPerWorker ?? 3));
+  using file = await Deno.open(path, { read: true });
+  const size = (await file.stat()).size;
+  const header = dialect.header === false
+    ? null
+    : await readHeader(file, size, dialect.quote, maxRecordBytes);
+  const cuts = header === undefined
+    ? [size] // no complete record: one chunk, whose parse says what is wrong
+    : await fileCuts(file, size, header?.end ?? 0, targetBytes, { quote: dialect.quote, maxRecordBytes });
+  if (cuts === null) {
+    yield* scanAndParse(pool, file, options, maxInFlight);
+    return;
+  }
+  const headerRecord = header ? { bytes: header.bytes, lines: header.lines } : null;
+  // A chunk after the first is parsed behind the header, numbered from the line after it; its true first line
+  // is known only once the chunks before it are parsed.
+  const relativeFirst = (start: number) => start === 0 ? 1 : (headerRecord?.lines ?? 0) + 1;
+  const submit = async (start: number, end: number, mispredicted: number): Promise<RangeJob> => {
+    const params: ParseChunkParams = {
+      format: "csv",
+      columns: options.columns,
+      rules: options.rules,
+      firstLine: relativeFirst(start),
+      file: { path, offset: start, length: end - start },
+      dialect,
+      header: start === 0 ? null : headerRecord,
+    };
+    const job = await pool.submit("parse.chunk", { params });
+    return { start, end, mispredicted, result: job.result };
+  };
+  /** Drops a job's result, giving its batch's buffers back. */
+  const drop = (job: RangeJob) =>
+    job.result.then((r) => pool.giveBack(r.value.batch), () => {
+      // A chunk that failed has nothing to give back; its error is not the file's.
+    });
+
+  const jobs: RangeJob[] = [];
+  let next = 0; // the next chunk to submit ends at cuts[next]
+  let line = 1;
+  try {
+    while (true) {
+      while (jobs.length < maxInFlight && next < cuts.length) {
+        jobs.push(await submit(next === 0 ? 0 : cuts[next - 1], cuts[next], 0));
+        next++;
+      }
+      if (jobs.length === 0) return;
+      const head = jobs[0];
+      let value;
+      try {
+        value = (await head.result).value;
+      } catch (error) {
+        if (!endsInQuotes(error) || head.end >= size) throw shifted(error, line - relativeFirst(head.start));
+        // The chunk started at a record start, so its end is not one: parse it and the next chunk as one.
+        let end: number;
+        if (jobs.length > 1) {
+          const following = jobs.splice(1, 1)[0];
+          await drop(following);
+          end = following.end;
+        } else {
+          end = cuts[next++];
+        }
+        jobs[0] = await submit(head.start, end, head.mispredicted + 1);
+        continue;
+      }
+      jobs.shift();
+      const shift = line - relativeFirst(head.start);
+      if (shift !== 0) {
+        const lines = value.batch.lines;
+        for (let i = 0; i < lines.length; i++) lines[i] += shift;
+        for (const reject of value.rejects) reject.line += shift;
+      }
+      const firstLine = line;
+      line += value.lines!;
+      yield {
+        batch: value.batch,
+        rejects: value.rejects,
+        offset: head.start,
+        length: head.end - head.start,
+        firstLine,
+        mispredicted: head.mispredicted,
+        scanned: false,
+      };
+    }
+  } finally {
+    // Stopped early or failed: the jobs still in flight finish in the workers; their buffers come back.
+    for (const job of jobs) void drop(job);
+  }
+}
+
+/** `error` with its line moved by `shift` (a syntax error of a chunk numbered from its own start). */
+function shifted(error: unknown, shift: number): unknown {
+  if (!(error instanceof CsvSyntaxError) || shift === 0) return error;
+  // The message spells the line too, the first one it names.
+  const message = error.message.replace(`line ${error.line}`, `line ${error.line + shift}`);
+  return new CsvSyntaxError(message, { line: error.line + shift, column: error.column, cause: error.cause });
+}
+
+/**
+ * The header record at the start of the file (see `csvHeader`), read in a window grown until it holds the
+ * record; undefined when the file holds no complete record.
+ */
+async function readHeader(
+  file: Deno.FsFile,
+  size: number,
+  quote: string | null,
+  maxRecordBytes: number,
+): Promise<ReturnType<typeof csvHeader> | undefined> {
+  for (let window = 64 << 10;; window *= 2) {
+    const found = csvHeader(await readAt(file, 0, Math.min(window, size)), quote);
+    if (found !== null) return found;
+    if (window >= size || window > maxRecordBytes) return undefined;
+  }
+}
+
+/** The file from its start, in pieces (not `file.readable`, which would close the file at its end). */
+async function* readAll(file: Deno.FsFile): AsyncGenerator<Uint8Array> {
+  await file.seek(0, Deno.SeekMode.Start);
+  while (true) {
+    const piece = new Uint8Array(1 << 20);
+    const read = await file.read(piece);
+    if (read === null) return;
+    yield piece.subarray(0, read);
+  }
+}
+
+/** The fallback: the file cut by the record scanner on this thread, each chunk copied and moved to a worker. */
+async function* scanAndParse(
+  pool: KernelPool,
+  file: Deno.FsFile,
+  options: ParseCsvFileOptions,
+  maxInFlight: number,
+): AsyncGenerator<FileChunkResult> {
+  const { dialect } = options;
+  const kernels = options.kernels ?? instantiateKernels(pool.module);
+  const chunks = chunkRecords(readAll(file), {
+    format: "csv",
+    kernels,
+    delimiter: dialect.delimiter,
+    quote: dialect.quote,
+    targetBytes: options.targetBytes,
+    maxRecordBytes: options.maxRecordBytes,
+    buffers: pool.buffers,
+  });
+  const jobs: {
+    chunk: { offset: number; length: number; firstLine: number };
+    result: Promise<JobResult<"parse.chunk">>;
+  }[] = [];
+  let header: { bytes: Uint8Array; lines: number } | null = null;
+  const take = async (): Promise<FileChunkResult> => {
+    const { chunk, result } = jobs.shift()!;
+    const { value, output } = await result;
+    if (output) pool.buffers.give(output);
+    return { batch: value.batch, rejects: value.rejects, ...chunk, mispredicted: 0, scanned: true };
+  };
+  try {
+    for await (const chunk of chunks) {
+      if (chunk.sequence === 0 && dialect.header !== false) header = csvHeader(chunk.bytes, dialect.quote);
+      // Submitting moves the buffer away (its views read as empty after).
+      const at = { offset: chunk.offset, length: chunk.bytes.length, firstLine: chunk.firstLine };
+      const job = await pool.submit("parse.chunk", {
+        input: chunk.bytes.buffer,
+        params: {
+          format: "csv",
+          columns: options.columns,
+          rules: options.rules,
+          firstLine: chunk.firstLine,
+          length: chunk.bytes.length,
+          lines: chunk.lines,
+          dialect,
+          header: chunk.sequence === 0 ? null : header,
+        },
+      });
+      jobs.push({
+        chunk: at,
+        result: job.result,
+      });
+      if (jobs.length >= maxInFlight) yield await take();
+    }
+    while (jobs.length > 0) yield await take();
+  } finally {
+    for (const { result } of jobs) void result.then((r) => pool.giveBack(r.value.batch), () => {});
+  }
 }

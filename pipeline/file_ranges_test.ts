@@ -1,9 +1,24 @@
 import assert from "node:assert/strict";
+import { compileKernels } from "../kernels/mod.ts";
 import { seededRandom } from "../cli/seeded_random.ts";
-import { fileCuts } from "./file_ranges.ts";
+import type { CsvDialect } from "../workers/parse.ts";
+import { KernelPool } from "../workers/pool.ts";
+import { type CellValue, rowValues } from "./batch.ts";
+import { CsvSyntaxError } from "./errors.ts";
+import { fileCuts, parseCsvFile, type ParseCsvFileOptions } from "./file_ranges.ts";
 
+const module = await compileKernels();
 const encoder = new TextEncoder();
 const LF = 0x0a;
+
+const COLUMNS: ParseCsvFileOptions["columns"] = [
+  { name: "id", type: "int64", required: true },
+  { name: "name", type: "string" },
+  { name: "amount", type: "decimal", precision: 12, scale: 2 },
+];
+// `min` rejects show the value as written, read again from the chunk in the worker.
+const RULES: ParseCsvFileOptions["rules"] = { id: { required: true }, amount: { min: 0 } };
+const DIALECT: CsvDialect = { delimiter: ",", quote: '"', nullTokens: [""] };
 
 /** A random CSV: quoted fields, doubled quotes, quoted LF and CRLF, blank lines, CRLF records, bad rows. */
 function randomCsv(rows: number, seed: number): string {
@@ -23,6 +38,61 @@ function randomCsv(rows: number, seed: number): string {
     const amount = pick(["1.50", "-3.00", "x1", "", `${i}.25`, `"7.75"`]);
     const id = random() < 0.03 ? "" : String(i);
     out += `${id},${name},${amount}${pick(["\n", "\n", "\r\n", "\n\n"])}`;
+  }
+  return out;
+}
+
+/** A file that defeats the guess: quoted fields over several lines whose middle lines hold an even count of quotes. */
+function trickyCsv(rows: number): string {
+  let out = "id,name,amount\n";
+  for (let i = 1; i <= rows; i++) {
+    out += `${i},"open ${"x".repeat(i % 7)}\nmiddle ""even"" ${i}\nmore ""quotes"" here\nclose",${i}.00\n`;
+  }
+  return out;
+}
+
+interface Parsed {
+  rows: CellValue[][];
+  lines: number[];
+  rejects: { line: number; column: string; rule: string; value: unknown }[];
+}
+
+/** The existing path: the whole file as one `parse.chunk` job. */
+async function parseWhole(pool: KernelPool, bytes: Uint8Array, dialect = DIALECT): Promise<Parsed> {
+  const { value } = await pool.run("parse.chunk", {
+    input: bytes.slice().buffer,
+    params: { format: "csv", columns: COLUMNS, rules: RULES, firstLine: 1, dialect, header: null },
+  });
+  return {
+    rows: Array.from({ length: value.batch.length }, (_, i) => rowValues(value.batch, i)),
+    lines: [...value.batch.lines],
+    rejects: value.rejects.map(({ line, column, rule, value }) => ({ line, column, rule, value })),
+  };
+}
+
+async function parseRanges(
+  pool: KernelPool,
+  path: string,
+  options: Partial<ParseCsvFileOptions> = {},
+): Promise<Parsed & { mispredicted: number; scanned: boolean; chunks: number }> {
+  const out = { rows: [], lines: [], rejects: [], mispredicted: 0, scanned: false, chunks: 0 } as
+    & Parsed
+    & { mispredicted: number; scanned: boolean; chunks: number };
+  let expectOffset = 0;
+  for await (
+    const result of parseCsvFile(pool, path, { columns: COLUMNS, rules: RULES, dialect: DIALECT, ...options })
+  ) {
+    assert.equal(result.offset, expectOffset, "chunks are contiguous");
+    expectOffset += result.length;
+    for (let i = 0; i < result.batch.length; i++) out.rows.push(rowValues(result.batch, i));
+    out.lines.push(...result.batch.lines);
+    out.rejects.push(
+      ...result.rejects.map(({ line, column, rule, value }) => ({ line, column, rule, value })),
+    );
+    out.mispredicted += result.mispredicted;
+    out.scanned ||= result.scanned;
+    out.chunks++;
+    pool.giveBack(result.batch);
   }
   return out;
 }
@@ -50,5 +120,83 @@ Deno.test("guessed cuts are increasing, each just past an LF, the last one the f
         assert.ok(cut > (i === 0 ? 15 : cuts[i - 1]));
       });
     }
+  });
+});
+
+Deno.test("random files parsed in byte ranges give the rows, lines and rejects of the whole file", async () => {
+  await using pool = await KernelPool.create({ module, workers: 2 });
+  for (let seed = 1; seed <= 12; seed++) {
+    await withFile(randomCsv(300, seed), async (path, bytes) => {
+      const whole = await parseWhole(pool, bytes);
+      assert.ok(whole.rejects.length > 0 && whole.rows.length > 0);
+      for (const targetBytes of [37, 64, 113, 250, 500, 1 << 20]) {
+        const ranges = await parseRanges(pool, path, { targetBytes });
+        assert.deepEqual(
+          { rows: ranges.rows, lines: ranges.lines, rejects: ranges.rejects },
+          whole,
+          `seed ${seed}, target ${targetBytes}`,
+        );
+        assert.equal(ranges.scanned, false);
+      }
+    });
+  }
+});
+
+Deno.test("a file that defeats the guess still parses like the whole file, the wrong cuts found and merged", async () => {
+  await using pool = await KernelPool.create({ module, workers: 2 });
+  await withFile(trickyCsv(200), async (path, bytes) => {
+    const whole = await parseWhole(pool, bytes);
+    let mispredicted = 0;
+    for (const targetBytes of [41, 97, 300, 1000]) {
+      const ranges = await parseRanges(pool, path, { targetBytes, inFlightPerWorker: 1 + (targetBytes % 3) });
+      assert.deepEqual({ rows: ranges.rows, lines: ranges.lines, rejects: ranges.rejects }, whole);
+      mispredicted += ranges.mispredicted;
+    }
+    assert.ok(mispredicted > 10, `the guess was wrong ${mispredicted} times`);
+  });
+});
+
+Deno.test("an unterminated quote in the last record is reported with the file's line", async () => {
+  await using pool = await KernelPool.create({ module, workers: 2 });
+  const text = randomCsv(200, 5) + '999,"never\nclosed\n\n1,2,3\n';
+  await withFile(text, async (path, bytes) => {
+    const whole = await parseWhole(pool, bytes).then(() => null, (e) => e);
+    assert.ok(whole instanceof CsvSyntaxError);
+    for (const targetBytes of [50, 400]) {
+      const error = await parseRanges(pool, path, { targetBytes }).then(() => null, (e) => e);
+      assert.ok(error instanceof CsvSyntaxError);
+      assert.equal(error.line, whole.line);
+      assert.equal(error.column, whole.column);
+      assert.equal(error.message, whole.message);
+    }
+  });
+});
+
+Deno.test("a file without LF is one chunk, or cut by the scanner when it is long", async () => {
+  await using pool = await KernelPool.create({ module, workers: 2 });
+  const crOnly = (rows: number) => randomCsv(rows, 9).replaceAll("\r\n", "\n").replaceAll("\n", "\r");
+  await withFile(crOnly(40), async (path, bytes) => {
+    const whole = await parseWhole(pool, bytes);
+    const ranges = await parseRanges(pool, path, { targetBytes: 60 });
+    assert.deepEqual({ rows: ranges.rows, lines: ranges.lines, rejects: ranges.rejects }, whole);
+    assert.equal(ranges.chunks, 1);
+  });
+  await withFile(crOnly(20_000), async (path, bytes) => {
+    const whole = await parseWhole(pool, bytes);
+    const ranges = await parseRanges(pool, path, { targetBytes: 10_000, maxRecordBytes: 4096 });
+    assert.deepEqual({ rows: ranges.rows, lines: ranges.lines, rejects: ranges.rejects }, whole);
+    assert.ok(ranges.scanned && ranges.chunks > 1);
+  });
+});
+
+Deno.test("a file with quoting off is cut at any LF", async () => {
+  await using pool = await KernelPool.create({ module, workers: 2 });
+  const dialect: CsvDialect = { ...DIALECT, quote: null };
+  const text = randomCsv(300, 3).replaceAll('"', "");
+  await withFile(text, async (path, bytes) => {
+    const whole = await parseWhole(pool, bytes, dialect);
+    const ranges = await parseRanges(pool, path, { targetBytes: 77, dialect });
+    assert.deepEqual({ rows: ranges.rows, lines: ranges.lines, rejects: ranges.rejects }, whole);
+    assert.equal(ranges.mispredicted, 0);
   });
 });
