@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Kernels } from "../kernels/mod.ts";
+import type { CsvByteSource, Kernels } from "../kernels/mod.ts";
 import { type Batch, batchBuffers, type Field } from "../pipeline/batch.ts";
 import type { BufferFreeList } from "../pipeline/bytes.ts";
 import { takeRows } from "../pipeline/transforms/take.ts";
@@ -85,27 +85,18 @@ export function parseChunk(
   params: ParseChunkParams,
   options: ParseChunkOptions = {},
 ): OpOutput<ParsedChunk> {
-  if (params.file) {
-    const buffer = readRange(params.file);
-    try {
-      // The buffer stays here for the next range: nothing of the result refers to it (batches are copied out
-      // of the kernel's memory), and the coordinator has the file for a failed chunk's bytes.
-      const { value, transfer } = parseChunk(kernels, buffer, {
-        ...params,
-        file: undefined,
-        length: params.file.length,
-      }, options);
-      return { value, transfer };
-    } finally {
-      rangeBuffer = buffer;
-    }
+  const range = params.file;
+  if (range === undefined && input === null) {
+    throw new TypeError("Op parse.chunk needs an input buffer or a file range");
   }
-  if (input === null) throw new TypeError("Op parse.chunk needs an input buffer or a file range");
-  const chunk = new Uint8Array(input, 0, params.length ?? input.byteLength);
+  // The chunk's bytes, when something needs them: a file range is read straight into the CSV kernel's memory,
+  // and into a buffer only for rejected rows' text (rare) or NDJSON.
+  let bytes = range ? undefined : new Uint8Array(input!, 0, params.length ?? input!.byteLength);
+  const chunk = () => bytes ??= readRange(range!);
   const { fields, rules } = compiled(params);
   const { parsed, parseRejects, lineShift, ruled, lines } = params.format === "csv"
-    ? parseCsv(kernels, chunk, fields, rules, params, options.buffers)
-    : parseNdjson(kernels, chunk, rules, params);
+    ? parseCsv(kernels, bytes ?? rangeSource(range!), fields, rules, params, options.buffers)
+    : parseNdjson(kernels, chunk(), rules, params);
   const { rejects: found, keep } = ruled;
   const kept = keep === undefined ? parsed : takeRows(parsed, keep);
   if (lineShift !== 0) {
@@ -114,7 +105,7 @@ export function parseChunk(
   }
   // Rules judged typed values; a reject shows the text as written, read again from the chunk.
   const ruleRejects = found.length === 0 ? found : writtenValues(kernels, {
-    chunk,
+    chunk: chunk(),
     params,
     recordLines: [...kept.lines, ...parseRejects.map((r) => r.line), ...found.map((r) => r.line)],
   }, found);
@@ -127,7 +118,7 @@ export function parseChunk(
   // then reuses the buffer for a later chunk.
   return {
     value: lines === undefined ? { batch: kept, rejects } : { batch: kept, rejects, lines },
-    output: input,
+    output: input ?? undefined,
     transfer: unique(batchBuffers(kept)).filter((b) => b !== input),
   };
 }
@@ -161,7 +152,7 @@ function spellNonFinite(_key: string, value: unknown): unknown {
  */
 function parseCsv(
   kernels: Kernels,
-  chunk: Uint8Array,
+  chunk: Uint8Array | CsvByteSource,
   fields: Field[],
   rules: CompiledRules,
   params: ParseChunkParams,
@@ -217,33 +208,36 @@ function parseNdjson(kernels: Kernels, chunk: Uint8Array, rules: CompiledRules, 
   return { parsed, parseRejects, lineShift, ruled: findRejects(kernels, parsed, rules), lines: undefined };
 }
 
-/** The buffer the last file range was read into, for the next one: one job runs at a time in a worker. */
-let rangeBuffer: ArrayBuffer | null = null;
 /** The file of the last range, kept open: the ranges of one file come one after another. */
 let openFile: { path: string; file: Deno.FsFile } | null = null;
 
-/** Reads a file range into a buffer of this worker's (at its start; the buffer may be longer). */
-function readRange(range: { path: string; offset: number; length: number }): ArrayBuffer {
+type FileRange = NonNullable<ParseChunkParams["file"]>;
+
+/** A file range as bytes that read themselves into the CSV kernel's memory. */
+function rangeSource(range: FileRange): CsvByteSource {
+  return { length: range.length, read: (into) => readInto(range, into) };
+}
+
+/** A file range read into a new buffer. */
+function readRange(range: FileRange): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(range.length);
+  readInto(range, bytes);
+  return bytes;
+}
+
+function readInto(range: FileRange, into: Uint8Array): void {
   if (openFile?.path !== range.path) {
     openFile?.file.close();
     openFile = null;
     openFile = { path: range.path, file: Deno.openSync(range.path, { read: true }) };
   }
   const file = openFile.file;
-  let buffer = rangeBuffer;
-  rangeBuffer = null;
-  if (buffer === null || buffer.byteLength < range.length) {
-    // Headroom, as ranges vary by a record or so around their target size.
-    buffer = new ArrayBuffer(range.length + (range.length >> 4));
-  }
-  const view = new Uint8Array(buffer, 0, range.length);
   file.seekSync(range.offset, Deno.SeekMode.Start);
   for (let got = 0; got < range.length;) {
-    const read = file.readSync(view.subarray(got));
+    const read = file.readSync(into.subarray(got, range.length));
     if (read === null) throw new RangeError(`File ${range.path} ends before ${range.offset + range.length}`);
     got += read;
   }
-  return buffer;
 }
 
 function unique(buffers: ArrayBuffer[]): ArrayBuffer[] {
