@@ -25,9 +25,9 @@ const LF = 0x0a;
 export interface CutOptions {
   /** The quote character; null turns quoting off (then any LF is a record boundary). */
   quote: string | null;
-  /** Bytes read before the target, to find where the line holding it starts. Default 4 KiB. */
+  /** Bytes read before the target, to find where the line holding it starts. Default 1 KiB. */
   backBytes?: number;
-  /** Bytes read at first from `target - backBytes`; doubled while no cut is found. Default 64 KiB. */
+  /** Bytes read at first from `target - backBytes`; doubled while no cut is found. Default 8 KiB. */
   windowBytes?: number;
   /** Searching past this many bytes after the target gives up (null): the file has no usable lines. */
   maxRecordBytes?: number;
@@ -57,11 +57,11 @@ export async function findCut(
   target: number,
   options: CutOptions,
 ): Promise<number | null> {
-  const back = options.backBytes ?? 4 << 10;
+  const back = options.backBytes ?? 1 << 10;
   const maxRecord = options.maxRecordBytes ?? 64 << 20;
   const quote = options.quote === null ? -1 : options.quote.charCodeAt(0);
   const from = Math.max(0, target - back);
-  for (let window = options.windowBytes ?? 64 << 10;; window *= 2) {
+  for (let window = options.windowBytes ?? 8 << 10;; window *= 2) {
     const bytes = await readAt(file, from, Math.min(window, size - from));
     const end = from + bytes.length;
     const at = target - from;
@@ -86,9 +86,31 @@ function evenCount(bytes: Uint8Array, start: number, end: number, byte: number):
 
 /**
  * The guessed cuts of a file of `size` bytes into chunks of about `targetBytes`, from `start` (the end of the
- * header, which stays in chunk 0): increasing offsets, the last one `size`. Null when a target has no usable
- * line within `maxRecordBytes` (the file should be cut by scanning it instead).
+ * header, which stays in chunk 0): increasing offsets, the last one `size`. Returns false when a target has
+ * no usable line within `maxRecordBytes` (the file should be cut by scanning it instead), true once done.
  */
+export async function* guessCuts(
+  file: Deno.FsFile,
+  size: number,
+  start: number,
+  targetBytes: number,
+  options: CutOptions,
+): AsyncGenerator<number, boolean> {
+  let last = start;
+  for (let k = 1; k * targetBytes < size; k++) {
+    // A record that ran past the next target already covers it.
+    if (k * targetBytes < last) continue;
+    const cut = await findCut(file, size, k * targetBytes, options);
+    if (cut === null) return false;
+    if (cut >= size) break;
+    yield cut;
+    last = cut;
+  }
+  yield size;
+  return true;
+}
+
+/** All of {@linkcode guessCuts}, or null when it fails. */
 export async function fileCuts(
   file: Deno.FsFile,
   size: number,
@@ -97,18 +119,12 @@ export async function fileCuts(
   options: CutOptions,
 ): Promise<number[] | null> {
   const cuts: number[] = [];
-  let last = start;
-  for (let k = 1; k * targetBytes < size; k++) {
-    // A record that ran past the next target already covers it.
-    if (k * targetBytes < last) continue;
-    const cut = await findCut(file, size, k * targetBytes, options);
-    if (cut === null) return null;
-    if (cut >= size) break;
-    cuts.push(cut);
-    last = cut;
+  const search = guessCuts(file, size, start, targetBytes, options);
+  while (true) {
+    const next = await search.next();
+    if (next.done) return next.value ? cuts : null;
+    cuts.push(next.value);
   }
-  cuts.push(size);
-  return cuts;
 }
 
 /** Options of {@linkcode parseCsvFile}. */
@@ -176,13 +192,25 @@ export async function* parseCsvFile(
   const header = dialect.header === false
     ? null
     : await readHeader(file, size, dialect.quote, maxRecordBytes);
-  const cuts = header === undefined
-    ? [size] // no complete record: one chunk, whose parse says what is wrong
-    : await fileCuts(file, size, header?.end ?? 0, targetBytes, { quote: dialect.quote, maxRecordBytes });
-  if (cuts === null) {
-    yield* scanAndParse(pool, file, options, maxInFlight);
-    return;
-  }
+  // The cuts are found as chunks are submitted, the first jobs running meanwhile.
+  const search = header === undefined
+    ? (async function* () {
+      yield size; // no complete record: one chunk, whose parse says what is wrong
+      return true;
+    })()
+    : guessCuts(file, size, header?.end ?? 0, targetBytes, { quote: dialect.quote, maxRecordBytes });
+  const cuts: number[] = [];
+  let searched = false;
+  /** Finds the next cut; false when the search failed. */
+  const searchOne = async (): Promise<boolean> => {
+    const next = await search.next();
+    if (next.done) {
+      searched = true;
+      return next.value;
+    }
+    cuts.push(next.value);
+    return true;
+  };
   const headerRecord = header ? { bytes: header.bytes, lines: header.lines } : null;
   // A chunk after the first is parsed behind the header, numbered from the line after it; its true first line
   // is known only once the chunks before it are parsed.
@@ -209,12 +237,22 @@ export async function* parseCsvFile(
   const jobs: RangeJob[] = [];
   let next = 0; // the next chunk to submit ends at cuts[next]
   let line = 1;
+  let scan = false;
   try {
     while (true) {
-      while (jobs.length < maxInFlight && next < cuts.length) {
+      while (jobs.length < maxInFlight && !scan) {
+        if (next === cuts.length) {
+          if (searched) break;
+          scan = !await searchOne();
+          continue;
+        }
         jobs.push(await submit(next === 0 ? 0 : cuts[next - 1], cuts[next], 0));
         next++;
       }
+      // Every cut is found before any result is handed out, so that a file that must be scanned is scanned
+      // whole.
+      while (!searched && !scan) scan = !await searchOne();
+      if (scan) break;
       if (jobs.length === 0) return;
       const head = jobs[0];
       let value;
@@ -254,9 +292,11 @@ export async function* parseCsvFile(
       };
     }
   } finally {
-    // Stopped early or failed: the jobs still in flight finish in the workers; their buffers come back.
-    for (const job of jobs) void drop(job);
+    // Stopped early, failed or about to scan: the jobs still in flight finish in the workers; their buffers
+    // come back.
+    for (const job of jobs.splice(0)) void drop(job);
   }
+  yield* scanAndParse(pool, file, options, maxInFlight);
 }
 
 /** `error` with its line moved by `shift` (a syntax error of a chunk numbered from its own start). */
