@@ -138,10 +138,29 @@ export interface ParseCsvFileOptions {
   targetBytes?: number;
   /** Parse jobs each worker may have in flight (running, queued, waiting to be taken). Default 3. */
   inFlightPerWorker?: number;
-  /** A record longer than this (around a cut) makes the file fall back to the scanning chunker. Default 64 MiB. */
+  /**
+   * A record longer than this (around a cut, or a quoted field that two wrong cuts merged into a range longer
+   * than this) makes the rest of the file go to the scanning chunker, which cuts such a record anyway, so that
+   * memory stays bounded. Default 64 MiB, as the chunker's.
+   */
   maxRecordBytes?: number;
   /** The record scanner for that fallback. Default: an instance of the pool's kernels, made when needed. */
   kernels?: RecordKernels;
+  /**
+   * Where the data starts, at a record boundary: the file is parsed from `offset`, whose 1-based line is
+   * `line` (with a header, the header is the record there). Default: the whole file.
+   */
+  start?: { offset: number; line: number };
+  /** Filled in as the file is parsed (tests and benchmarks look at it). */
+  stats?: ParseCsvFileStats;
+}
+
+/** What {@linkcode parseCsvFile} did. */
+export interface ParseCsvFileStats {
+  /** The longest byte range one job parsed: a merged range, or a chunk of the scanning chunker. */
+  largestRange: number;
+  /** The offset from which the scanning chunker took the rest of the file, or null. */
+  scannedFrom: number | null;
 }
 
 /** One chunk of a file, parsed: lines in the whole file's numbering. */
@@ -157,8 +176,16 @@ export interface FileChunkResult {
   firstLine: number;
   /** Guessed cuts inside this chunk that its parse proved wrong (each merged two chunks into one). */
   mispredicted: number;
-  /** Whether the file was cut by scanning it on this thread, as no usable cut was found around a target. */
+  /** Whether the chunk was cut by the scanning chunker on this thread (see `maxRecordBytes`). */
   scanned: boolean;
+}
+
+/** A chunk the parse failed on (of the scanning chunker: a byte range's failure sends the rest to it). */
+export interface FileChunkFailure {
+  error: unknown;
+  offset: number;
+  length: number;
+  firstLine: number;
 }
 
 interface RangeJob {
@@ -175,30 +202,50 @@ function endsInQuotes(error: unknown): error is CsvSyntaxError {
 
 /**
  * Parses and validates the CSV file at `path` in `pool`'s workers, each reading its own byte range; yields the
- * chunks' results in file order. Rejects and rows carry the file's lines. A genuine syntax error (an
- * unterminated quote, a bad header) is thrown with the file's line.
+ * chunks' results in file order. Rejects and rows carry the file's lines. A syntax error (an unterminated quote,
+ * a bad header) is thrown with the file's line, after the rows before it.
  */
 export async function* parseCsvFile(
   pool: KernelPool,
   path: string,
   options: ParseCsvFileOptions,
 ): AsyncGenerator<FileChunkResult> {
+  for await (const chunk of parseCsvFileChunks(pool, path, options)) {
+    if ("error" in chunk) throw chunk.error;
+    yield chunk;
+  }
+}
+
+/**
+ * {@linkcode parseCsvFile}, yielding a chunk that failed instead of throwing, and going on after it as the
+ * scanning chunker's path does (`weir parse` reports it and goes on). The output is that of the chunker over
+ * the whole file: byte ranges where their cuts are proven, and from the first range that fails for another
+ * reason than a wrong cut (or whose merging would pass `maxRecordBytes`), the chunker's chunks.
+ */
+export async function* parseCsvFileChunks(
+  pool: KernelPool,
+  path: string,
+  options: ParseCsvFileOptions,
+): AsyncGenerator<FileChunkResult | FileChunkFailure> {
   const { dialect } = options;
   const targetBytes = options.targetBytes ?? 4 << 20;
   const maxRecordBytes = options.maxRecordBytes ?? 64 << 20;
   const maxInFlight = Math.max(1, pool.stats().workers * (options.inFlightPerWorker ?? 3));
+  const origin = options.start?.offset ?? 0;
+  const originLine = options.start?.line ?? 1;
+  const stats = options.stats ?? { largestRange: 0, scannedFrom: null };
   using file = await Deno.open(path, { read: true });
   const size = (await file.stat()).size;
   const header = dialect.header === false
     ? null
-    : await readHeader(file, size, dialect.quote, maxRecordBytes);
+    : await readHeader(file, size, origin, dialect.quote, maxRecordBytes);
   // The cuts are found as chunks are submitted, the first jobs running meanwhile.
   const search = header === undefined
     ? (async function* () {
       yield size; // no complete record: one chunk, whose parse says what is wrong
       return true;
     })()
-    : guessCuts(file, size, header?.end ?? 0, targetBytes, { quote: dialect.quote, maxRecordBytes });
+    : guessCuts(file, size, header?.end ?? origin, targetBytes, { quote: dialect.quote, maxRecordBytes });
   const cuts: number[] = [];
   let searched = false;
   /** Finds the next cut; false when the search failed. */
@@ -214,7 +261,7 @@ export async function* parseCsvFile(
   const headerRecord = header ? { bytes: header.bytes, lines: header.lines } : null;
   // A chunk after the first is parsed behind the header, numbered from the line after it; its true first line
   // is known only once the chunks before it are parsed.
-  const relativeFirst = (start: number) => start === 0 ? 1 : (headerRecord?.lines ?? 0) + 1;
+  const relativeFirst = (start: number) => start === origin ? originLine : (headerRecord?.lines ?? 0) + 1;
   const submit = async (start: number, end: number, mispredicted: number): Promise<RangeJob> => {
     const params: ParseChunkParams = {
       format: "csv",
@@ -223,8 +270,9 @@ export async function* parseCsvFile(
       firstLine: relativeFirst(start),
       file: { path, offset: start, length: end - start },
       dialect,
-      header: start === 0 ? null : headerRecord,
+      header: start === origin ? null : headerRecord,
     };
+    stats.largestRange = Math.max(stats.largestRange, end - start);
     const job = await pool.submit("parse.chunk", { params });
     return { start, end, mispredicted, result: job.result };
   };
@@ -236,8 +284,10 @@ export async function* parseCsvFile(
 
   const jobs: RangeJob[] = [];
   let next = 0; // the next chunk to submit ends at cuts[next]
-  let line = 1;
+  let line = originLine;
   let scan = false;
+  // The proven record start from which the scanning chunker takes the rest of the file, if it must.
+  let scanFrom: { offset: number; line: number } | null = null;
   try {
     while (true) {
       while (jobs.length < maxInFlight && !scan) {
@@ -246,31 +296,36 @@ export async function* parseCsvFile(
           scan = !await searchOne();
           continue;
         }
-        jobs.push(await submit(next === 0 ? 0 : cuts[next - 1], cuts[next], 0));
+        jobs.push(await submit(next === 0 ? origin : cuts[next - 1], cuts[next], 0));
         next++;
       }
       // Every cut is found before any result is handed out, so that a file that must be scanned is scanned
       // whole.
       while (!searched && !scan) scan = !await searchOne();
-      if (scan) break;
+      if (scan) {
+        scanFrom = { offset: origin, line: originLine };
+        break;
+      }
       if (jobs.length === 0) return;
       const head = jobs[0];
       let value;
       try {
         value = (await head.result).value;
       } catch (error) {
-        if (!endsInQuotes(error) || head.end >= size) throw shifted(error, line - relativeFirst(head.start));
-        // The chunk started at a record start, so its end is not one: parse it and the next chunk as one.
-        let end: number;
-        if (jobs.length > 1) {
-          const following = jobs.splice(1, 1)[0];
-          await drop(following);
-          end = following.end;
-        } else {
-          end = cuts[next++];
+        // The chunk started at a record start, so its end is not one: parse it and the next chunk as one,
+        // unless that range would pass the longest record allowed.
+        const end = head.end >= size ? size : jobs.length > 1 ? jobs[1].end : cuts[next];
+        if (endsInQuotes(error) && head.end < size && end - head.start <= maxRecordBytes) {
+          if (jobs.length > 1) await drop(jobs.splice(1, 1)[0]);
+          else next++;
+          jobs[0] = await submit(head.start, end, head.mispredicted + 1);
+          continue;
         }
-        jobs[0] = await submit(head.start, end, head.mispredicted + 1);
-        continue;
+        // A genuine error (an unterminated quote opening a field, which makes every later range fail too), or
+        // a merged range too long: the chunker takes the rest from this proven cut, and cuts and parses it as
+        // it would have from the file's start, in bounded memory.
+        scanFrom = { offset: head.start, line };
+        break;
       }
       jobs.shift();
       const shift = line - relativeFirst(head.start);
@@ -296,37 +351,36 @@ export async function* parseCsvFile(
     // come back.
     for (const job of jobs.splice(0)) void drop(job);
   }
-  yield* scanAndParse(pool, file, options, maxInFlight);
-}
-
-/** `error` with its line moved by `shift` (a syntax error of a chunk numbered from its own start). */
-function shifted(error: unknown, shift: number): unknown {
-  if (!(error instanceof CsvSyntaxError) || shift === 0) return error;
-  // The message spells the line too, the first one it names.
-  const message = error.message.replace(`line ${error.line}`, `line ${error.line + shift}`);
-  return new CsvSyntaxError(message, { line: error.line + shift, column: error.column, cause: error.cause });
+  stats.scannedFrom = scanFrom.offset;
+  yield* scanAndParse(pool, file, options, maxInFlight, {
+    from: scanFrom,
+    origin,
+    header: headerRecord,
+    stats,
+  });
 }
 
 /**
- * The header record at the start of the file (see `csvHeader`), read in a window grown until it holds the
+ * The header record at `origin` (see `csvHeader`), read in a window grown until it holds the
  * record; undefined when the file holds no complete record.
  */
 async function readHeader(
   file: Deno.FsFile,
   size: number,
+  origin: number,
   quote: string | null,
   maxRecordBytes: number,
 ): Promise<ReturnType<typeof csvHeader> | undefined> {
   for (let window = 64 << 10;; window *= 2) {
-    const found = csvHeader(await readAt(file, 0, Math.min(window, size)), quote);
-    if (found !== null) return found;
-    if (window >= size || window > maxRecordBytes) return undefined;
+    const found = csvHeader(await readAt(file, origin, Math.min(window, size - origin)), quote);
+    if (found !== null) return { ...found, end: origin + found.end };
+    if (window >= size - origin || window > maxRecordBytes) return undefined;
   }
 }
 
-/** The file from its start, in pieces (not `file.readable`, which would close the file at its end). */
-async function* readAll(file: Deno.FsFile): AsyncGenerator<Uint8Array> {
-  await file.seek(0, Deno.SeekMode.Start);
+/** The file from `offset`, in pieces (not `file.readable`, which would close the file at its end). */
+async function* readFrom(file: Deno.FsFile, offset: number): AsyncGenerator<Uint8Array> {
+  await file.seek(offset, Deno.SeekMode.Start);
   while (true) {
     const piece = new Uint8Array(1 << 20);
     const read = await file.read(piece);
@@ -335,16 +389,26 @@ async function* readAll(file: Deno.FsFile): AsyncGenerator<Uint8Array> {
   }
 }
 
-/** The fallback: the file cut by the record scanner on this thread, each chunk copied and moved to a worker. */
+/**
+ * The fallback: the file from `from` (a proven record start) cut by the record scanner on this thread, as it
+ * would cut the whole file, each chunk copied and moved to a worker.
+ */
 async function* scanAndParse(
   pool: KernelPool,
   file: Deno.FsFile,
   options: ParseCsvFileOptions,
   maxInFlight: number,
-): AsyncGenerator<FileChunkResult> {
+  at: {
+    from: { offset: number; line: number };
+    origin: number;
+    header: { bytes: Uint8Array; lines: number } | null;
+    stats: ParseCsvFileStats;
+  },
+): AsyncGenerator<FileChunkResult | FileChunkFailure> {
   const { dialect } = options;
+  const { origin, stats } = at;
   const kernels = options.kernels ?? instantiateKernels(pool.module);
-  const chunks = chunkRecords(readAll(file), {
+  const chunks = chunkRecords(readFrom(file, at.from.offset), {
     format: "csv",
     kernels,
     delimiter: dialect.delimiter,
@@ -352,23 +416,30 @@ async function* scanAndParse(
     targetBytes: options.targetBytes,
     maxRecordBytes: options.maxRecordBytes,
     buffers: pool.buffers,
+    start: at.from,
   });
   const jobs: {
     chunk: { offset: number; length: number; firstLine: number };
     result: Promise<JobResult<"parse.chunk">>;
   }[] = [];
-  let header: { bytes: Uint8Array; lines: number } | null = null;
-  const take = async (): Promise<FileChunkResult> => {
+  // Scanning from the data's start, the header is read from the first chunk (the ranges found none).
+  let header = at.from.offset === origin ? null : at.header;
+  const take = async (): Promise<FileChunkResult | FileChunkFailure> => {
     const { chunk, result } = jobs.shift()!;
-    const { value, output } = await result;
-    if (output) pool.buffers.give(output);
-    return { batch: value.batch, rejects: value.rejects, ...chunk, mispredicted: 0, scanned: true };
+    try {
+      const { value, output } = await result;
+      if (output) pool.buffers.give(output);
+      return { batch: value.batch, rejects: value.rejects, ...chunk, mispredicted: 0, scanned: true };
+    } catch (error) {
+      return { error, ...chunk };
+    }
   };
   try {
     for await (const chunk of chunks) {
-      if (chunk.sequence === 0 && dialect.header !== false) header = csvHeader(chunk.bytes, dialect.quote);
+      if (chunk.offset === origin && dialect.header !== false) header = csvHeader(chunk.bytes, dialect.quote);
       // Submitting moves the buffer away (its views read as empty after).
-      const at = { offset: chunk.offset, length: chunk.bytes.length, firstLine: chunk.firstLine };
+      const where = { offset: chunk.offset, length: chunk.bytes.length, firstLine: chunk.firstLine };
+      stats.largestRange = Math.max(stats.largestRange, chunk.bytes.length);
       const job = await pool.submit("parse.chunk", {
         input: chunk.bytes.buffer,
         params: {
@@ -379,13 +450,10 @@ async function* scanAndParse(
           length: chunk.bytes.length,
           lines: chunk.lines,
           dialect,
-          header: chunk.sequence === 0 ? null : header,
+          header: chunk.offset === origin ? null : header,
         },
       });
-      jobs.push({
-        chunk: at,
-        result: job.result,
-      });
+      jobs.push({ chunk: where, result: job.result });
       if (jobs.length >= maxInFlight) yield await take();
     }
     while (jobs.length > 0) yield await take();

@@ -1,11 +1,18 @@
 import assert from "node:assert/strict";
-import { compileKernels } from "../kernels/mod.ts";
+import { compileKernels, instantiateKernels } from "../kernels/mod.ts";
 import { seededRandom } from "../cli/seeded_random.ts";
 import type { CsvDialect } from "../workers/parse.ts";
 import { KernelPool } from "../workers/pool.ts";
 import { type CellValue, rowValues } from "./batch.ts";
 import { CsvSyntaxError } from "./errors.ts";
-import { fileCuts, parseCsvFile, type ParseCsvFileOptions } from "./file_ranges.ts";
+import { chunkRecords, csvHeader } from "./chunker.ts";
+import {
+  fileCuts,
+  parseCsvFile,
+  parseCsvFileChunks,
+  type ParseCsvFileOptions,
+  type ParseCsvFileStats,
+} from "./file_ranges.ts";
 
 const module = await compileKernels();
 const encoder = new TextEncoder();
@@ -199,4 +206,133 @@ Deno.test("a file with quoting off is cut at any LF", async () => {
     assert.deepEqual({ rows: ranges.rows, lines: ranges.lines, rejects: ranges.rejects }, whole);
     assert.equal(ranges.mispredicted, 0);
   });
+});
+
+interface Outcomes extends Parsed {
+  /** Chunks that failed: the error's line and message, and the chunk's first line. */
+  failures: { line: number | undefined; message: string; firstLine: number }[];
+}
+
+function failureOf(error: unknown, firstLine: number): Outcomes["failures"][number] {
+  return {
+    line: error instanceof CsvSyntaxError ? error.line : undefined,
+    message: error instanceof Error ? error.message : String(error),
+    firstLine,
+  };
+}
+
+/** The scanning chunker's path over the whole file, going on after a chunk that fails (as `weir parse` does). */
+async function parseChunked(
+  pool: KernelPool,
+  bytes: Uint8Array,
+  options: { targetBytes: number; maxRecordBytes: number },
+): Promise<Outcomes> {
+  const out: Outcomes = { rows: [], lines: [], rejects: [], failures: [] };
+  const header = csvHeader(bytes, DIALECT.quote)!;
+  const chunks = chunkRecords(ReadableStream.from([bytes.slice()]), {
+    format: "csv",
+    kernels: instantiateKernels(module),
+    ...options,
+  });
+  for await (const chunk of chunks) {
+    const result = pool.run("parse.chunk", {
+      input: chunk.bytes.slice().buffer,
+      params: {
+        format: "csv",
+        columns: COLUMNS,
+        rules: RULES,
+        firstLine: chunk.firstLine,
+        dialect: DIALECT,
+        header: chunk.sequence === 0 ? null : header,
+      },
+    });
+    try {
+      const { value } = await result;
+      for (let i = 0; i < value.batch.length; i++) out.rows.push(rowValues(value.batch, i));
+      out.lines.push(...value.batch.lines);
+      out.rejects.push(
+        ...value.rejects.map(({ line, column, rule, value }) => ({ line, column, rule, value })),
+      );
+    } catch (error) {
+      out.failures.push(failureOf(error, chunk.firstLine));
+    }
+  }
+  return out;
+}
+
+Deno.test("an unterminated quote early in a file sends the rest to the chunker: its output, in bounded memory", async () => {
+  await using pool = await KernelPool.create({ module, workers: 2 });
+  // A stray quote opens a field on line 12 and nothing closes it: every later range ends inside it. After it,
+  // plain rows, or rows whose quotes flip the state back and forth.
+  let plain = "id,name,amount\n";
+  for (let i = 1; i <= 150_000; i++) plain += i === 11 ? `${i},"stray,1.00\n` : `${i},name ${i},${i}.50\n`;
+  const random = randomCsv(80_000, 21).replace("\n", '\n7,"stray,1.00\n');
+  const targetBytes = 64 << 10;
+  const maxRecordBytes = 256 << 10;
+  for (const [name, text] of [["plain", plain], ["random", random]]) {
+    await withFile(text, async (path, bytes) => {
+      assert.ok(bytes.length > 1 << 20);
+      const chunked = await parseChunked(pool, bytes, { targetBytes, maxRecordBytes });
+      const stats: ParseCsvFileStats = { largestRange: 0, scannedFrom: null };
+      const ranges: Outcomes = { rows: [], lines: [], rejects: [], failures: [] };
+      for await (
+        const result of parseCsvFileChunks(pool, path, {
+          columns: COLUMNS,
+          rules: RULES,
+          dialect: DIALECT,
+          targetBytes,
+          maxRecordBytes,
+          stats,
+        })
+      ) {
+        if ("error" in result) {
+          ranges.failures.push(failureOf(result.error, result.firstLine));
+          continue;
+        }
+        for (let i = 0; i < result.batch.length; i++) ranges.rows.push(rowValues(result.batch, i));
+        ranges.lines.push(...result.batch.lines);
+        ranges.rejects.push(
+          ...result.rejects.map(({ line, column, rule, value }) => ({ line, column, rule, value })),
+        );
+        pool.giveBack(result.batch);
+      }
+      assert.deepEqual(ranges, chunked, name);
+      // A merged range never passes the limit; the chunker's chunks are at most a block past it.
+      assert.ok(stats.largestRange <= maxRecordBytes + targetBytes, `${name}: ${stats.largestRange}`);
+      // Later quotes can close the stray one (random), or nothing does (plain): the chunk from it fails.
+      if (name === "random") return;
+      assert.ok(chunked.failures.length > 0);
+      assert.ok(stats.scannedFrom !== null && stats.scannedFrom < 4 * targetBytes);
+
+      // parseCsvFile throws the first failure, after the rows before it.
+      const first = chunked.failures[0];
+      const before = chunked.lines.filter((line) => line < first.firstLine).length;
+      const thrown = await parseRanges(pool, path, { targetBytes, maxRecordBytes }).then(
+        () => null,
+        (e) => e,
+      );
+      assert.deepEqual(failureOf(thrown, first.firstLine), first);
+      const rows = await (async () => {
+        const out = [];
+        try {
+          for await (
+            const r of parseCsvFile(pool, path, {
+              columns: COLUMNS,
+              rules: RULES,
+              dialect: DIALECT,
+              targetBytes,
+              maxRecordBytes,
+            })
+          ) {
+            for (let i = 0; i < r.batch.length; i++) out.push(rowValues(r.batch, i));
+            pool.giveBack(r.batch);
+          }
+        } catch {
+          // the failure compared above
+        }
+        return out;
+      })();
+      assert.deepEqual(rows, chunked.rows.slice(0, before), name);
+    });
+  }
 });
