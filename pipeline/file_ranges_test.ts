@@ -336,3 +336,26 @@ Deno.test("an unterminated quote early in a file sends the rest to the chunker: 
     });
   }
 });
+
+Deno.test("rows over the row limit, quoted over lines without quotes, read alike across the wrong cuts inside them", async () => {
+  // Every line inside such a field looks like a record end to the guess; the parser skips the oversized row
+  // and must still end the chunk inside its quotes, so that the cut is proved wrong.
+  let text = "id,name,amount\n";
+  for (let i = 1; i <= 300; i++) {
+    text += i % 10 === 3
+      ? `${i},"big\n${"line without quotes\n".repeat(1 + (i % 40))}end",1.00\n`
+      : `${i},n${i},2.00\n`;
+  }
+  await withFile(text, async (path, bytes) => {
+    await using pool = await KernelPool.create({ module, workers: 2 });
+    for (const rowBytes of [100, 400, 4000]) {
+      const dialect = { ...DIALECT, limits: { rowBytes, fieldBytes: rowBytes } };
+      const whole = await parseWhole(pool, bytes, dialect);
+      for (const targetBytes of [50, 97, 300, 1000]) {
+        const { mispredicted, ...ranges } = await parseRanges(pool, path, { dialect, targetBytes });
+        assert.deepStrictEqual({ rows: ranges.rows, lines: ranges.lines, rejects: ranges.rejects }, whole);
+        assert.ok(mispredicted > 0, `cuts proved wrong at ${targetBytes} bytes: ${mispredicted}`);
+      }
+    }
+  });
+});
