@@ -3,7 +3,9 @@
  * writes one JSON object per record to stdout, keyed by the header's names, and each rejected row as a JSON
  * line on stderr with its line and reason. It streams: the chunker cuts the input at record boundaries, a
  * kernel worker parses each chunk, and the main thread encodes the rows while the worker parses the next
- * chunks, so memory stays bounded by the chunks in flight whatever the file's size.
+ * chunks, so memory stays bounded by the chunks in flight whatever the file's size. A regular file given by
+ * path is not read by the main thread past the sniffing sample: the workers read it in byte ranges themselves
+ * (pipeline/file_ranges.ts), with the same output.
  *
  * Values are strings exactly as written (quotes removed, doubled quotes undone; no null tokens) unless
  * `--types infer`: then pipeline/sniff.ts infers each column's type from the first 64 KiB and the rows are
@@ -17,6 +19,7 @@ import { compileKernels, instantiateKernels } from "../kernels/mod.ts";
 import { createLogger } from "../observability/logger.ts";
 import type { Field } from "../pipeline/batch.ts";
 import { type Chunk, chunkRecords, countLines, csvHeader } from "../pipeline/chunker.ts";
+import { parseCsvFileChunks } from "../pipeline/file_ranges.ts";
 import { encodeJsonLines } from "../pipeline/json_lines.ts";
 import { CsvSyntaxError } from "../pipeline/errors.ts";
 import { sniff, SNIFF_BYTES, type SniffedType, type SniffResult, splitRecords } from "../pipeline/sniff.ts";
@@ -33,6 +36,11 @@ export interface ParseCommandIo {
   stdout: WritableStream<Uint8Array>;
   /** Rejected rows as JSON lines, and usage and read errors as text. */
   stderr: WritableStream<Uint8Array>;
+  /**
+   * Whether `path` is a regular file, which the workers then read in byte ranges themselves (`parseCsvFile`)
+   * instead of the main thread reading and cutting it. Absent: never.
+   */
+  isFile?(path: string): Promise<boolean>;
 }
 
 /** Knobs for {@linkcode parseCommand}, mostly for tests. */
@@ -55,6 +63,13 @@ export function denoParseIo(): ParseCommandIo {
       path === "-" ? Deno.stdin.readable : (await Deno.open(path, { read: true })).readable,
     stdout: Deno.stdout.writable,
     stderr: Deno.stderr.writable,
+    isFile: async (path) => {
+      try {
+        return path !== "-" && (await Deno.stat(path)).isFile;
+      } catch {
+        return false;
+      }
+    },
   };
 }
 
@@ -97,9 +112,10 @@ export async function parseCommand(
       await err.write(encoder.encode(`Cannot read ${parsed.path}: ${messageOf(error)}\n`));
       return 1;
     }
+    const file = await io.isFile?.(parsed.path) ? parsed.path : null;
     const out = io.stdout.getWriter();
     try {
-      return await parseStream(input, parsed, { out, err }, options);
+      return await parseStream(input, file, parsed, { out, err }, options);
     } finally {
       out.releaseLock();
     }
@@ -155,8 +171,14 @@ interface InFlight {
   result: Promise<JobResult<"parse.chunk">>;
 }
 
+/**
+ * Parses `stream`, or `file` in byte ranges when it is given (the same file: `stream` is read for the sniffing
+ * sample only). Both write the same output: the file's ranges are parsed as the chunker's chunks are, past the
+ * header, and where a range fails for good the chunker takes the rest of the file (`parseCsvFileChunks`).
+ */
 async function parseStream(
   stream: ReadableStream<Uint8Array>,
+  file: string | null,
   args: ParseArgs,
   { out, err }: Writers,
   options: ParseCommandOptions,
@@ -232,6 +254,11 @@ async function parseStream(
       await err.write(encoder.encode(JSON.stringify(chunkFailure(error, firstLine)) + "\n"));
       return;
     }
+    await write(lines, rejects);
+  };
+
+  /** Writes a chunk's records and rejected rows. */
+  const write = async (lines: Uint8Array | null, rejects: readonly Reject[]) => {
     if (lines !== null && lines.length > 0 && !stdoutGone) {
       try {
         await out.write(lines);
@@ -243,6 +270,42 @@ async function parseStream(
     }
     if (rejects.length > 0) await err.write(encoder.encode(rejectLines(rejects)));
   };
+
+  const nullTokens = args.infer ? ["", ...sniffed.nullTokens.filter((t) => t !== "")] : [];
+  // A file's first record, when the sample holds it, is found as the chunker's first chunk would show it.
+  const first = file === null ? null : csvHeader(sample, quote);
+  if (file !== null && first !== null) {
+    await reader.cancel();
+    const names = recordFields(first.bytes, delimiter, quote);
+    fields = columnFields(args.header ? headerNames(names) : names.map((_, i) => `column_${i + 1}`), {
+      sniffed: args.infer ? sniffed : null,
+    });
+    // As on a stream, the header is not a record: the ranges start after it, on the line after it.
+    const start = args.header ? { offset: first.end, line: 1 + countLines(sample.subarray(0, first.end)) } : {
+      offset: 0,
+      line: 1,
+    };
+    const chunks = parseCsvFileChunks(pool, file, {
+      columns: fields,
+      rules: {},
+      dialect: { delimiter, quote, header: false, nullTokens },
+      targetBytes: options.chunkBytes ?? CHUNK_BYTES,
+      inFlightPerWorker: AHEAD_PER_WORKER + 1,
+      kernels: local,
+      start,
+    });
+    for await (const chunk of chunks) {
+      if ("error" in chunk) {
+        await err.write(encoder.encode(JSON.stringify(chunkFailure(chunk.error, chunk.firstLine)) + "\n"));
+        continue;
+      }
+      const lines = stdoutGone ? null : encodeJsonLines(chunk.batch);
+      pool.giveBack(chunk.batch);
+      await write(lines, chunk.rejects);
+      if (stdoutGone) break;
+    }
+    return 0;
+  }
 
   const chunks = chunkRecords(input(), {
     format: "csv",
@@ -282,7 +345,7 @@ async function parseStream(
         delimiter,
         quote,
         header: false,
-        nullTokens: args.infer ? ["", ...sniffed.nullTokens.filter((t) => t !== "")] : [],
+        nullTokens,
       },
       header: null,
     };

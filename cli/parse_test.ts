@@ -267,3 +267,121 @@ Deno.test("weir parse runs as a command, reading stdin with -", async () => {
     { line: 3, reason: "ragged", column: null, value: "2" },
   ]);
 });
+
+/** Runs `weir parse` on `text` as a file given by path (read in byte ranges) and as stdin (read by the chunker). */
+async function fileAndStdin(args: string[], text: string, options: ParseCommandOptions) {
+  const dir = await Deno.makeTempDir({ prefix: "weir-parse-" });
+  try {
+    const path = `${dir}/in.csv`;
+    const bytes = encoder.encode(text);
+    await Deno.writeFile(path, bytes);
+    const decode = (parts: Uint8Array[]) => new TextDecoder().decode(concatBytes(parts));
+    const collect = (into: Uint8Array[]) =>
+      new WritableStream<Uint8Array>({ write: (chunk) => void into.push(chunk.slice()) });
+    const run = async (io: ParseCommandIo, out: Uint8Array[], err: Uint8Array[], argPath: string) => {
+      const code = await parseCommand([...args, argPath], io, { module, ...options });
+      return { code, stdout: decode(out), stderr: decode(err) };
+    };
+    // The file's stream is read for the sniffing sample only.
+    let pulled = 0;
+    const fileOut: Uint8Array[] = [], fileErr: Uint8Array[] = [];
+    const byPath = await run(
+      {
+        open: async (p) =>
+          (await Deno.open(p)).readable.pipeThrough(
+            new TransformStream({ transform: (piece, c) => void (pulled += piece.length, c.enqueue(piece)) }),
+          ),
+        isFile: async (p) => (await Deno.stat(p)).isFile,
+        stdout: collect(fileOut),
+        stderr: collect(fileErr),
+      },
+      fileOut,
+      fileErr,
+      path,
+    );
+    // Stdin comes in uneven pieces, as from a pipe.
+    const pieces: Uint8Array[] = [];
+    for (let at = 0, n = 1; at < bytes.length; at += n, n = (n * 7 + 3) % 5000 + 1) {
+      pieces.push(bytes.slice(at, at + n));
+    }
+    const stdinOut: Uint8Array[] = [], stdinErr: Uint8Array[] = [];
+    const byStdin = await run(
+      {
+        open: () => Promise.resolve(ReadableStream.from(pieces)),
+        isFile: () => Promise.resolve(false),
+        stdout: collect(stdinOut),
+        stderr: collect(stdinErr),
+      },
+      stdinOut,
+      stdinErr,
+      "-",
+    );
+    return { byPath, byStdin, pulled, size: bytes.length };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("parseCommand writes the same for a file given by path (byte ranges) as for its bytes on stdin", async (t) => {
+  const rows = (n: number, row: (i: number) => string) =>
+    Array.from({ length: n }, (_, i) => row(i + 1)).join("");
+  const mixed = (i: number) =>
+    i % 31 === 0
+      ? `${i},ragged\n`
+      : i % 7 === 0
+      ? `${i},"multi\nline ""${i}""",${i * 3}\n`
+      : i % 11 === 0
+      ? `${i},"open ${i}\nmiddle ""even""\nclose",x${i}\n`
+      : `${i},plain ${i},${i}.5\n`;
+  const cases: { name: string; args: string[]; text: string; stderr?: RegExp }[] = [
+    {
+      name: "quoted newlines, doubled quotes, ragged rows",
+      args: [],
+      text: "id,text,n\n" + rows(10_000, mixed),
+      stderr: /"reason":"ragged"/,
+    },
+    {
+      name: "CRLF, a BOM, blank lines",
+      args: [],
+      text: "\ufeff\r\nid,text,n\r\n" +
+        rows(800, (i) => mixed(i).replaceAll("\n", "\r\n") + (i % 13 ? "" : "\r\n")),
+    },
+    { name: "renamed headers", args: [], text: "a,,a,\n" + rows(800, (i) => `${i},"x\n${i}",${i},\n`) },
+    { name: "--no-header", args: ["--no-header"], text: rows(1500, mixed) },
+    {
+      name: "--types infer",
+      args: ["--types", "infer"],
+      stderr: /\{"line":2501,"reason":"type","column":"id","value":"x"\}/,
+      text: "id,price,ok,day\n" +
+        rows(
+          3000,
+          (i) =>
+            i === 2500 ? `x,1.00,true,2026-01-01\n` : `${i},${i}.25,${i % 2 === 0},2026-01-0${1 + i % 9}\n`,
+        ),
+    },
+    {
+      name: "an unterminated quote mid-file",
+      args: [],
+      stderr: /\{"line":701,"reason":"quote"/,
+      text: "id,text,n\n" +
+        rows(1500, (i) => i === 700 ? `${i},"never closed,1\n` : `${i},plain ${i},${i}\n`),
+    },
+    { name: "a header only", args: [], text: "a,b\n" },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      for (const chunkBytes of [97, 1000, 8192]) {
+        const { byPath, byStdin, pulled, size } = await fileAndStdin(c.args, c.text, {
+          chunkBytes,
+          workers: 2,
+        });
+        assert.equal(byPath.code, 0);
+        assert.deepStrictEqual(byPath, byStdin, `chunkBytes ${chunkBytes}`);
+        if (c.stderr) assert.match(byPath.stderr, c.stderr);
+        if (size > 200_000) {
+          assert.ok(pulled < size, `the file was read in ranges (${pulled} of ${size} bytes)`);
+        }
+      }
+    });
+  }
+});

@@ -251,6 +251,16 @@ export interface CsvCallOptions {
   rows?: number;
 }
 
+/**
+ * Bytes that write themselves into the parser's memory (e.g. a file range read straight into it), for input
+ * that would otherwise be read into a buffer only to be copied into the kernel's memory.
+ */
+export interface CsvByteSource {
+  readonly length: number;
+  /** Fills `into` (exactly `length` bytes). */
+  read(into: Uint8Array): void;
+}
+
 /** A streaming CSV parser for one input. */
 export interface CsvParser {
   /**
@@ -265,9 +275,14 @@ export interface CsvParser {
    * @throws {CsvSyntaxError} when the input ends inside a quoted field (line and column of its quote),
    * or the header is malformed or lacks a declared column.
    */
-  finish(last?: Uint8Array, options?: CsvCallOptions): CsvChunkResult;
+  finish(last?: Uint8Array | CsvByteSource, options?: CsvCallOptions): CsvChunkResult;
   /** The columns, once known (after the header, or at once with declared columns and no header). */
   readonly fields: readonly Field[] | undefined;
+  /**
+   * The line the parser has reached: `firstLine` plus the line terminators it has read (quoted ones too). A
+   * caller that parsed a piece of an input cut after a line break learns from it where the next piece starts.
+   */
+  readonly line: number;
 }
 
 /** The CSV kernel of one instance. */
@@ -411,18 +426,22 @@ class CsvStreamParser implements CsvParser {
     return this.#fields;
   }
 
+  get line(): number {
+    return this.#state[CSV_STATE.LINE];
+  }
+
   push(chunk: Uint8Array, options?: CsvCallOptions): CsvChunkResult {
     this.#accept(chunk, options);
     return this.#run(chunk, false, options?.rows);
   }
 
-  finish(last: Uint8Array = new Uint8Array(0), options?: CsvCallOptions): CsvChunkResult {
+  finish(last: Uint8Array | CsvByteSource = new Uint8Array(0), options?: CsvCallOptions): CsvChunkResult {
     this.#accept(last, options);
     this.#finished = true;
     return this.#run(last, true, options?.rows);
   }
 
-  #accept(chunk: Uint8Array, options: CsvCallOptions | undefined): void {
+  #accept(chunk: Uint8Array | CsvByteSource, options: CsvCallOptions | undefined): void {
     if (this.#finished) throw new KernelError("CSV parser is finished", { reason: "closed" });
     if (this.#tail.length + chunk.length > MAX_CALL_INPUT) {
       throw new RangeError(`A CSV chunk is at most ${MAX_CALL_INPUT} bytes: ${chunk.length}`);
@@ -473,7 +492,7 @@ class CsvStreamParser implements CsvParser {
     this.#fieldNames = this.#fields.map((f) => f.name);
   }
 
-  #run(chunk: Uint8Array, final: boolean, rowsHint: number | undefined): CsvChunkResult {
+  #run(chunk: Uint8Array | CsvByteSource, final: boolean, rowsHint: number | undefined): CsvChunkResult {
     const core = this.#core;
     core.reset();
     const len = this.#tail.length + chunk.length;
@@ -482,7 +501,8 @@ class CsvStreamParser implements CsvParser {
     {
       const view = core.view(input, len);
       view.set(this.#tail);
-      view.set(chunk, this.#tail.length);
+      if (chunk instanceof Uint8Array) view.set(chunk, this.#tail.length);
+      else chunk.read(view.subarray(this.#tail.length));
     }
     let offset = 0;
     const rejects: CsvReject[] = [];

@@ -855,3 +855,25 @@ Deno.test("CSV parser numbers lines from firstLine", () => {
   assert.equal(parse('a,b\n1,"x\n', { columns, firstLine: 10 }).error, "11:3");
   assert.throws(() => parse("a,b\n", { columns, firstLine: 0 }), RangeError);
 });
+
+Deno.test("parser.line is the first line plus the line terminators read; a byte source parses like its bytes", () => {
+  const texts = [
+    "a,b\n1,2\n",
+    'a,b\n1,"x\ny"\n\n\n3,4\r\n',
+    "a,b\r\n1,2\r\n\r\n",
+    'a,b\n1,"2\r\n"\n5,6',
+    "a,b\r1,2\r3\r",
+  ];
+  const columns: Field[] = [{ name: "a", type: "string" }, { name: "b", type: "int64" }];
+  for (const text of texts) {
+    const bytes = encoder.encode(text);
+    const terminators = text.replaceAll("\r\n", "\n").replaceAll("\r", "\n").split("\n").length - 1;
+    const direct = createCsvParser(core, { columns, firstLine: 7 });
+    const fromBytes = direct.finish(bytes);
+    assert.equal(direct.line, 7 + terminators, JSON.stringify(text));
+    const sourced = createCsvParser(core, { columns, firstLine: 7 });
+    const fromSource = sourced.finish({ length: bytes.length, read: (into) => into.set(bytes) });
+    assert.deepEqual(fromSource, fromBytes);
+    assert.equal(sourced.line, direct.line);
+  }
+});

@@ -29,6 +29,7 @@ export {
   type JsonRule,
 } from "./ndjson.ts";
 export {
+  type CsvByteSource,
   type CsvChunkResult,
   type CsvKernels,
   type CsvLimits,

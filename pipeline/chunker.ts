@@ -54,6 +54,12 @@ export interface ChunkOptions {
    * next chunks are copied into memory already mapped. Default: new buffers every time.
    */
   buffers?: BufferFreeList;
+  /**
+   * Where the input starts in a larger one of which it is the rest, from a record boundary: its offset and its
+   * 1-based line. Blocks stay aligned to the larger input's start, so the chunks are those of the whole input
+   * from the first one ending past `offset` (the first one starts at `offset`). Default: the input is whole.
+   */
+  start?: { offset: number; line: number };
 }
 
 const LF = 0x0a;
@@ -80,10 +86,10 @@ export async function* chunkRecords(
   // next chunk's. Each piece of input is scanned, a block at a time, and copied in right away, so a producer may
   // reuse its buffers. CSV input is read once: the scanner copies it into linear memory a cache-sized piece at a
   // time and from there into the chunk's buffer.
-  let start = 0;
+  let start = options.start?.offset ?? 0;
   let held: Uint8Array<ArrayBuffer> = new Uint8Array(0);
-  let pos = 0; // stream offset read so far
-  let blockEnd = targetBytes;
+  let pos = start; // stream offset read so far
+  let blockEnd = (Math.floor(start / targetBytes) + 1) * targetBytes;
   // The last record boundary in the current block (stream offset, -1 for none) and the scanner's lines there.
   let cut = -1;
   let cutLines = 0;
@@ -91,7 +97,7 @@ export async function* chunkRecords(
   let startLines = 0;
   let recount = false;
   let sequence = 0;
-  let line = 1;
+  let line = options.start?.line ?? 1;
 
   /** Makes room for `n` more bytes after the held ones; returns where they go. */
   const room = (n: number): number => {

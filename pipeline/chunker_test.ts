@@ -255,3 +255,29 @@ Deno.test("chunkRecords cuts blocks larger than the scanner's pieces at their la
     assert.deepEqual(got, ends, `delivery in pieces of ${size}`);
   }
 });
+
+Deno.test("chunkRecords from a record start inside the input cuts the whole input's chunks after it", async () => {
+  const bytes = encoder.encode(sampleCsv(2000));
+  const whole = await collect(bytes, 3);
+  // A chunk's start, and the start of its second record.
+  const starts = [whole[3].offset, whole[3].offset + csvHeader(whole[3].bytes, '"')!.end];
+  for (const offset of starts) {
+    const line = 1 + countLines(bytes.subarray(0, offset));
+    const out = [];
+    for await (
+      const chunk of chunkRecords(pieces(bytes.subarray(offset), 5), {
+        format: "csv",
+        kernels,
+        targetBytes: 4096,
+        start: { offset, line },
+      })
+    ) out.push(chunk);
+    assert.deepEqual(
+      out.map((c) => [c.offset, c.bytes.length, c.firstLine, c.lines]),
+      [
+        [offset, whole[3].offset + whole[3].bytes.length - offset, line, countLines(out[0].bytes)],
+        ...whole.slice(4).map((c) => [c.offset, c.bytes.length, c.firstLine, c.lines]),
+      ],
+    );
+  }
+});

@@ -90,7 +90,7 @@ export const OPS = {
 
   /** Parses one chunk of CSV or NDJSON into a typed batch and validates it (see workers/parse.ts). */
   "parse.chunk": defineOp<ParseChunkParams, ParsedChunk>((input, params, { kernels, buffers }) =>
-    parseChunk(kernels, needInput(input, "parse.chunk"), params, { buffers })
+    parseChunk(kernels, params.file ? null : needInput(input, "parse.chunk"), params, { buffers })
   ),
 
   /** Test hook: traps on attempts up to `trapAttempts`, then returns the attempt number and the input. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Kernels } from "../kernels/mod.ts";
+import type { CsvByteSource, Kernels } from "../kernels/mod.ts";
 import { type Batch, batchBuffers, type Field } from "../pipeline/batch.ts";
 import type { BufferFreeList } from "../pipeline/bytes.ts";
 import { takeRows } from "../pipeline/transforms/take.ts";
@@ -38,8 +38,16 @@ export interface ParseChunkParams {
   columns: readonly (Field & { required?: boolean })[];
   /** Validation rules by column name. */
   rules: Record<string, ColumnRules>;
-  /** 1-based line in the original input where this chunk starts. */
+  /**
+   * 1-based line in the original input where this chunk starts. A chunk whose line is not known yet (a byte
+   * range of a file) passes the line after the header's and shifts the lines of the result itself.
+   */
   firstLine: number;
+  /**
+   * Read the chunk from a file instead of an input buffer: the `length` bytes at `offset` of `path`. The
+   * worker reads them into a buffer of its own, so the coordinator neither reads nor copies them.
+   */
+  file?: { path: string; offset: number; length: number };
   /**
    * Bytes at the start of the input buffer that are the chunk; the rest of the buffer is unused (a reused
    * buffer is larger than its chunk, see `BufferFreeList`). Default: all of it.
@@ -60,6 +68,8 @@ export interface ParseChunkParams {
 export interface ParsedChunk {
   batch: Batch;
   rejects: Reject[];
+  /** CSV only: line terminators in the chunk (a pushed header's not counted): the next chunk starts that much later. */
+  lines?: number;
 }
 
 /** Options of {@linkcode parseChunk}. */
@@ -71,15 +81,22 @@ export interface ParseChunkOptions {
 /** Parses and validates one chunk; the batch's buffers are transferred back, not copied. */
 export function parseChunk(
   kernels: Kernels,
-  input: ArrayBuffer,
+  input: ArrayBuffer | null,
   params: ParseChunkParams,
   options: ParseChunkOptions = {},
 ): OpOutput<ParsedChunk> {
-  const chunk = new Uint8Array(input, 0, params.length ?? input.byteLength);
+  const range = params.file;
+  if (range === undefined && input === null) {
+    throw new TypeError("Op parse.chunk needs an input buffer or a file range");
+  }
+  // The chunk's bytes, when something needs them: a file range is read straight into the CSV kernel's memory,
+  // and into a buffer only for rejected rows' text (rare) or NDJSON.
+  let bytes = range ? undefined : new Uint8Array(input!, 0, params.length ?? input!.byteLength);
+  const chunk = () => bytes ??= readRange(range!);
   const { fields, rules } = compiled(params);
-  const { parsed, parseRejects, lineShift, ruled } = params.format === "csv"
-    ? parseCsv(kernels, chunk, fields, rules, params, options.buffers)
-    : parseNdjson(kernels, chunk, rules, params);
+  const { parsed, parseRejects, lineShift, ruled, lines } = params.format === "csv"
+    ? parseCsv(kernels, bytes ?? rangeSource(range!), fields, rules, params, options.buffers)
+    : parseNdjson(kernels, chunk(), rules, params);
   const { rejects: found, keep } = ruled;
   const kept = keep === undefined ? parsed : takeRows(parsed, keep);
   if (lineShift !== 0) {
@@ -88,7 +105,7 @@ export function parseChunk(
   }
   // Rules judged typed values; a reject shows the text as written, read again from the chunk.
   const ruleRejects = found.length === 0 ? found : writtenValues(kernels, {
-    chunk,
+    chunk: chunk(),
     params,
     recordLines: [...kept.lines, ...parseRejects.map((r) => r.line), ...found.map((r) => r.line)],
   }, found);
@@ -100,8 +117,8 @@ export function parseChunk(
   // The input goes back too: the coordinator keeps the original bytes of rejected rows and failed chunks, and
   // then reuses the buffer for a later chunk.
   return {
-    value: { batch: kept, rejects },
-    output: input,
+    value: lines === undefined ? { batch: kept, rejects } : { batch: kept, rejects, lines },
+    output: input ?? undefined,
     transfer: unique(batchBuffers(kept)).filter((b) => b !== input),
   };
 }
@@ -135,7 +152,7 @@ function spellNonFinite(_key: string, value: unknown): unknown {
  */
 function parseCsv(
   kernels: Kernels,
-  chunk: Uint8Array,
+  chunk: Uint8Array | CsvByteSource,
   fields: Field[],
   rules: CompiledRules,
   params: ParseChunkParams,
@@ -160,9 +177,11 @@ function parseCsv(
     buffers,
   });
   const before = header ? parser.push(header.bytes) : undefined;
+  const chunkLine = parser.line;
   // A chunk holds at most one record more than the lines it ends.
   const sized = params.lines === undefined ? undefined : { rows: params.lines + 1 };
   const { batch: parsed, rejects, verdict } = parser.finish(chunk, sized);
+  const lines = parser.line - chunkLine;
   const parseRejects: Reject[] = [...(before?.rejects ?? []), ...rejects].map((r) => ({
     line: r.line + lineShift,
     column: r.column ?? "",
@@ -170,7 +189,7 @@ function parseCsv(
     value: r.value,
   }));
   const ruled = judge(parsed, rules, verdict ?? NO_FAILURES);
-  return { parsed, parseRejects, lineShift, ruled };
+  return { parsed, parseRejects, lineShift, ruled, lines };
 }
 
 /** The kernels' verdict on a batch of no rows. */
@@ -186,7 +205,39 @@ function parseNdjson(kernels: Kernels, chunk: Uint8Array, rules: CompiledRules, 
     rule: r.rule,
     value: r.value,
   }));
-  return { parsed, parseRejects, lineShift, ruled: findRejects(kernels, parsed, rules) };
+  return { parsed, parseRejects, lineShift, ruled: findRejects(kernels, parsed, rules), lines: undefined };
+}
+
+/** The file of the last range, kept open: the ranges of one file come one after another. */
+let openFile: { path: string; file: Deno.FsFile } | null = null;
+
+type FileRange = NonNullable<ParseChunkParams["file"]>;
+
+/** A file range as bytes that read themselves into the CSV kernel's memory. */
+function rangeSource(range: FileRange): CsvByteSource {
+  return { length: range.length, read: (into) => readInto(range, into) };
+}
+
+/** A file range read into a new buffer. */
+function readRange(range: FileRange): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(range.length);
+  readInto(range, bytes);
+  return bytes;
+}
+
+function readInto(range: FileRange, into: Uint8Array): void {
+  if (openFile?.path !== range.path) {
+    openFile?.file.close();
+    openFile = null;
+    openFile = { path: range.path, file: Deno.openSync(range.path, { read: true }) };
+  }
+  const file = openFile.file;
+  file.seekSync(range.offset, Deno.SeekMode.Start);
+  for (let got = 0; got < range.length;) {
+    const read = file.readSync(into.subarray(got, range.length));
+    if (read === null) throw new RangeError(`File ${range.path} ends before ${range.offset + range.length}`);
+    got += read;
+  }
 }
 
 function unique(buffers: ArrayBuffer[]): ArrayBuffer[] {

@@ -202,6 +202,11 @@ export class KernelPool {
     return pool;
   }
 
+  /** The compiled kernel module the workers run. */
+  get module(): WebAssembly.Module {
+    return this.#module;
+  }
+
   /** Resolves when every initial worker has instantiated the module; rejects when one could not. */
   ready(): Promise<void> {
     return this.#ready;
