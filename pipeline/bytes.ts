@@ -92,3 +92,16 @@ export class BufferFreeList {
     return this.#free.length;
   }
 }
+
+/** Reads up to `n` bytes at `offset` of `file` (fewer at its end) into a new buffer. */
+export async function readAt(file: Deno.FsFile, offset: number, n: number): Promise<Uint8Array<ArrayBuffer>> {
+  const out = new Uint8Array(n);
+  await file.seek(offset, Deno.SeekMode.Start);
+  let got = 0;
+  while (got < n) {
+    const read = await file.read(out.subarray(got));
+    if (read === null) break;
+    got += read;
+  }
+  return out.subarray(0, got);
+}

@@ -13,6 +13,7 @@
  */
 import { instantiateKernels, type RecordKernels } from "../kernels/mod.ts";
 import type { Batch, Field } from "./batch.ts";
+import { readAt } from "./bytes.ts";
 import { chunkRecords, csvHeader } from "./chunker.ts";
 import { CsvSyntaxError } from "./errors.ts";
 import type { ColumnRules, Reject } from "./validate.ts";
@@ -31,19 +32,6 @@ export interface CutOptions {
   windowBytes?: number;
   /** Searching past this many bytes after the target gives up (null): the file has no usable lines. */
   maxRecordBytes?: number;
-}
-
-/** Reads up to `n` bytes at `offset` (fewer at the end of the file). */
-export async function readAt(file: Deno.FsFile, offset: number, n: number): Promise<Uint8Array> {
-  const out = new Uint8Array(n);
-  await file.seek(offset, Deno.SeekMode.Start);
-  let got = 0;
-  while (got < n) {
-    const read = await file.read(out.subarray(got));
-    if (read === null) break;
-    got += read;
-  }
-  return out.subarray(0, got);
 }
 
 /**

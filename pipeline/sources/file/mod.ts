@@ -28,6 +28,7 @@ import { createHash } from "node:crypto";
 import type { Logger } from "../../../observability/logger.ts";
 import { errorChain, type ErrorLink, type JsonValue, type NewDeadLetter } from "../../../storage/store.ts";
 import { PipelineError } from "../../errors.ts";
+import { readAt } from "../../bytes.ts";
 import { jsonArrayToNdjson } from "../../json_array.ts";
 import type { PipelinePlan } from "../../plan.ts";
 import { type IngestContext, type IngestInput, type IngestResult, runIngest } from "../../runner.ts";
@@ -547,14 +548,7 @@ function isTransient(error: unknown): boolean {
 
 async function readPrefix(path: string, cap: number): Promise<Uint8Array> {
   using file = await Deno.open(path, { read: true });
-  const out = new Uint8Array(cap);
-  let at = 0;
-  while (at < cap) {
-    const n = await file.read(out.subarray(at));
-    if (n === null) break;
-    at += n;
-  }
-  return out.slice(0, at);
+  return (await readAt(file, 0, cap)).slice();
 }
 
 async function exists(path: string): Promise<boolean> {
