@@ -22,7 +22,7 @@ import type { JobResult, KernelPool } from "../workers/pool.ts";
 
 const LF = 0x0a;
 
-/** Options of {@linkcode findCut} and {@linkcode fileCuts}. */
+/** Options of {@linkcode findCut} and {@linkcode guessCuts}. */
 export interface CutOptions {
   /** The quote character; null turns quoting off (then any LF is a record boundary). */
   quote: string | null;
@@ -96,23 +96,6 @@ export async function* guessCuts(
   }
   yield size;
   return true;
-}
-
-/** All of {@linkcode guessCuts}, or null when it fails. */
-export async function fileCuts(
-  file: Deno.FsFile,
-  size: number,
-  start: number,
-  targetBytes: number,
-  options: CutOptions,
-): Promise<number[] | null> {
-  const cuts: number[] = [];
-  const search = guessCuts(file, size, start, targetBytes, options);
-  while (true) {
-    const next = await search.next();
-    if (next.done) return next.value ? cuts : null;
-    cuts.push(next.value);
-  }
 }
 
 /** Options of {@linkcode parseCsvFile}. */

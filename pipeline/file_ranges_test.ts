@@ -7,7 +7,7 @@ import { type CellValue, rowValues } from "./batch.ts";
 import { CsvSyntaxError } from "./errors.ts";
 import { chunkRecords, csvHeader } from "./chunker.ts";
 import {
-  fileCuts,
+  guessCuts,
   parseCsvFile,
   parseCsvFileChunks,
   type ParseCsvFileOptions,
@@ -120,7 +120,9 @@ Deno.test("guessed cuts are increasing, each just past an LF, the last one the f
   await withFile(randomCsv(400, 1), async (path, bytes) => {
     using file = await Deno.open(path);
     for (const target of [37, 100, 999]) {
-      const cuts = (await fileCuts(file, bytes.length, 15, target, { quote: '"', windowBytes: 64 }))!;
+      const cuts = await Array.fromAsync(
+        guessCuts(file, bytes.length, 15, target, { quote: '"', windowBytes: 64 }),
+      );
       assert.equal(cuts.at(-1), bytes.length);
       cuts.slice(0, -1).forEach((cut, i) => {
         assert.equal(bytes[cut - 1], LF);

@@ -204,10 +204,7 @@ function rangeUnique(
   for (; i + 4 <= n; i += 4) {
     const a = v128.load(values + (<usize> i << 3));
     const b = v128.load(values + (<usize> i << 3), 16);
-    const up = v128.and(
-      i64x2.gt_s(a, v128.shuffle<i64>(before, a, 1, 2)),
-      i64x2.gt_s(b, v128.shuffle<i64>(a, b, 1, 2)),
-    );
+    const up = risesOver(a, b, before);
     rising = v128.and(rising, up);
     before = b;
     if (!outside(a, b, vmin, vmax)) continue;
@@ -228,6 +225,15 @@ function rangeUnique(
 }
 
 /**
+ * All ones in both lanes when the four values in `a` and `b` each exceed the one before them, the first
+ * being compared with lane 1 of `before` (the value before the four).
+ */
+// @ts-ignore: decorator
+@inline function risesOver(a: v128, b: v128, before: v128): v128 {
+  return v128.and(i64x2.gt_s(a, v128.shuffle<i64>(before, a, 1, 2)), i64x2.gt_s(b, v128.shuffle<i64>(a, b, 1, 2)));
+}
+
+/**
  * Whether the `n` (> 0) values at `values` strictly increase from at least `min` to at most `max`. Stops at
  * the first step that does not increase, so a column of other keys pays little for asking.
  */
@@ -240,10 +246,7 @@ function risingInRange(values: usize, n: u32, min: i64, max: i64): bool {
   for (; i + 4 <= n; i += 4) {
     const a = v128.load(values + (<usize> i << 3));
     const b = v128.load(values + (<usize> i << 3), 16);
-    const up = v128.and(
-      i64x2.gt_s(a, v128.shuffle<i64>(before, a, 1, 2)),
-      i64x2.gt_s(b, v128.shuffle<i64>(a, b, 1, 2)),
-    );
+    const up = risesOver(a, b, before);
     if (!i64x2.all_true(up)) return false;
     before = b;
   }
